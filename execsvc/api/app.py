@@ -1,0 +1,55 @@
+"""The FastAPI application: thin routes over the band store.
+
+`create_app(settings, store, worker=None)`; with a worker (`execsvc serve`) the app's lifespan
+runs the refresh loop in the same event loop and stops it on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from execsvc.api import problems, routes_health, routes_maps
+from execsvc.api.context import ApiContext
+from execsvc.metrics import StoreMetrics
+from execsvc.settings import Settings
+from execsvc.store import BandStore
+from execsvc.worker import MapWorker
+
+
+def create_app(
+    settings: Settings,
+    store: BandStore,
+    worker: MapWorker | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    registry = registry or CollectorRegistry()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop)) if worker else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+
+    app = FastAPI(
+        title="execsvc",
+        summary="Liquidation maps and execution advice for crypto perpetual futures",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ApiContext(settings, store, registry, StoreMetrics(registry))
+    problems.install(app)
+    app.include_router(routes_health.router)
+    app.include_router(routes_maps.router)
+    Instrumentator(registry=registry, excluded_handlers=["/metrics"]).instrument(app)
+    return app

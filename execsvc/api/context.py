@@ -1,0 +1,73 @@
+"""What the routes share: settings, the band store, metrics; and the map lookup they all use."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from prometheus_client import CollectorRegistry
+
+from execsvc.api.problems import Problem
+from execsvc.metrics import StoreMetrics
+from execsvc.settings import Settings
+from execsvc.store import BandStore, StoredMap
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    store: BandStore
+    registry: CollectorRegistry
+    store_metrics: StoreMetrics
+
+    def known_symbol(self, symbol: str) -> str:
+        key = symbol.upper()
+        if key not in self.settings.symbols:
+            raise Problem(
+                404, f"unknown symbol {symbol!r}; configured: {', '.join(self.settings.symbols)}",
+                field="path.symbol",
+            )
+        return key
+
+    def known_window(self, window: str) -> str:
+        if window not in self.settings.windows:
+            raise Problem(
+                422, f"window {window!r} is not computed; configured: "
+                f"{', '.join(self.settings.windows)}",
+                errors=[{"field": "query.window", "message": "window not configured"}],
+            )
+        return window
+
+    async def exchange_of(self, symbol: str, exchange: str | None) -> str:
+        if exchange:
+            return exchange
+        registry = await self.store.symbol_registry()
+        return registry.get(symbol, {}).get("exchange", self.settings.exchange)
+
+    def freshness(self, stored: StoredMap) -> dict[str, Any]:
+        age = stored.age_s(time.time() * 1000)
+        return {
+            "version": stored.version,
+            "computed_at_ms": stored.computed_at_ms,
+            "age_s": round(age, 3),
+            "stale": age > self.settings.max_map_age_s,
+        }
+
+    async def stored_map(self, symbol: str, window: str, exchange: str | None) -> StoredMap:
+        """The cached map, or 404/422 for bad names and 503 when there is none yet."""
+        key = self.known_symbol(symbol)
+        self.known_window(window)
+        venue = await self.exchange_of(key, exchange)
+        stored = await self.store.get_map(venue, key, window)
+        if stored is None:
+            raise Problem(
+                503, f"no map for {key} {window} on {venue} yet: the worker has not stored one "
+                "(starting, or failing: see /readyz)", reason="map_missing",
+            )
+        return stored
+
+
+def context(request: Request) -> ApiContext:
+    return request.app.state.ctx

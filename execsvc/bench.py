@@ -1,0 +1,129 @@
+"""`execsvc bench`: benchmark figures, each against a baseline measured in the same run.
+
+1. Map build: 43,200 one-minute candles (30 days of the bundled FTX BTC-PERP month) x 5
+   leverages x 2 sides = 432,000 cohorts into 800 bands; median ms, and its ratio to one
+   `np.bincount` of 432,000 weighted values into 800 bins (targets: <= 10 ms, ratio <= 5).
+2. Worker tick: 100 symbols x 3 windows on the replay data, pinned to one CPU core, embedded
+   store (or EXECSVC_REDIS_URL); median seconds per tick (target: < 5 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from execsvc.liqmap.model import MapParams, build_map
+from execsvc.market.replay import ReplaySource
+from execsvc.market.types import SymbolInfo
+from execsvc.refresh import fetch_snapshot
+from execsvc.settings import Settings
+
+
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    fn()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def bench_map_build(repeats: int) -> None:
+    source = ReplaySource(speed=1.0, symbols=["BTC-PERP"])
+    source.set_elapsed_ms(6 * 3_600_000)  # past the 30-day warm-up: 43,200 closed candles
+    info = source.symbols()[0]
+    snapshot = asyncio.run(fetch_snapshot(source, info, 31 * 86_400))
+    total = len(snapshot.candles)
+    if total < 43_200:
+        raise RuntimeError(f"the bundled FTX month gave only {total} one-minute candles")
+    candles = snapshot.candles.slice(total - 43_200, total)
+    params = MapParams(
+        leverage_mix={5: 0.15, 10: 0.3, 25: 0.25, 50: 0.15, 100: 0.15},
+        bin_width_bps=5.0, range_pct=20.0,
+    )
+    cohorts = len(candles) * len(params.leverage_mix) * 2
+
+    def build() -> object:
+        return build_map(candles, None, snapshot.brackets, snapshot.price, snapshot.now_ms, params)
+
+    liq_map = build()
+    rng = np.random.default_rng(7)
+    index = rng.integers(0, liq_map.grid.n_bins, cohorts)
+    weights = rng.random(cohorts)
+    baseline = median_ms(
+        lambda: np.bincount(index, weights=weights, minlength=liq_map.grid.n_bins), repeats
+    )
+    model = median_ms(build, repeats)
+    print(f"map build: {len(candles):,} candles x {len(params.leverage_mix)} leverages x 2 sides "
+          f"= {cohorts:,} cohorts into {liq_map.grid.n_bins} bands")
+    print(f"  build_map median {model:.2f} ms; one np.bincount of {cohorts:,} values "
+          f"{baseline:.2f} ms; ratio {model / baseline:.2f}  (targets <= 10 ms, ratio <= 5)")
+
+
+class AliasedReplay:
+    """The replay source under many symbol keys (`BTCUSDT_007` -> BTCUSDT), for load tests."""
+
+    def __init__(self, inner: ReplaySource, count: int) -> None:
+        self.inner = inner
+        self.name = "replay-aliased"
+        base = inner.symbols()
+        self.alias = {f"{base[i % len(base)].symbol}_{i:03d}": base[i % len(base)]
+                      for i in range(count)}
+
+    def symbols(self) -> list[SymbolInfo]:
+        return [replace(info, symbol=key) for key, info in self.alias.items()]
+
+    def __getattr__(self, name: str):
+        method = getattr(self.inner, name)
+        if not callable(method) or name in ("symbols", "close"):
+            return method
+
+        def call(symbol: str, *args):
+            return method(self.alias[symbol].symbol, *args)
+
+        return call
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def bench_worker_tick(symbols: int, repeats: int) -> None:
+    from execsvc.runtime import make_store
+    from execsvc.worker import MapWorker
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    source = AliasedReplay(ReplaySource(speed=720.0), symbols)
+    keys = [info.symbol for info in source.symbols()]
+    settings = Settings(symbols=",".join(keys), windows="1d,7d,30d", refresh_interval_s=5)
+    store = make_store(settings)
+    worker = MapWorker(source, store, settings)  # type: ignore[arg-type]
+
+    async def ticks() -> list[float]:
+        seconds = []
+        for _ in range(repeats):
+            report = await worker.tick()
+            if report.failed:
+                raise RuntimeError(f"tick failed: {report.failed}")
+            seconds.append(report.seconds)
+        return seconds
+
+    seconds = asyncio.run(ticks())
+    maps = symbols * 3
+    print(f"worker tick: {symbols} symbols x 3 windows = {maps} maps on one core, "
+          f"{'redis' if settings.redis_url else 'embedded store'}")
+    print(f"  median {statistics.median(seconds):.2f} s per tick "
+          f"({statistics.median(seconds) / maps * 1000:.1f} ms per map incl. fetch, "
+          f"serialise, store); target < 5 s")
+
+
+def run_all(repeats: int = 30, tick_symbols: int = 100) -> None:
+    bench_map_build(repeats)
+    bench_worker_tick(tick_symbols, repeats=max(3, repeats // 10))

@@ -1,0 +1,135 @@
+"""`execsvc` command line: serve, api, worker, map, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from execsvc.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:
+        typer.echo(f"invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+def _uvicorn(settings: Settings, *, with_worker: bool) -> None:
+    import uvicorn
+
+    from execsvc.runtime import make_app
+
+    uvicorn.run(
+        make_app(settings, with_worker=with_worker),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+Host = Annotated[str | None, typer.Option(help="Bind address (EXECSVC_HOST)")]
+Port = Annotated[int | None, typer.Option(help="Port (EXECSVC_PORT)")]
+
+
+@app.command()
+def serve(host: Host = None, port: Port = None) -> None:
+    """API and worker in one process (embedded store unless EXECSVC_REDIS_URL is set)."""
+    _uvicorn(_settings(host=host, port=port), with_worker=True)
+
+
+@app.command()
+def api(host: Host = None, port: Port = None) -> None:
+    """HTTP API only; maps come from workers through Redis (EXECSVC_REDIS_URL required)."""
+    settings = _settings(host=host, port=port)
+    _require_redis(settings, "api")
+    _uvicorn(settings, with_worker=False)
+
+
+@app.command()
+def worker() -> None:
+    """Refresh loop only, writing maps to Redis (EXECSVC_REDIS_URL required)."""
+    from execsvc.runtime import make_store, make_worker
+
+    settings = _settings()
+    _require_redis(settings, "worker")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        the_worker = make_worker(settings, make_store(settings))
+        try:
+            await the_worker.run(stop)
+        finally:
+            await the_worker.source.close()
+
+    asyncio.run(main())
+
+
+def _require_redis(settings: Settings, role: str) -> None:
+    if settings.redis_url is None:
+        typer.echo(
+            f"execsvc {role} runs beside other processes and needs a shared store: set "
+            "EXECSVC_REDIS_URL (or use `execsvc serve` for the all-in-one embedded mode)",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+@app.command("map")
+def map_command(
+    symbol: Annotated[str, typer.Argument(help="Symbol key, e.g. BTCUSDT")],
+    window: Annotated[str, typer.Option(help="1d, 7d or 30d")] = "7d",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the map document as JSON")] = False,
+    data: Annotated[
+        Path | None, typer.Option(help="Directory with candles.csv [and open_interest.csv]")
+    ] = None,
+    rows: Annotated[int, typer.Option(help="Table rows on each side of the price")] = 10,
+    row_bps: Annotated[float, typer.Option(help="Price span of one table row, bps")] = 50.0,
+) -> None:
+    """Build one map now and print it (a table of bands and clusters, or --json)."""
+    from execsvc.cli_map import build_document, render
+
+    settings = _settings(symbols=symbol, windows=window)
+    try:
+        document = asyncio.run(build_document(settings, symbol.upper(), window, data))
+    except Exception as exc:
+        typer.echo(f"cannot build the map: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        render(document, row_bps, rows)
+
+
+@app.command()
+def bench(
+    repeats: Annotated[int, typer.Option(help="Timed repetitions per figure")] = 30,
+    symbols: Annotated[int, typer.Option(help="Symbols in the worker-tick benchmark")] = 100,
+) -> None:
+    """Print benchmark figures (medians and ratios against same-run baselines)."""
+    from execsvc.bench import run_all
+
+    run_all(repeats=repeats, tick_symbols=symbols)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,275 @@
+"""`ReplaySource`: the bundled real recorded market data played back on a clock, looping.
+
+The datasets live in `execsvc/market/data/` (built by `scripts/build_replay_data.py`, origin in
+DATA.md) and are loaded once, at construction:
+
+- `BTCUSDT`, `ETHUSDT`: Binance USD-M hourly candles, Dec 2025 - Mar 2026, with Hyperliquid
+  hourly open interest (USD notional) standing in for Binance open interest.
+- `BTC-PERP`: FTX BTC-PERP 1-minute candles, Jan 2022 (volume converted from USD to BTC), no
+  open interest.
+
+No dataset has the taker buy/sell split: `taker_buy_volume` is NaN throughout.
+
+Clock: replay elapsed time (ms) = `(clock() - t0) * 1000 * speed`, shared by all symbols, where
+`t0` is the clock at construction and `clock` returns seconds. Each dataset maps it to its own
+position (epoch ms of the recording)::
+
+    position = start + warmup + elapsed mod (span - warmup)
+
+with `start` the first candle's open, `span` the recorded duration (first open to last close)
+plus one interval, so the last candle stays visible for one interval before the loop restarts,
+and `warmup` 30 days (so a 30-day window is always full) or half the recording if that is not
+longer than 30 days. Only candles closed at the position (`open_time + interval <= position`)
+and open-interest samples taken at or before it are ever returned. When the loop restarts, the
+position jumps back to `start + warmup`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from execsvc.liqmap.margin import BINANCE_USDM_BRACKETS, Bracket
+from execsvc.market.types import Candles, MarketSourceError, OpenInterest, OrderBook, SymbolInfo
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+MANIFEST = "replay_manifest.json"
+WARMUP_MS = 30 * 86_400_000
+
+# Symbol keys without a Binance bracket table of their own, and the table used instead. FTX
+# published no bracket table with this data; BTCUSDT's (a similar BTC linear perp) stands in.
+BRACKET_STAND_INS = {"BTC-PERP": "BTCUSDT"}
+
+_CANDLE_FIELDS = ("open_time_ms", "open", "high", "low", "close", "volume", "taker_buy_volume")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayDataset:
+    """One recording: its candles, optional open interest and the replay geometry (all ms)."""
+
+    info: SymbolInfo
+    candles: Candles
+    open_interest: OpenInterest | None
+    start_ms: int
+    span_ms: int
+    warmup_ms: int
+
+    @property
+    def cycle_ms(self) -> int:
+        """Replay time (ms) one loop takes."""
+        return self.span_ms - self.warmup_ms
+
+    def position_ms(self, elapsed_ms: int) -> int:
+        """The recording's clock (epoch ms) after `elapsed_ms` of replay time."""
+        return self.start_ms + self.warmup_ms + elapsed_ms % self.cycle_ms
+
+    def closed_count(self, now_ms: int) -> int:
+        """How many candles have closed (open + interval <= now) at `now_ms`."""
+        last_open = now_ms - self.candles.interval_ms
+        return int(np.searchsorted(self.candles.open_time_ms, last_open, side="right"))
+
+    def candles_at(self, now_ms: int, since_ms: int) -> Candles:
+        """Candles closed at `now_ms` whose open time is at or after `since_ms`."""
+        return self.candles.slice(0, self.closed_count(now_ms)).since(since_ms)
+
+    def open_interest_at(self, now_ms: int, since_ms: int) -> OpenInterest | None:
+        """Samples with `since_ms <= time <= now_ms`; None when the recording has no OI."""
+        oi = self.open_interest
+        if oi is None:
+            return None
+        first = int(np.searchsorted(oi.time_ms, since_ms, side="left"))
+        stop = int(np.searchsorted(oi.time_ms, now_ms, side="right"))
+        first = min(first, stop)
+        return OpenInterest(time_ms=oi.time_ms[first:stop], oi_quote=oi.oi_quote[first:stop])
+
+    def mark_at(self, now_ms: int) -> float:
+        """Close (quote per base) of the last candle closed at `now_ms`."""
+        count = self.closed_count(now_ms)
+        if count == 0:
+            raise MarketSourceError(f"{self.info.symbol}: no candle closed yet at {now_ms}")
+        return float(self.candles.close[count - 1])
+
+
+def _frozen(array: np.ndarray, dtype: type) -> np.ndarray:
+    """A contiguous read-only copy (or view) of `array` as `dtype`, safe to hand to callers."""
+    out = np.ascontiguousarray(array, dtype=dtype)
+    out.setflags(write=False)
+    return out
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an npz file, read into memory."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise MarketSourceError(f"cannot read replay data {path}: {exc}") from exc
+
+
+def _warmup_ms(recorded_ms: int) -> int:
+    """30 days, or half the recording (ms) when it is not longer than that."""
+    return WARMUP_MS if recorded_ms > WARMUP_MS else recorded_ms // 2
+
+
+def load_dataset(data_dir: Path, symbol: str, entry: dict) -> ReplayDataset:
+    """Build a `ReplayDataset` from a manifest entry and its npz file."""
+    arrays = _read_arrays(data_dir / entry["file"])
+    missing = [name for name in (*_CANDLE_FIELDS, "oi_time_ms", "oi_quote") if name not in arrays]
+    if missing:
+        raise MarketSourceError(f"replay data {entry['file']} lacks arrays {missing}")
+    interval = int(entry["interval_ms"])
+    candles = Candles(
+        **{
+            name: _frozen(arrays[name], np.int64 if name == "open_time_ms" else np.float64)
+            for name in _CANDLE_FIELDS
+        },
+        interval_ms=interval,
+    )
+    if len(candles) < 2:
+        raise MarketSourceError(f"replay data {entry['file']} has fewer than 2 candles")
+    has_oi = arrays["oi_time_ms"].size > 0
+    open_interest = (
+        OpenInterest(_frozen(arrays["oi_time_ms"], np.int64), _frozen(arrays["oi_quote"], float))
+        if has_oi
+        else None
+    )
+    start = int(candles.open_time_ms[0])
+    recorded = int(candles.open_time_ms[-1]) + interval - start
+    info = SymbolInfo(symbol, entry["exchange"], entry["quote_currency"], has_oi)
+    return ReplayDataset(
+        info=info,
+        candles=candles,
+        open_interest=open_interest,
+        start_ms=start,
+        span_ms=recorded + interval,
+        warmup_ms=_warmup_ms(recorded),
+    )
+
+
+def read_manifest(data_dir: Path) -> dict[str, dict]:
+    """The `datasets` mapping of `replay_manifest.json` (symbol key -> entry)."""
+    path = data_dir / MANIFEST
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8"))["datasets"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise MarketSourceError(f"cannot read replay manifest {path}: {exc}") from exc
+
+
+class ReplaySource:
+    """`MarketSource` over the bundled recordings (see the module docstring for the clock).
+
+    `speed` is replay ms per wall ms (720: one hour of market per five seconds). `symbols`
+    selects symbol keys (default: all bundled); an unknown one fails here, naming the available
+    ones. `clock` returns seconds (monotonic); tests pass a fake one or use `advance` /
+    `set_elapsed_ms`. `data_dir` overrides the bundled data directory.
+
+    Brackets: `BINANCE_USDM_BRACKETS[symbol]`; the FTX `BTC-PERP` recording has no table of its
+    own and uses BTCUSDT's as a stand-in (`BRACKET_STAND_INS`), so its liquidation prices follow
+    Binance's rules, not FTX's. Order books come from `execsvc.market.replay_books` (recorded
+    Binance books rescaled to the replay mark price).
+    """
+
+    name = "replay"
+
+    def __init__(
+        self,
+        speed: float,
+        symbols: list[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        data_dir: Path | None = None,
+    ) -> None:
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"speed must be a positive number, got {speed!r}")
+        self.speed = float(speed)
+        self._clock = clock
+        self._t0 = clock()
+        self._offset_ms = 0
+        directory = data_dir if data_dir is not None else DATA_DIR
+        manifest = read_manifest(directory)
+        wanted = list(manifest) if symbols is None else [s.upper() for s in symbols]
+        unknown = [s for s in wanted if s not in manifest]
+        if unknown:
+            raise MarketSourceError(
+                f"unknown replay symbol(s) {unknown}; available: {sorted(manifest)}"
+            )
+        self._datasets = {s: load_dataset(directory, s, manifest[s]) for s in wanted}
+
+    # --- clock -------------------------------------------------------------------------------
+
+    def elapsed_ms(self) -> int:
+        """Replay time elapsed since construction (ms), including `advance`/`set_elapsed_ms`."""
+        wall_s = self._clock() - self._t0
+        return math.floor(wall_s * 1000.0 * self.speed) + self._offset_ms
+
+    def advance(self, replay_ms: int) -> None:
+        """Move the replay clock forward (or back, if negative) by `replay_ms`."""
+        self._offset_ms += int(replay_ms)
+
+    def set_elapsed_ms(self, replay_ms: int) -> None:
+        """Set the replay time elapsed (ms) as of now; the clock keeps running from there."""
+        self._offset_ms += int(replay_ms) - self.elapsed_ms()
+
+    def dataset(self, symbol: str) -> ReplayDataset:
+        """The loaded recording for `symbol`; `MarketSourceError` if it is not served here."""
+        try:
+            return self._datasets[symbol.upper()]
+        except KeyError:
+            raise MarketSourceError(
+                f"unknown symbol {symbol!r}; replay serves {sorted(self._datasets)}"
+            ) from None
+
+    def position_ms(self, symbol: str) -> int:
+        """The replay position of `symbol` (epoch ms of its recording)."""
+        return self.dataset(symbol).position_ms(self.elapsed_ms())
+
+    # --- MarketSource ------------------------------------------------------------------------
+
+    def symbols(self) -> list[SymbolInfo]:
+        return [dataset.info for dataset in self._datasets.values()]
+
+    async def candles(self, symbol: str, since_ms: int) -> Candles:
+        """Closed candles (open time >= `since_ms`) at the replay position."""
+        dataset = self.dataset(symbol)
+        return dataset.candles_at(dataset.position_ms(self.elapsed_ms()), since_ms)
+
+    async def open_interest(self, symbol: str, since_ms: int) -> OpenInterest | None:
+        """Open interest (quote notional) sampled in `[since_ms, position]`; None without OI."""
+        dataset = self.dataset(symbol)
+        return dataset.open_interest_at(dataset.position_ms(self.elapsed_ms()), since_ms)
+
+    async def order_book(self, symbol: str, depth: int) -> OrderBook:
+        """A recorded Binance book rescaled to the replay mark price (`replay_books`)."""
+        dataset = self.dataset(symbol)
+        now = dataset.position_ms(self.elapsed_ms())
+        from execsvc.market.replay_books import replay_order_book
+
+        return replay_order_book(
+            dataset.info.symbol, mid_price=dataset.mark_at(now), at_ms=now, depth=depth
+        )
+
+    async def leverage_brackets(self, symbol: str) -> list[Bracket]:
+        """Binance USD-M brackets for the symbol (BTC-PERP: BTCUSDT's, see class docstring)."""
+        key = self.dataset(symbol).info.symbol
+        table = BINANCE_USDM_BRACKETS.get(BRACKET_STAND_INS.get(key, key))
+        if table is None:
+            raise MarketSourceError(f"no maintenance bracket table for {key}")
+        return list(table)
+
+    async def mark_price(self, symbol: str) -> float:
+        """Close (quote per base) of the last closed candle at the replay position."""
+        dataset = self.dataset(symbol)
+        return dataset.mark_at(dataset.position_ms(self.elapsed_ms()))
+
+    async def now_ms(self, symbol: str) -> int:
+        """The replay position of `symbol` (epoch ms, differs per recording)."""
+        return self.position_ms(symbol)
+
+    async def close(self) -> None:
+        """Nothing to release: the data is in memory."""

@@ -1,0 +1,73 @@
+"""One symbol's refresh, shared by the worker, `execsvc map` and the benchmark: fetch the
+market data a map needs, then build one document per window (pure, CPU-bound)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from execsvc.liqmap.candles import Candles
+from execsvc.liqmap.cohorts import open_interest_at_close
+from execsvc.liqmap.margin import Bracket
+from execsvc.liqmap.model import MapParams, build_map
+from execsvc.mapdoc import map_document
+from execsvc.market.types import MarketSource, MarketSourceError, OpenInterest, SymbolInfo
+from execsvc.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    """Everything one symbol's maps are built from, as of `now_ms` (the source's clock)."""
+
+    info: SymbolInfo
+    now_ms: int
+    candles: Candles
+    open_interest: OpenInterest | None
+    brackets: list[Bracket]
+    price: float
+
+
+def map_params(settings: Settings) -> MapParams:
+    return MapParams(
+        leverage_mix=settings.leverage_mix,
+        position_notional_quote=settings.position_notional_quote,
+        bin_width_bps=settings.bin_width_bps,
+        range_pct=settings.range_pct,
+    )
+
+
+async def fetch_snapshot(source: MarketSource, info: SymbolInfo, lookback_s: int) -> MarketSnapshot:
+    now_ms = await source.now_ms(info.symbol)
+    since_ms = now_ms - lookback_s * 1000
+    candles = await source.candles(info.symbol, since_ms)
+    if len(candles) == 0:
+        raise MarketSourceError(f"{info.symbol}: no candles since {since_ms}")
+    oi = await source.open_interest(info.symbol, since_ms) if info.has_open_interest else None
+    brackets = await source.leverage_brackets(info.symbol)
+    price = await source.mark_price(info.symbol)
+    return MarketSnapshot(info, now_ms, candles, oi, brackets, price)
+
+
+def build_documents(
+    snapshot: MarketSnapshot, windows: dict[str, int], params: MapParams
+) -> list[dict[str, Any]]:
+    """One map document per window (name -> seconds), newest candles last."""
+    documents = []
+    oi = snapshot.open_interest
+    for window, seconds in windows.items():
+        candles = snapshot.candles.since(snapshot.now_ms - seconds * 1000)
+        oi_at_close = None
+        if oi is not None and len(oi):
+            oi_at_close = open_interest_at_close(
+                candles.open_time_ms, candles.interval_ms, oi.time_ms, oi.oi_quote
+            )
+        liq_map = build_map(
+            candles, oi_at_close, snapshot.brackets, snapshot.price, snapshot.now_ms, params
+        )
+        documents.append(
+            map_document(
+                liq_map, exchange=snapshot.info.exchange, symbol=snapshot.info.symbol,
+                window=window, quote_currency=snapshot.info.quote_currency, params=params,
+            )
+        )
+    return documents

@@ -1,0 +1,3 @@
+from execsvc.store.band_store import BandStore, StoredMap, StoreUnavailable
+
+__all__ = ["BandStore", "StoreUnavailable", "StoredMap"]

@@ -1,0 +1,157 @@
+"""`BandStore`: the cached maps in Redis, their versions, worker status and update notices.
+
+Keys (prefix `execsvc`):
+- `map:{exchange}:{symbol}:{window}`: hash `doc` (JSON), `version`, `computed_at_ms`; with a TTL.
+- `mapver:{exchange}:{symbol}:{window}`: the version counter (no TTL, so versions only grow).
+- `status:{exchange}:{symbol}`: hash of the worker's last success / failure for a symbol.
+- `symbols`: hash symbol -> JSON `{exchange, quote_currency, has_open_interest}`.
+- channel `maps`: one JSON notice per map update.
+
+A map write is one Lua script: bump the version, write the hash, set the TTL and publish the
+notice, all atomically, so a reader never sees a document without its version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+PUT_MAP_SCRIPT = """
+local version = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'version', version, 'computed_at_ms', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PUBLISH', ARGV[4], '{"version":' .. version .. ',' .. string.sub(ARGV[5], 2))
+return version
+"""
+
+STORE_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+
+
+class StoreUnavailable(RuntimeError):
+    """Redis could not be reached or answered with an error; `str()` is the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMap:
+    document: dict[str, Any]
+    version: int
+    computed_at_ms: int
+
+    def age_s(self, now_ms: float | None = None) -> float:
+        now = time.time() * 1000.0 if now_ms is None else now_ms
+        return max(0.0, (now - self.computed_at_ms) / 1000.0)
+
+
+class BandStore:
+    def __init__(self, redis: Redis, *, ttl_s: float = 120.0, prefix: str = "execsvc") -> None:
+        self.redis = redis
+        self.ttl_ms = int(ttl_s * 1000)
+        self.prefix = prefix
+        self.channel = f"{prefix}:maps"
+        self._put_map = redis.register_script(PUT_MAP_SCRIPT)
+
+    def _key(self, kind: str, *parts: str) -> str:
+        return ":".join((self.prefix, kind, *parts))
+
+    async def ping(self) -> None:
+        await self._call(self.redis.ping())
+
+    async def put_map(
+        self, document: dict[str, Any], summary: dict[str, Any], computed_at_ms: int | None = None
+    ) -> int:
+        """Store a map document; returns its new version. `summary` goes into the notice."""
+        ident = (document["exchange"], document["symbol"], document["window"])
+        computed = int(time.time() * 1000) if computed_at_ms is None else computed_at_ms
+        summary = {**summary, "computed_at_ms": computed}
+        version = await self._call(
+            self._put_map(
+                keys=[self._key("map", *ident), self._key("mapver", *ident)],
+                args=[orjson.dumps(document), computed, self.ttl_ms, self.channel,
+                      orjson.dumps(summary)],
+            )
+        )
+        return int(version)
+
+    async def get_map(self, exchange: str, symbol: str, window: str) -> StoredMap | None:
+        raw = await self._call(self.redis.hgetall(self._key("map", exchange, symbol, window)))
+        if not raw or b"doc" not in raw:
+            return None
+        return StoredMap(
+            document=orjson.loads(raw[b"doc"]),
+            version=int(raw[b"version"]),
+            computed_at_ms=int(raw[b"computed_at_ms"]),
+        )
+
+    async def map_freshness(
+        self, exchange: str, symbol: str, window: str
+    ) -> tuple[int, int] | None:
+        """`(version, computed_at_ms)` without reading the document, or None."""
+        key = self._key("map", exchange, symbol, window)
+        version, computed = await self._call(self.redis.hmget(key, "version", "computed_at_ms"))
+        if version is None or computed is None:
+            return None
+        return int(version), int(computed)
+
+    async def register_symbols(self, registry: dict[str, dict[str, Any]]) -> None:
+        if registry:
+            mapping = {symbol: orjson.dumps(info) for symbol, info in registry.items()}
+            await self._call(self.redis.hset(self._key("symbols"), mapping=mapping))
+
+    async def symbol_registry(self) -> dict[str, dict[str, Any]]:
+        raw = await self._call(self.redis.hgetall(self._key("symbols")))
+        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+
+    async def record_success(self, exchange: str, symbol: str, now_ms: int) -> None:
+        key = self._key("status", exchange, symbol)
+        await self._call(
+            self.redis.hset(key, mapping={"last_success_ms": now_ms, "consecutive_failures": 0})
+        )
+
+    async def record_failure(self, exchange: str, symbol: str, reason: str, now_ms: int) -> int:
+        """Count a failure; returns the number of consecutive failures."""
+        key = self._key("status", exchange, symbol)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "consecutive_failures", 1)
+            pipe.hincrby(key, "failures_total", 1)
+            pipe.hset(key, mapping={"last_error": reason[:500], "last_error_ms": now_ms})
+            consecutive, *_ = await self._call(pipe.execute())
+        return int(consecutive)
+
+    async def status(self, exchange: str, symbol: str) -> dict[str, str]:
+        raw = await self._call(self.redis.hgetall(self._key("status", exchange, symbol)))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    async def heartbeat(self, worker_id: str, ttl_s: float) -> None:
+        key = self._key("worker", worker_id)
+        await self._call(self.redis.set(key, int(time.time() * 1000), px=int(ttl_s * 1000)))
+
+    async def live_workers(self) -> list[str]:
+        keys = [k async for k in self.redis.scan_iter(match=self._key("worker", "*"))]
+        return sorted(k.decode().rsplit(":", 1)[-1] for k in keys)
+
+    async def notices(self) -> AsyncIterator[dict[str, Any]]:
+        """Map update notices as they are published (until the consumer stops iterating)."""
+        pubsub = self.redis.pubsub()
+        await self._call(pubsub.subscribe(self.channel))
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    yield orjson.loads(message["data"])
+        finally:
+            await pubsub.unsubscribe(self.channel)
+            await pubsub.aclose()
+
+    @staticmethod
+    async def _call(awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except STORE_ERRORS as exc:
+            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+        except redis_errors.RedisError as exc:
+            raise StoreUnavailable(f"redis error: {exc}") from exc
