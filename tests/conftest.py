@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from redis import Redis as SyncRedis
+from redis.exceptions import RedisError
 from redis.asyncio import Redis
 
 
@@ -47,7 +48,7 @@ class RedisServer:
                     return
             except OSError:
                 pass
-            except Exception:  # noqa: BLE001 - redis' ConnectionError while starting
+            except Exception:
                 pass
             time.sleep(0.05)
         self.stop()

@@ -129,7 +129,7 @@ async def test_store_unreachable_is_503_with_reason() -> None:
 
 
 async def test_ready_then_stale(ready, redis_client: Redis) -> None:
-    client, store, _ = ready
+    client, _store, _ = ready
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     old = int(time.time() * 1000) - 120_000
     await redis_client.hset("execsvc:map:binanceusdm:BTCUSDT:7d", "computed_at_ms", old)
@@ -148,7 +148,9 @@ async def test_metrics_expose_map_age_and_requests(ready) -> None:
     assert 'handler="/map/{symbol}"' in text
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     symbol=st.text(min_size=0, max_size=50),
     window=st.one_of(st.none(), st.text(max_size=10)),

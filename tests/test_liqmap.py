@@ -153,7 +153,7 @@ def test_sides_of_the_price_and_monotone_curves(returns, steps) -> None:
     assert liq_map.by_leverage.sum(axis=0) == pytest.approx(
         liq_map.long_notional + liq_map.short_notional
     )
-    assert 0.0 <= liq_map.intensity.min() and liq_map.intensity.max() <= 1.0
+    assert liq_map.intensity.min() >= 0.0 and liq_map.intensity.max() <= 1.0
     for cluster in liq_map.clusters:
         assert (cluster.price_high <= price) if cluster.side == "long" else (
             cluster.price_low >= price)
