@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from conftest_binance import binance_stub  # noqa: F401  (re-exported fixture)
 from redis import Redis as SyncRedis
-from redis.exceptions import RedisError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 
 def free_port() -> int:
@@ -46,10 +47,8 @@ class RedisServer:
                 if client.ping():
                     client.close()
                     return
-            except OSError:
-                pass
-            except Exception:
-                pass
+            except (OSError, RedisError):
+                pass  # still starting
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"redis-server did not start on port {self.port}")

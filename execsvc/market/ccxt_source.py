@@ -1,0 +1,592 @@
+"""`CcxtSource`: live market data through async ccxt (default exchange `binanceusdm`).
+
+Symbol keys are exchange market ids (`BTCUSDT`); they map to ccxt unified symbols
+(`BTC/USDT:USDT`) through the loaded markets. Times are epoch milliseconds (UTC), prices quote
+currency per base unit, quantities base units, open interest quote notional.
+
+Binance specifics, used when the exchange has them (`binanceusdm`, `binance`):
+
+- candles come from the raw klines endpoint (`fapiPublicGetKlines`), which carries the taker
+  buy base volume that ccxt's parsed OHLCV drops; other exchanges use `fetch_ohlcv` and report
+  `taker_buy_volume` as NaN;
+- only linear markets are loaded, and Binance keeps 30 days of open-interest history, so no
+  exchange is asked for more;
+- order-book depth is rounded up to a limit Binance accepts (5, 10, 20, 50, 100, 500, 1000).
+
+Every request goes through ccxt (so its rate limiter and URL overrides apply) and is retried
+with exponential backoff on `ccxt.NetworkError` only (timeouts, 5xx, rate limits); exchange
+errors are not retried. Any failure surfaces as `MarketSourceError` naming the exchange, the
+operation and the symbol, chained to the original exception. API keys are optional, are never
+logged (ccxt's own debug log of request headers is redacted) and never appear in errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import ccxt
+import ccxt.async_support as ccxt_async
+import numpy as np
+from pydantic import SecretStr
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from execsvc.liqmap.margin import BINANCE_USDM_BRACKETS, Bracket, brackets_from_floors
+from execsvc.market.types import Candles, MarketSourceError, OpenInterest, OrderBook, SymbolInfo
+from execsvc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_EXCHANGE = "binanceusdm"
+BINANCE_FAMILY = frozenset({"binance", "binanceusdm"})
+BINANCE_FAPI_ORIGIN = "https://fapi.binance.com"
+KLINES_PAGE_LIMIT = 1500
+OI_PAGE_LIMIT = 500
+OI_HISTORY_MS = 30 * 86_400_000
+OI_PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
+BINANCE_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+BRACKET_CACHE_S = 3600.0
+MAX_PAGES = 1000
+
+
+class _RedactingLogger(logging.LoggerAdapter):
+    """Formats each message and replaces the given secrets with `***` before logging it.
+
+    ccxt logs every request's headers at DEBUG, and Binance's include `X-MBX-APIKEY`."""
+
+    def __init__(self, logger: logging.Logger, secrets: Sequence[str]) -> None:
+        super().__init__(logger, {})
+        self._secrets = [s for s in secrets if s]
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            text = str(msg) % args if args else str(msg)
+            self.logger.log(level, self.redact(text), **kwargs)
+
+
+class CcxtSource:
+    """A `MarketSource` reading one exchange live through async ccxt.
+
+    `symbols` are the configured symbol keys (exchange ids such as `BTCUSDT`). `timeframe` is a
+    ccxt timeframe (`1m`, `5m`, ...), `timeout_ms` the per-request HTTP timeout in ms. Keys are
+    only needed for the signed leverage-bracket endpoint. `base_url` replaces the origin
+    `https://fapi.binance.com` of every Binance USD-M REST endpoint (tests point it at a local
+    server); `urls_override` sets individual `exchange.urls['api']` entries. A failing request
+    is tried `retry_attempts` times in all, waiting `retry_wait_s * 2**k` seconds (at most
+    `retry_max_wait_s`) in between, so one call takes at most about
+    `retry_attempts * timeout_ms / 1000 + waits` seconds. `clock` returns seconds (wall time).
+    """
+
+    name = "ccxt"
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        exchange_id: str = DEFAULT_EXCHANGE,
+        timeframe: str = "1m",
+        timeout_ms: int = 10_000,
+        api_key: SecretStr | None = None,
+        secret: SecretStr | None = None,
+        base_url: str | None = None,
+        urls_override: Mapping[str, str] | None = None,
+        retry_attempts: int = 4,
+        retry_wait_s: float = 0.5,
+        retry_max_wait_s: float = 8.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if (api_key is None) != (secret is None):
+            raise MarketSourceError("an exchange API key and secret must be given together")
+        self._symbols = [s.upper() for s in symbols]
+        self._exchange_id = exchange_id
+        self._timeframe = timeframe
+        self._has_keys = api_key is not None
+        self._retry_attempts = max(1, retry_attempts)
+        self._retry_wait_s = retry_wait_s
+        self._retry_max_wait_s = retry_max_wait_s
+        self._clock = clock
+        secrets = [k.get_secret_value() for k in (api_key, secret) if k is not None]
+        self._log = _RedactingLogger(log, secrets)
+        self._exchange = _build_exchange(exchange_id, timeout_ms, api_key, secret, self._log)
+        _override_urls(self._exchange, base_url, urls_override)
+        if timeframe not in (self._exchange.timeframes or {}):
+            raise MarketSourceError(f"{exchange_id} does not offer the timeframe {timeframe!r}")
+        self._interval_ms = int(self._exchange.parse_timeframe(timeframe) * 1000)
+        self._markets_lock = asyncio.Lock()
+        self._markets_loaded = False
+        self._brackets: dict[str, tuple[float, list[Bracket]]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> CcxtSource:
+        """A source configured from `settings` (exchange, symbols, timeframe, timeout, keys);
+        keyword `overrides` (e.g. `base_url`) win."""
+        symbols = overrides.pop("symbols", settings.symbols)
+        options: dict[str, Any] = {
+            "exchange_id": settings.exchange,
+            "timeframe": settings.ccxt_timeframe,
+            "timeout_ms": settings.ccxt_timeout_ms,
+            "api_key": settings.exchange_api_key,
+            "secret": settings.exchange_secret,
+        }
+        options.update(overrides)
+        return cls(symbols, **options)
+
+    @property
+    def exchange_id(self) -> str:
+        return self._exchange_id
+
+    @property
+    def _is_binance(self) -> bool:
+        return self._exchange_id in BINANCE_FAMILY
+
+    # ---- MarketSource -------------------------------------------------------------------------
+
+    def symbols(self) -> list[SymbolInfo]:
+        """The configured symbols; once markets are loaded (`load()` or any data call), only
+        those the exchange lists, with their quote currency."""
+        infos = []
+        for symbol in self._symbols:
+            market = self._find_market(symbol) if self._markets_loaded else None
+            if self._markets_loaded and market is None:
+                continue
+            quote = market["quote"] if market is not None else _guess_quote(symbol)
+            has_oi = bool(self._exchange.has.get("fetchOpenInterestHistory"))
+            infos.append(SymbolInfo(symbol, self._exchange_id, quote, has_oi))
+        return infos
+
+    async def load(self) -> None:
+        """Load the exchange's markets; warns about configured symbols it does not list."""
+        await self._guard("load_markets", ",".join(self._symbols), self._ensure_markets())
+        for symbol in self._symbols:
+            if self._find_market(symbol) is None:
+                self._log.warning("%s lists no market %s; it is skipped", self._exchange_id, symbol)
+
+    async def candles(self, symbol: str, since_ms: int) -> Candles:
+        """Closed candles from `since_ms` (open time, ms) to now, oldest first; volumes in base
+        units, `taker_buy_volume` NaN unless the exchange reports it (Binance does)."""
+        return await self._guard("candles", symbol, self._candles(symbol, since_ms))
+
+    async def open_interest(self, symbol: str, since_ms: int) -> OpenInterest | None:
+        """Open-interest history (quote notional) from `since_ms`, at most the last 30 days, at
+        the supported period closest to the timeframe; None if the exchange has none."""
+        return await self._guard("open_interest", symbol, self._open_interest(symbol, since_ms))
+
+    async def order_book(self, symbol: str, depth: int) -> OrderBook:
+        """The top `depth` levels each side: bids descending, asks ascending, (price, base)."""
+        return await self._guard("order_book", symbol, self._order_book(symbol, depth))
+
+    async def leverage_brackets(self, symbol: str) -> list[Bracket]:
+        """Maintenance brackets (quote notional, rate as a fraction, cum in quote), cached for
+        an hour: from the exchange with keys, else Binance's bundled table."""
+        return await self._guard("leverage_brackets", symbol, self._leverage_brackets(symbol))
+
+    async def mark_price(self, symbol: str) -> float:
+        """The exchange's mark price (quote per base)."""
+        return await self._guard("mark_price", symbol, self._mark_price(symbol))
+
+    async def now_ms(self, symbol: str) -> int:
+        """Wall-clock time in ms (live data)."""
+        return self._now_ms()
+
+    async def close(self) -> None:
+        """Close the ccxt client's HTTP session."""
+        await self._exchange.close()
+
+    # ---- plumbing -----------------------------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _reason(self, operation: str, symbol: str, exc: BaseException, stage: str = "") -> str:
+        """`<exchange> <operation> <symbol> failed[ <stage>]: <error type>: <redacted text>`."""
+        detail = self._log.redact(str(exc)) or "no detail"
+        where = f" {stage}" if stage else ""
+        return (f"{self._exchange_id} {operation} {symbol} failed{where}: "
+                f"{type(exc).__name__}: {detail}")
+
+    async def _guard(self, operation: str, symbol: str, work: Awaitable[T]) -> T:
+        """Await `work`, turning any failure into a `MarketSourceError` naming the call."""
+        try:
+            return await work
+        except MarketSourceError:
+            raise
+        except Exception as exc:
+            raise MarketSourceError(self._reason(operation, symbol, exc)) from exc
+
+    async def _request(
+        self, operation: str, symbol: str, call: Callable[..., Awaitable[T]], *args: Any
+    ) -> T:
+        """One ccxt call, retried with exponential backoff on `ccxt.NetworkError` only."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(ccxt.NetworkError),
+            stop=stop_after_attempt(self._retry_attempts),
+            wait=wait_exponential(multiplier=self._retry_wait_s, max=self._retry_max_wait_s),
+            before_sleep=self._log_retry(operation, symbol),
+            reraise=True,
+        )
+
+        async def attempt() -> T:
+            # ccxt's implicit API methods are plain functions returning a coroutine, which
+            # tenacity would not await: wrap every call in a real coroutine function.
+            return await call(*args)
+
+        return await retrying(attempt)
+
+    def _log_retry(self, operation: str, symbol: str) -> Callable[[RetryCallState], None]:
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            wait_s = state.next_action.sleep if state.next_action is not None else 0.0
+            self._log.warning(
+                "%s; attempt %d of %d, retrying in %.2f s",
+                self._reason(operation, symbol, exc) if exc else operation,
+                state.attempt_number, self._retry_attempts, wait_s,
+            )
+
+        return before_sleep
+
+    async def _ensure_markets(self) -> None:
+        if self._markets_loaded:
+            return
+        async with self._markets_lock:
+            if not self._markets_loaded:
+                await self._request("load_markets", ",".join(self._symbols),
+                                    self._exchange.load_markets)
+                self._markets_loaded = True
+
+    def _find_market(self, symbol: str) -> dict[str, Any] | None:
+        """The loaded market with exchange id `symbol` (ccxt keeps a list per id)."""
+        found = (self._exchange.markets_by_id or {}).get(symbol)
+        if isinstance(found, list):
+            return found[0] if found else None
+        return found
+
+    async def _market(self, symbol: str, operation: str) -> dict[str, Any]:
+        try:
+            await self._ensure_markets()
+        except ccxt.BaseError as exc:
+            stage = "while loading markets"
+            raise MarketSourceError(self._reason(operation, symbol, exc, stage)) from exc
+        market = self._find_market(symbol)
+        if market is None:
+            raise MarketSourceError(
+                f"{self._exchange_id} {operation} {symbol} failed: unknown symbol, the exchange "
+                f"lists no market with id {symbol!r} (symbol keys are exchange ids like BTCUSDT)"
+            )
+        return market
+
+    async def _paginate(
+        self,
+        fetch_page: Callable[[int], Awaitable[list[T]]],
+        time_of: Callable[[T], int],
+        since_ms: int,
+        until_ms: int,
+        step_ms: int,
+        page_limit: int,
+    ) -> list[T]:
+        """Rows from `since_ms` on, page after page, until a short page or `until_ms`."""
+        rows: list[T] = []
+        cursor = since_ms
+        for _ in range(MAX_PAGES):
+            if cursor > until_ms:
+                break
+            page = await fetch_page(cursor)
+            rows.extend(page)
+            if len(page) < page_limit:
+                break
+            next_cursor = time_of(page[-1]) + step_ms
+            if next_cursor <= cursor:
+                break
+            cursor = next_cursor
+        return rows
+
+    # ---- candles ------------------------------------------------------------------------------
+
+    async def _candles(self, symbol: str, since_ms: int) -> Candles:
+        market = await self._market(symbol, "candles")
+        now = self._now_ms()
+        if self._uses_binance_klines(market):
+            rows = await self._binance_klines(symbol, market, since_ms, now)
+        else:
+            rows = await self._unified_ohlcv(symbol, market, since_ms, now)
+        return _candles_from_rows(rows, self._interval_ms, now)
+
+    def _uses_binance_klines(self, market: dict[str, Any]) -> bool:
+        """Whether candles come from Binance's raw USD-M klines (with the taker split)."""
+        return hasattr(self._exchange, "fapiPublicGetKlines") and bool(market.get("linear"))
+
+    async def _binance_klines(
+        self, symbol: str, market: dict[str, Any], since_ms: int, now_ms: int
+    ) -> list[list[Any]]:
+        """Raw Binance klines (12 columns, column 9 the taker buy base volume)."""
+        interval = self._exchange.timeframes[self._timeframe]
+
+        async def page(cursor: int) -> list[list[Any]]:
+            request = {"symbol": market["id"], "interval": interval, "startTime": cursor,
+                       "limit": KLINES_PAGE_LIMIT}
+            return await self._request("candles", symbol, self._exchange.fapiPublicGetKlines,
+                                       request)
+
+        rows = await self._paginate(page, lambda r: int(r[0]), since_ms, now_ms,
+                                    self._interval_ms, KLINES_PAGE_LIMIT)
+        return [[r[0], r[1], r[2], r[3], r[4], r[5], r[9]] for r in rows]
+
+    async def _unified_ohlcv(
+        self, symbol: str, market: dict[str, Any], since_ms: int, now_ms: int
+    ) -> list[list[Any]]:
+        """ccxt's parsed OHLCV (no taker split: NaN)."""
+        limit = KLINES_PAGE_LIMIT
+
+        async def page(cursor: int) -> list[list[Any]]:
+            return await self._request("candles", symbol, self._exchange.fetch_ohlcv,
+                                       market["symbol"], self._timeframe, cursor, limit)
+
+        rows = await self._paginate(page, lambda r: int(r[0]), since_ms, now_ms,
+                                    self._interval_ms, limit)
+        return [[*r[:6], math.nan] for r in rows]
+
+    # ---- open interest ------------------------------------------------------------------------
+
+    def _oi_period(self) -> str:
+        """The supported open-interest period closest to (not above) the timeframe; 5m for
+        shorter timeframes."""
+        parse = self._exchange.parse_timeframe
+        fitting = [p for p in OI_PERIODS if parse(p) * 1000 <= self._interval_ms]
+        return fitting[-1] if fitting else OI_PERIODS[0]
+
+    async def _open_interest(self, symbol: str, since_ms: int) -> OpenInterest | None:
+        market = await self._market(symbol, "open_interest")
+        if not self._exchange.has.get("fetchOpenInterestHistory"):
+            return None
+        period = self._oi_period()
+        period_ms = int(self._exchange.parse_timeframe(period) * 1000)
+        now = self._now_ms()
+        start = max(since_ms, now - OI_HISTORY_MS + period_ms)
+
+        async def page(cursor: int) -> list[dict[str, Any]]:
+            return await self._request(
+                "open_interest", symbol, self._exchange.fetch_open_interest_history,
+                market["symbol"], period, cursor, OI_PAGE_LIMIT,
+            )
+
+        entries = await self._paginate(page, lambda e: int(e["timestamp"]), start, now,
+                                       period_ms, OI_PAGE_LIMIT)
+        return _open_interest_from_entries(entries)
+
+    # ---- order book, mark price ---------------------------------------------------------------
+
+    async def _order_book(self, symbol: str, depth: int) -> OrderBook:
+        if depth < 1:
+            raise MarketSourceError(f"order_book {symbol}: depth must be >= 1, got {depth}")
+        market = await self._market(symbol, "order_book")
+        limit = _binance_depth_limit(depth) if self._is_binance else depth
+        book = await self._request("order_book", symbol, self._exchange.fetch_order_book,
+                                   market["symbol"], limit)
+        bids = _levels(book.get("bids"), depth, descending=True)
+        asks = _levels(book.get("asks"), depth, descending=False)
+        if len(bids) == 0 or len(asks) == 0:
+            raise MarketSourceError(
+                f"{self._exchange_id} order_book {symbol} failed: a side of the book is empty"
+            )
+        timestamp = book.get("timestamp") or self._now_ms()
+        return OrderBook(bids, asks, int(timestamp), f"{self._exchange_id}:rest")
+
+    async def _mark_price(self, symbol: str) -> float:
+        market = await self._market(symbol, "mark_price")
+        if self._exchange.has.get("fetchMarkPrice"):
+            ticker = await self._request("mark_price", symbol, self._exchange.fetch_mark_price,
+                                         market["symbol"])
+        else:
+            ticker = await self._request("mark_price", symbol, self._exchange.fetch_ticker,
+                                         market["symbol"])
+        price = ticker.get("markPrice") or ticker.get("last")
+        if price is None or not math.isfinite(float(price)) or float(price) <= 0:
+            raise MarketSourceError(
+                f"{self._exchange_id} mark_price {symbol} failed: no valid mark price ({price!r})"
+            )
+        return float(price)
+
+    # ---- leverage brackets --------------------------------------------------------------------
+
+    async def _leverage_brackets(self, symbol: str) -> list[Bracket]:
+        cached = self._brackets.get(symbol)
+        if cached is not None and self._clock() - cached[0] < BRACKET_CACHE_S:
+            return cached[1]
+        if self._has_keys:
+            brackets = await self._fetch_brackets(symbol)
+        else:
+            brackets = self._bundled_brackets(symbol)
+        self._brackets[symbol] = (self._clock(), brackets)
+        return brackets
+
+    async def _fetch_brackets(self, symbol: str) -> list[Bracket]:
+        """The exchange's brackets for `symbol` (Binance: signed `/fapi/v1/leverageBracket`)."""
+        market = await self._market(symbol, "leverage_brackets")
+        tiers = await self._request("leverage_brackets", symbol,
+                                    self._exchange.fetch_leverage_tiers, [market["symbol"]])
+        symbol_tiers = tiers.get(market["symbol"])
+        if not symbol_tiers:
+            raise MarketSourceError(
+                f"{self._exchange_id} leverage_brackets {symbol} failed: no tiers returned"
+            )
+        return _brackets_from_tiers(symbol_tiers)
+
+    def _bundled_brackets(self, symbol: str) -> list[Bracket]:
+        table = BINANCE_USDM_BRACKETS.get(symbol) if self._is_binance else None
+        if table is None:
+            raise MarketSourceError(
+                f"{self._exchange_id} leverage_brackets {symbol} failed: no bundled bracket "
+                "table for this symbol; set EXECSVC_EXCHANGE_API_KEY and EXECSVC_EXCHANGE_SECRET "
+                "so they can be fetched from the exchange"
+            )
+        return list(table)
+
+
+# ---- construction helpers ------------------------------------------------------------------------
+
+
+def _exchange_options(exchange_id: str) -> dict[str, Any]:
+    """ccxt options: linear perpetuals only; for Binance, load linear markets only and skip the
+    signed (and here useless) currency fetch that keys would otherwise trigger."""
+    if exchange_id in BINANCE_FAMILY:
+        return {
+            "defaultType": "swap",
+            "defaultSubType": "linear",
+            "fetchMarkets": {"types": ["linear"]},
+            "fetchCurrencies": False,
+        }
+    return {"defaultType": "swap"}
+
+
+def _build_exchange(
+    exchange_id: str,
+    timeout_ms: int,
+    api_key: SecretStr | None,
+    secret: SecretStr | None,
+    logger: logging.LoggerAdapter,
+) -> ccxt_async.Exchange:
+    exchange_class = getattr(ccxt_async, exchange_id, None)
+    if exchange_class is None or exchange_id not in ccxt_async.exchanges:
+        raise MarketSourceError(f"ccxt has no exchange {exchange_id!r}")
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": timeout_ms,
+        "options": _exchange_options(exchange_id),
+    }
+    if api_key is not None and secret is not None:
+        config["apiKey"] = api_key.get_secret_value()
+        config["secret"] = secret.get_secret_value()
+    exchange = exchange_class(config)
+    exchange.logger = logger
+    return exchange
+
+
+def _override_urls(
+    exchange: ccxt_async.Exchange, base_url: str | None, urls_override: Mapping[str, str] | None
+) -> None:
+    """Point Binance USD-M endpoints at `base_url` and apply `urls_override` entries."""
+    api = dict(exchange.urls.get("api") or {})
+    if base_url:
+        origin = base_url.rstrip("/")
+        for name, url in api.items():
+            if isinstance(url, str) and url.startswith(BINANCE_FAPI_ORIGIN):
+                api[name] = origin + url[len(BINANCE_FAPI_ORIGIN):]
+    api.update(urls_override or {})
+    exchange.urls = {**exchange.urls, "api": api}
+
+
+def _guess_quote(symbol: str) -> str:
+    """Quote currency from an id like `BTCUSDT` before markets are loaded."""
+    for quote in ("USDT", "USDC", "FDUSD", "BUSD", "USD"):
+        if symbol.endswith(quote):
+            return quote
+    return "USDT"
+
+
+# ---- parsing helpers -----------------------------------------------------------------------------
+
+
+def _candles_from_rows(rows: list[list[Any]], interval_ms: int, now_ms: int) -> Candles:
+    """Rows `(open_time, open, high, low, close, volume, taker_buy_volume)` to `Candles`:
+    deduplicated by open time, oldest first, only candles closed at `now_ms`."""
+    table = np.array(rows, dtype=np.float64).reshape(-1, 7)
+    times = table[:, 0].astype(np.int64)
+    times, first = np.unique(times, return_index=True)
+    table = table[first]
+    closed = times + interval_ms <= now_ms
+    table, times = table[closed], times[closed]
+    return Candles(
+        open_time_ms=times,
+        open=table[:, 1].copy(),
+        high=table[:, 2].copy(),
+        low=table[:, 3].copy(),
+        close=table[:, 4].copy(),
+        volume=table[:, 5].copy(),
+        taker_buy_volume=table[:, 6].copy(),
+        interval_ms=interval_ms,
+    )
+
+
+def _open_interest_from_entries(entries: list[dict[str, Any]]) -> OpenInterest:
+    """ccxt open-interest structures to `OpenInterest` (quote notional, from Binance's
+    `sumOpenInterestValue`), deduplicated and oldest first; entries without a value dropped."""
+    pairs: dict[int, float] = {}
+    for entry in entries:
+        value = entry.get("openInterestValue")
+        if value is None:
+            value = (entry.get("info") or {}).get("sumOpenInterestValue")
+        if value is not None and entry.get("timestamp") is not None:
+            pairs[int(entry["timestamp"])] = float(value)
+    times = np.array(sorted(pairs), dtype=np.int64)
+    values = np.array([pairs[t] for t in times], dtype=np.float64)
+    return OpenInterest(time_ms=times, oi_quote=values)
+
+
+def _binance_depth_limit(depth: int) -> int:
+    """The smallest depth limit Binance accepts that covers `depth` (1000 at most)."""
+    return next((n for n in BINANCE_DEPTH_LIMITS if n >= depth), BINANCE_DEPTH_LIMITS[-1])
+
+
+def _levels(raw: list[list[Any]] | None, depth: int, descending: bool) -> np.ndarray:
+    """Book levels as an (n, 2) float64 array of (price, base quantity), sorted by price."""
+    levels = np.array([level[:2] for level in raw or []], dtype=np.float64).reshape(-1, 2)
+    order = np.argsort(-levels[:, 0] if descending else levels[:, 0], kind="stable")
+    return levels[order][:depth]
+
+
+def _brackets_from_tiers(tiers: list[dict[str, Any]]) -> list[Bracket]:
+    """ccxt leverage tiers to brackets; `cum` is the exchange's own (`info.cum`) when every tier
+    has it, else derived from the floors and rates."""
+    ordered = sorted(tiers, key=lambda t: float(t.get("minNotional") or 0.0))
+    cums = [(t.get("info") or {}).get("cum") for t in ordered]
+    if any(c is None for c in cums):
+        return brackets_from_floors(
+            [(float(t.get("minNotional") or 0.0), float(t["maintenanceMarginRate"]))
+             for t in ordered]
+        )
+    brackets = []
+    for tier, cum in zip(ordered, cums, strict=True):
+        cap = tier.get("maxNotional")
+        brackets.append(Bracket(
+            notional_floor=float(tier.get("minNotional") or 0.0),
+            notional_cap=float(cap) if cap is not None else math.inf,
+            mmr=float(tier["maintenanceMarginRate"]),
+            cum=float(cum),
+        ))
+    return brackets
