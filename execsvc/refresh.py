@@ -6,12 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from execsvc.execution.market_stats import average_true_range
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.cohorts import open_interest_at_close
 from execsvc.liqmap.margin import Bracket
 from execsvc.liqmap.model import MapParams, build_map
 from execsvc.mapdoc import map_document
-from execsvc.market.types import MarketSource, MarketSourceError, OpenInterest, SymbolInfo
+from execsvc.market.types import (
+    MarketSource,
+    MarketSourceError,
+    OpenInterest,
+    OrderBook,
+    SymbolInfo,
+)
 from execsvc.settings import Settings
 
 
@@ -25,6 +32,7 @@ class MarketSnapshot:
     open_interest: OpenInterest | None
     brackets: list[Bracket]
     price: float
+    book: OrderBook | None = None
 
 
 def map_params(settings: Settings) -> MapParams:
@@ -36,7 +44,13 @@ def map_params(settings: Settings) -> MapParams:
     )
 
 
-async def fetch_snapshot(source: MarketSource, info: SymbolInfo, lookback_s: int) -> MarketSnapshot:
+BOOK_DEPTH = 1000
+"""Levels per side fetched for advice (Binance serves at most 1000)."""
+
+
+async def fetch_snapshot(
+    source: MarketSource, info: SymbolInfo, lookback_s: int, *, with_book: bool = False
+) -> MarketSnapshot:
     now_ms = await source.now_ms(info.symbol)
     since_ms = now_ms - lookback_s * 1000
     candles = await source.candles(info.symbol, since_ms)
@@ -45,7 +59,8 @@ async def fetch_snapshot(source: MarketSource, info: SymbolInfo, lookback_s: int
     oi = await source.open_interest(info.symbol, since_ms) if info.has_open_interest else None
     brackets = await source.leverage_brackets(info.symbol)
     price = await source.mark_price(info.symbol)
-    return MarketSnapshot(info, now_ms, candles, oi, brackets, price)
+    book = await source.order_book(info.symbol, BOOK_DEPTH) if with_book else None
+    return MarketSnapshot(info, now_ms, candles, oi, brackets, price, book)
 
 
 def build_documents(
@@ -64,10 +79,33 @@ def build_documents(
         liq_map = build_map(
             candles, oi_at_close, snapshot.brackets, snapshot.price, snapshot.now_ms, params
         )
-        documents.append(
-            map_document(
-                liq_map, exchange=snapshot.info.exchange, symbol=snapshot.info.symbol,
-                window=window, quote_currency=snapshot.info.quote_currency, params=params,
-            )
+        document = map_document(
+            liq_map, exchange=snapshot.info.exchange, symbol=snapshot.info.symbol,
+            window=window, quote_currency=snapshot.info.quote_currency, params=params,
         )
+        document["stats"] = candle_stats(snapshot.candles)
+        documents.append(document)
     return documents
+
+
+def candle_stats(candles: Candles) -> dict[str, float]:
+    """Volatility figures advice reads from the map document (recent candles, any window)."""
+    atr = average_true_range(candles.high, candles.low, candles.close)
+    last = float(candles.close[-1])
+    return {
+        "candle_interval_s": candles.interval_ms / 1000,
+        "atr_quote": round(atr, 10),
+        "atr_pct": round(atr / last * 100, 6),
+    }
+
+
+def book_document(book: OrderBook | None) -> dict[str, object]:
+    """The order book as stored for advice: (price, base quantity) levels, best first."""
+    if book is None:
+        raise MarketSourceError("no order book in the snapshot")
+    return {
+        "bids": book.bids,
+        "asks": book.asks,
+        "timestamp_ms": book.timestamp_ms,
+        "source": book.source,
+    }

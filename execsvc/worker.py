@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from execsvc.mapdoc import map_summary
 from execsvc.market.types import MarketSource, SymbolInfo
 from execsvc.metrics import WorkerMetrics
-from execsvc.refresh import build_documents, fetch_snapshot, map_params
+from execsvc.refresh import book_document, build_documents, fetch_snapshot, map_params
 from execsvc.settings import Settings
 from execsvc.store import BandStore, StoreUnavailable
 from execsvc.store.leases import SymbolLeases
@@ -115,7 +115,7 @@ class MapWorker:
         """Build and store every window of one symbol: the number of maps, or the failure."""
         stage = "source"
         try:
-            snapshot = await fetch_snapshot(self.source, info, self.lookback_s)
+            snapshot = await fetch_snapshot(self.source, info, self.lookback_s, with_book=True)
             stage = "model"
             started = time.perf_counter()
             documents = await asyncio.to_thread(
@@ -123,6 +123,7 @@ class MapWorker:
             )
             self.metrics.build_seconds.observe((time.perf_counter() - started) / len(documents))
             stage = "store"
+            await self.store.put_book(info.exchange, info.symbol, book_document(snapshot.book))
             for document in documents:
                 await self.store.put_map(document, map_summary(document))
                 self.metrics.builds.labels(info.symbol, document["window"], "ok").inc()

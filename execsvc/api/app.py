@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from execsvc.api import problems, routes_health, routes_maps
+from execsvc.api import problems, routes_health, routes_maps, routes_suggest
+from execsvc.api.advice_cache import AdviceCache
 from execsvc.api.context import ApiContext
 from execsvc.metrics import StoreMetrics
 from execsvc.settings import Settings
@@ -48,8 +49,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ApiContext(settings, store, registry, StoreMetrics(registry))
+    app.state.advice = AdviceCache(store)
     problems.install(app)
     app.include_router(routes_health.router)
     app.include_router(routes_maps.router)
+    app.include_router(routes_suggest.router)
     Instrumentator(registry=registry, excluded_handlers=["/metrics"]).instrument(app)
     return app

@@ -97,6 +97,16 @@ class ReplayDataset:
         return float(self.candles.close[count - 1])
 
 
+BOOK_SYMBOL = "BTCUSDT"
+"""The symbol whose books were recorded; other symbols borrow its depth profile."""
+
+
+def hourly_turnover_quote(candles: Candles) -> float:
+    """Median quote turnover per hour: `median(volume * close) * (1 h / interval)`."""
+    per_candle = float(np.median(candles.volume * candles.close))
+    return per_candle * 3_600_000 / candles.interval_ms
+
+
 def _frozen(array: np.ndarray, dtype: type) -> np.ndarray:
     """A contiguous read-only copy (or view) of `array` as `dtype`, safe to hand to callers."""
     out = np.ascontiguousarray(array, dtype=dtype)
@@ -200,6 +210,13 @@ class ReplaySource:
                 f"unknown replay symbol(s) {unknown}; available: {sorted(manifest)}"
             )
         self._datasets = {s: load_dataset(directory, s, manifest[s]) for s in wanted}
+        reference = self._datasets.get(BOOK_SYMBOL) or load_dataset(
+            directory, BOOK_SYMBOL, manifest[BOOK_SYMBOL]
+        )
+        self._book_scale = {
+            s: hourly_turnover_quote(d.candles) / hourly_turnover_quote(reference.candles)
+            for s, d in self._datasets.items()
+        }
 
     # --- clock -------------------------------------------------------------------------------
 
@@ -245,13 +262,17 @@ class ReplaySource:
         return dataset.open_interest_at(dataset.position_ms(self.elapsed_ms()), since_ms)
 
     async def order_book(self, symbol: str, depth: int) -> OrderBook:
-        """A recorded Binance book rescaled to the replay mark price (`replay_books`)."""
+        """A recorded Binance BTCUSDT book rescaled to the replay mark price (`replay_books`);
+        for other symbols its depth is also scaled by their turnover relative to BTCUSDT's."""
         dataset = self.dataset(symbol)
         now = dataset.position_ms(self.elapsed_ms())
         from execsvc.market.replay_books import replay_order_book
 
+        symbol_key = dataset.info.symbol
+        scale = 1.0 if symbol_key == BOOK_SYMBOL else self._book_scale[symbol_key]
         return replay_order_book(
-            dataset.info.symbol, mid_price=dataset.mark_at(now), at_ms=now, depth=depth
+            symbol_key, mid_price=dataset.mark_at(now), at_ms=now, depth=depth,
+            quote_volume_scale=scale,
         )
 
     async def leverage_brackets(self, symbol: str) -> list[Bracket]:

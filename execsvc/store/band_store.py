@@ -3,6 +3,7 @@
 Keys (prefix `execsvc`):
 - `map:{exchange}:{symbol}:{window}`: hash `doc` (JSON), `version`, `computed_at_ms`; with a TTL.
 - `mapver:{exchange}:{symbol}:{window}`: the version counter (no TTL, so versions only grow).
+- `book:{exchange}:{symbol}`: hash `doc` (JSON order book) and `version`; with the same TTL.
 - `status:{exchange}:{symbol}`: hash of the worker's last success / failure for a symbol.
 - `symbols`: hash symbol -> JSON `{exchange, quote_currency, has_open_interest}`.
 - channel `maps`: one JSON notice per map update.
@@ -97,6 +98,28 @@ class BandStore:
         if version is None or computed is None:
             return None
         return int(version), int(computed)
+
+    async def put_book(self, exchange: str, symbol: str, book: dict[str, Any]) -> int:
+        """Store the latest order book of a symbol (`bids`, `asks`, `timestamp_ms`, `source`);
+        returns its version."""
+        key = self._key("book", exchange, symbol)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "version", 1)
+            pipe.hset(key, "doc", orjson.dumps(book, option=orjson.OPT_SERIALIZE_NUMPY))
+            pipe.pexpire(key, self.ttl_ms)
+            version, *_ = await self._call(pipe.execute())
+        return int(version)
+
+    async def book_version(self, exchange: str, symbol: str) -> int | None:
+        version = await self._call(self.redis.hget(self._key("book", exchange, symbol), "version"))
+        return None if version is None else int(version)
+
+    async def get_book(self, exchange: str, symbol: str) -> tuple[int, dict[str, Any]] | None:
+        key = self._key("book", exchange, symbol)
+        version, doc = await self._call(self.redis.hmget(key, "version", "doc"))
+        if version is None or doc is None:
+            return None
+        return int(version), orjson.loads(doc)
 
     async def register_symbols(self, registry: dict[str, dict[str, Any]]) -> None:
         if registry:

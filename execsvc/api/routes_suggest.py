@@ -1,0 +1,142 @@
+"""Advice endpoints: thin routes over cached maps and books; the logic is `execsvc.execution`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Depends, Request
+
+from execsvc.api.advice_cache import AdviceCache, BookView, MapView, overshoot_pct
+from execsvc.api.context import ApiContext, context
+from execsvc.api.problems import Problem
+from execsvc.api.schemas import (
+    Alternative,
+    Buffer,
+    ClusterOut,
+    MapRef,
+    StopRequest,
+    StopResponse,
+    TakeProfitRequest,
+    TakeProfitResponse,
+    Zone,
+)
+from execsvc.execution.stops import StopParams, suggest_stop
+from execsvc.execution.take_profit import take_profit_zones
+from execsvc.mapdoc import price_decimals
+
+router = APIRouter(prefix="/suggest", tags=["advice"])
+
+
+def advice_cache(request: Request) -> AdviceCache:
+    return request.app.state.advice
+
+
+async def fresh_map(
+    ctx: ApiContext, cache: AdviceCache, symbol: str, window: str, exchange: str | None
+) -> tuple[str, MapView, BookView | None]:
+    """The symbol key, its fresh map and latest book; 404/422 for bad names, 503 for a missing
+    or stale map (advice on an old map would mislead)."""
+    key = ctx.known_symbol(symbol)
+    ctx.known_window(window)
+    venue = await ctx.exchange_of(key, exchange)
+    view = await cache.map_view(venue, key, window)
+    if view is None:
+        raise Problem(503, f"no map for {key} {window} yet", reason="map_missing")
+    if view.age_s() > ctx.settings.max_map_age_s:
+        raise Problem(
+            503, f"the {key} {window} map is {view.age_s():.0f} s old (limit "
+            f"{ctx.settings.max_map_age_s:g} s): the worker is not refreshing it",
+            reason="map_stale",
+        )
+    return key, view, await cache.book_view(venue, key)
+
+
+def map_ref(view: MapView, ctx: ApiContext) -> MapRef:
+    age = view.age_s()
+    return MapRef(version=view.version, age_s=round(age, 3),
+                  stale=age > ctx.settings.max_map_age_s)
+
+
+def cluster_out(cluster) -> ClusterOut:
+    return ClusterOut(**asdict(cluster))
+
+
+@router.post("/stop", response_model=StopResponse, summary="Stop-loss beyond liquidation clusters")
+async def stop(
+    body: StopRequest,
+    ctx: ApiContext = Depends(context),
+    cache: AdviceCache = Depends(advice_cache),
+) -> StopResponse:
+    symbol, view, book = await fresh_map(ctx, cache, body.symbol, body.window, body.exchange)
+    entry = body.entry_price or view.price
+    params = StopParams(atr_multiple=ctx.settings.stop_atr_multiple,
+                        min_intensity=ctx.settings.stop_min_intensity)
+    advice = suggest_stop(
+        body.side, entry, view.clusters, view.atr_quote,
+        lambda cluster: overshoot_pct(view, book, cluster), params,
+        max_loss_pct=body.max_loss_pct, quantity=body.quantity, risk_quote=body.risk_usd,
+        quote_currency=view.document.get("quote_currency", "USDT"),
+    )
+    digits = price_decimals(view.price)
+    return StopResponse(
+        symbol=symbol,
+        side=body.side,
+        entry_price=entry,
+        stop_price=round(advice.stop_price, digits),
+        distance_pct=round(advice.distance_pct, 4),
+        avoided_clusters=[cluster_out(c) for c in advice.avoided_clusters],
+        buffer=Buffer(atr=advice.atr_quote, atr_multiple=params.atr_multiple,
+                      buffer_quote=advice.buffer_quote,
+                      overshoot_pct=round(advice.overshoot_pct, 4)),
+        alternatives=[
+            Alternative(label=a.label, stop_price=round(a.stop_price, digits),
+                        distance_pct=round(a.distance_pct, 4))
+            for a in advice.alternatives
+        ],
+        fits_risk=advice.fits_risk,
+        cluster_aware_stop_price=round(advice.cluster_aware_stop_price, digits),
+        suggested_quantity=advice.suggested_quantity,
+        loss_at_stop_quote=advice.loss_at_stop_quote,
+        rationale=advice.rationale,
+        book_source=book.source if book else None,
+        map=map_ref(view, ctx),
+    )
+
+
+@router.post("/take-profit", response_model=TakeProfitResponse,
+             summary="Take-profit zones in front of opposite-side clusters")
+async def take_profit(
+    body: TakeProfitRequest,
+    ctx: ApiContext = Depends(context),
+    cache: AdviceCache = Depends(advice_cache),
+) -> TakeProfitResponse:
+    symbol, view, _ = await fresh_map(ctx, cache, body.symbol, body.window, body.exchange)
+    entry = body.entry_price or view.price
+    zones = take_profit_zones(body.side, entry, view.clusters, view.atr_quote,
+                              view.band_width_quote, body.max_zones)
+    digits = price_decimals(view.price)
+    opposite = "short" if body.side == "long" else "long"
+    where = "above" if body.side == "long" else "below"
+    rationale = (
+        f"{len(zones)} zone(s) in front of {opposite}-liquidation clusters {where} "
+        f"{entry:,.{digits}f}, sized by notional over distance; targets sit before each "
+        "cluster's near edge so resting orders fill as forced orders arrive."
+        if zones else f"no {opposite}-liquidation cluster lies {where} the entry on this map."
+    )
+    return TakeProfitResponse(
+        symbol=symbol,
+        side=body.side,
+        entry_price=entry,
+        zones=[
+            Zone(
+                price_low=z.price_low, price_high=z.price_high,
+                target_price=round(z.target_price, digits),
+                size_fraction=z.size_fraction,
+                quantity=body.quantity * z.size_fraction if body.quantity else None,
+                cluster=cluster_out(z.cluster), distance_pct=round(z.distance_pct, 4),
+            )
+            for z in zones
+        ],
+        rationale=rationale,
+        map=map_ref(view, ctx),
+    )

@@ -1,0 +1,143 @@
+"""/suggest/stop and /suggest/take-profit on replayed real data in a real redis-server."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from execsvc.api.app import create_app
+from execsvc.market.replay import ReplaySource
+from execsvc.settings import Settings
+from execsvc.store import BandStore
+from execsvc.worker import MapWorker
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "BTC-PERP"]
+
+
+@pytest.fixture
+async def client(redis_client: Redis):
+    config = Settings(_env_file=None, symbols=",".join(SYMBOLS), windows="1d,7d")
+    store = BandStore(redis_client)
+    assert (await MapWorker(ReplaySource(720, SYMBOLS), store, config).tick()).failed == {}
+    app = create_app(config, store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        yield c
+
+
+async def the_map(client, symbol="BTCUSDT", window="7d") -> dict:
+    return (await client.get(f"/map/{symbol}", params={"window": window})).json()
+
+
+@pytest.mark.parametrize("side", ["long", "short"])
+async def test_stop_beyond_the_nearest_dense_cluster(client, side) -> None:
+    doc = await the_map(client)
+    response = await client.post("/suggest/stop", json={"symbol": "BTCUSDT", "side": side})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    price, stop = doc["price"], body["stop_price"]
+    assert body["entry_price"] == price
+    assert (stop < price) if side == "long" else (stop > price)
+    own = [c for c in doc["clusters"] if c["side"] == side]
+    assert not [c for c in own if c["price_low"] < stop < c["price_high"]], "never inside"
+    dense = sorted((c for c in own if c["intensity"] >= 0.25), key=lambda c: c["distance_pct"])
+    anchor = dense[0]
+    far = anchor["price_low"] if side == "long" else anchor["price_high"]
+    assert (stop < far) if side == "long" else (stop > far)
+    assert body["buffer"]["atr"] > 0 and body["buffer"]["overshoot_pct"] >= 0
+    assert anchor["rank"] in [c["rank"] for c in body["avoided_clusters"]]
+    assert [a["label"] for a in body["alternatives"]] == ["tight", "standard", "wide"]
+    assert body["book_source"].startswith("recorded:binanceusdm:BTCUSDT")
+    assert body["map"]["version"] == doc["version"] and body["map"]["stale"] is False
+    assert body["fits_risk"] is True and "cluster" in body["rationale"]
+
+
+async def test_stop_with_risk_budget_and_tight_max_loss(client) -> None:
+    body = (await client.post("/suggest/stop", json={
+        "symbol": "ETHUSDT", "side": "long", "risk_usd": 1000, "window": "1d"})).json()
+    entry, stop = body["entry_price"], body["stop_price"]
+    assert body["suggested_quantity"] * (entry - stop) == pytest.approx(1000, rel=1e-3)
+    tight = (await client.post("/suggest/stop", json={
+        "symbol": "ETHUSDT", "side": "long", "quantity": 10, "window": "1d",
+        "max_loss_pct": body["distance_pct"] / 4})).json()
+    assert tight["fits_risk"] is False
+    assert tight["distance_pct"] <= body["distance_pct"] / 4 + 1e-9
+    assert tight["suggested_quantity"] < 10
+    assert "max loss" in tight["rationale"]
+
+
+async def test_take_profit_zones_sum_to_one_in_front_of_clusters(client) -> None:
+    doc = await the_map(client)
+    body = (await client.post("/suggest/take-profit", json={
+        "symbol": "BTCUSDT", "side": "long", "quantity": 2.0})).json()
+    zones = body["zones"]
+    assert zones and len(zones) <= 3
+    assert sum(z["size_fraction"] for z in zones) == pytest.approx(1.0)
+    assert sum(z["quantity"] for z in zones) == pytest.approx(2.0)
+    for zone in zones:
+        assert zone["cluster"]["side"] == "short"
+        assert doc["price"] < zone["target_price"] <= zone["price_low"]
+
+
+async def test_stale_map_is_503(client, redis_client: Redis) -> None:
+    old = int(time.time() * 1000) - 120_000
+    await redis_client.hset("execsvc:map:binanceusdm:BTCUSDT:7d", "computed_at_ms", old)
+    await redis_client.hincrby("execsvc:map:binanceusdm:BTCUSDT:7d", "version", 1)
+    response = await client.post("/suggest/stop", json={"symbol": "BTCUSDT", "side": "long"})
+    assert response.status_code == 503
+    assert response.json()["reason"] == "map_stale"
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"symbol": "BTCUSDT", "side": "flat"}, "body.side"),
+    ({"symbol": "BTCUSDT", "side": "long", "quantity": -1}, "body.quantity"),
+    ({"symbol": "BTCUSDT", "side": "long", "quantity": 0}, "body.quantity"),
+    ({"symbol": "BTCUSDT", "side": "long", "entry_price": "NaN"}, "body.entry_price"),
+    ({"symbol": "BTCUSDT", "side": "long", "max_loss_pct": 150}, "body.max_loss_pct"),
+    ({"symbol": "BTCUSDT", "side": "long", "window": "2w"}, "body.window"),
+    ({"symbol": "BTCUSDT", "side": "long", "stop": 1}, "body.stop"),
+    ({"side": "long"}, "body.symbol"),
+])
+async def test_bad_input_is_422_naming_the_field(client, body, field) -> None:
+    response = await client.post("/suggest/stop", json=body)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+async def test_infinity_in_raw_json_is_422(client) -> None:
+    raw = b'{"symbol": "BTCUSDT", "side": "long", "entry_price": Infinity}'
+    response = await client.post("/suggest/stop", content=raw,
+                                 headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+async def test_unknown_symbol_is_404(client) -> None:
+    response = await client.post("/suggest/take-profit", json={"symbol": "XRPUSDT", "side": "long"})
+    assert response.status_code == 404
+
+
+finite = st.floats(allow_nan=True, allow_infinity=True)
+bodies = st.fixed_dictionaries(
+    {"symbol": st.sampled_from(["BTCUSDT", "ETHUSDT", "BTC-PERP", "btcusdt", "NOPE", ""]),
+     "side": st.sampled_from(["long", "short", "buy"])},
+    optional={"entry_price": finite, "quantity": finite, "risk_usd": finite,
+              "max_loss_pct": finite, "window": st.sampled_from(["1d", "7d", "30d", "x"])},
+)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=bodies, path=st.sampled_from(["/suggest/stop", "/suggest/take-profit"]))
+async def test_no_request_body_gives_a_server_error(client, body, path) -> None:
+    if path.endswith("take-profit"):
+        body = {k: v for k, v in body.items() if k not in ("risk_usd", "max_loss_pct")}
+    payload = {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
+               for k, v in body.items()}
+    response = await client.post(path, json=payload)
+    assert response.status_code in (200, 404, 422), response.text
