@@ -5,6 +5,9 @@
    `np.bincount` of 432,000 weighted values into 800 bins (targets: <= 10 ms, ratio <= 5).
 2. Worker tick: 100 symbols x 3 windows on the replay data, pinned to one CPU core, embedded
    store (or EXECSVC_REDIS_URL); median seconds per tick (target: < 5 s).
+3. Slicing on the recorded Binance BTCUSDT books: 10, 50 and 200 BTC bought and sold over
+   10 minutes, median slippage (bps vs mid) of the plan, one market order and TWAP.
+4. `/suggest/stop` under concurrent load against `/healthz` (see `bench_http`).
 """
 
 from __future__ import annotations
@@ -124,6 +127,40 @@ def bench_worker_tick(symbols: int, repeats: int) -> None:
           f"serialise, store); target < 5 s")
 
 
-def run_all(repeats: int = 30, tick_symbols: int = 100) -> None:
+def bench_slicing(sizes: tuple[float, ...] = (10.0, 50.0, 200.0), horizon_s: float = 600.0,
+                  books: int = 100) -> None:
+    from execsvc.execution.impact import sigma_quote_per_sqrt_s, volume_rate_base_per_s
+    from execsvc.execution.slice_plan import plan_slices
+    from execsvc.market.replay_books import recorded_order_book, snapshot_count
+
+    source = ReplaySource(speed=1.0, symbols=["BTCUSDT"])
+    snapshot = asyncio.run(fetch_snapshot(source, source.symbols()[0], 7 * 86_400))
+    sigma = sigma_quote_per_sqrt_s(snapshot.candles)
+    volume = volume_rate_base_per_s(snapshot.candles)
+    count = snapshot_count()
+    indices = np.linspace(0, count - 1, min(books, count)).astype(int)
+    print(f"slicing on {len(indices)} of {count} recorded Binance BTCUSDT books, horizon "
+          f"{horizon_s:g} s, sigma {sigma:.2f} USDT/sqrt(s), volume {volume:.2f} BTC/s; "
+          "median slippage in bps vs mid (plan / one market order / TWAP)")
+    for side in ("buy", "sell"):
+        for size in sizes:
+            figures = np.array([
+                (plan.plan_slippage_bps, plan.market_slippage_bps, plan.twap_slippage_bps)
+                for plan in (
+                    plan_slices(recorded_order_book(int(i)), side, size, horizon_s,
+                                sigma_quote_per_sqrt_s=sigma, volume_rate_base_per_s=volume)
+                    for i in indices
+                )
+            ])
+            plan, market, twap = np.median(figures, axis=0)
+            print(f"  {side:<4} {size:>5g} BTC: plan {plan:6.2f}  market {market:6.2f}  "
+                  f"TWAP {twap:6.2f}")
+
+
+def run_all(repeats: int = 30, tick_symbols: int = 100, http_seconds: float = 5.0) -> None:
+    from execsvc.bench_http import bench_suggest_stop
+
     bench_map_build(repeats)
+    bench_slicing()
+    bench_suggest_stop(seconds=http_seconds)
     bench_worker_tick(tick_symbols, repeats=max(3, repeats // 10))

@@ -124,11 +124,12 @@ def map_command(
 def bench(
     repeats: Annotated[int, typer.Option(help="Timed repetitions per figure")] = 30,
     symbols: Annotated[int, typer.Option(help="Symbols in the worker-tick benchmark")] = 100,
+    http_seconds: Annotated[float, typer.Option(help="Seconds of load per endpoint")] = 5.0,
 ) -> None:
     """Print benchmark figures (medians and ratios against same-run baselines)."""
     from execsvc.bench import run_all
 
-    run_all(repeats=repeats, tick_symbols=symbols)
+    run_all(repeats=repeats, tick_symbols=symbols, http_seconds=http_seconds)
 
 
 if __name__ == "__main__":

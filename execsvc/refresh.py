@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from execsvc.execution.impact import sigma_quote_per_sqrt_s, volume_rate_base_per_s
 from execsvc.execution.market_stats import average_true_range
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.cohorts import open_interest_at_close
@@ -92,11 +93,15 @@ def candle_stats(candles: Candles) -> dict[str, float]:
     """Volatility figures advice reads from the map document (recent candles, any window)."""
     atr = average_true_range(candles.high, candles.low, candles.close)
     last = float(candles.close[-1])
-    return {
+    stats = {
         "candle_interval_s": candles.interval_ms / 1000,
         "atr_quote": round(atr, 10),
         "atr_pct": round(atr / last * 100, 6),
     }
+    if len(candles) >= 3:
+        stats["sigma_quote_per_sqrt_s"] = sigma_quote_per_sqrt_s(candles)
+        stats["volume_rate_base_per_s"] = volume_rate_base_per_s(candles)
+    return stats
 
 
 def book_document(book: OrderBook | None) -> dict[str, object]:

@@ -141,3 +141,70 @@ async def test_no_request_body_gives_a_server_error(client, body, path) -> None:
                for k, v in body.items()}
     response = await client.post(path, json=payload)
     assert response.status_code in (200, 404, 422), response.text
+
+
+@pytest.mark.parametrize("strategy", ["auto", "twap", "almgren_chriss", "pov"])
+async def test_slice_children_sum_exactly_and_beat_one_market_order(client, strategy) -> None:
+    response = await client.post("/suggest/slice", json={
+        "symbol": "BTCUSDT", "side": "buy", "quantity": 120.0, "horizon_s": 900,
+        "strategy": strategy, "max_participation": 0.5})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    children = body["children"]
+    assert sum(c["quantity"] for c in children) == 120.0
+    assert all(c["quantity"] > 0 and c["reason"] for c in children)
+    assert [c["t_offset_s"] for c in children] == sorted(c["t_offset_s"] for c in children)
+    slippage = body["slippage"]
+    assert slippage["plan_if_limits_unfilled_bps"] <= slippage["market_order_bps"]
+    assert slippage["twap_bps"] < slippage["market_order_bps"]
+    assert body["book_source"].startswith("recorded:binanceusdm:BTCUSDT")
+    assert body["calibration"]["eta"] > 0 and body["calibration"]["sigma_quote_per_sqrt_s"] > 0
+    if strategy != "auto":
+        assert body["strategy_used"] == strategy
+
+
+async def test_slice_for_a_symbol_without_a_recorded_book_says_so(client) -> None:
+    body = (await client.post("/suggest/slice", json={
+        "symbol": "ETHUSDT", "side": "sell", "quantity": 500, "horizon_s": 300})).json()
+    assert body["book_source"].startswith("profile:BTCUSDT->ETHUSDT")
+    assert sum(c["quantity"] for c in body["children"]) == 500
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"quantity": 0}, "body.quantity"),
+    ({"quantity": -5}, "body.quantity"),
+    ({"horizon_s": 0}, "body.horizon_s"),
+    ({"strategy": "vwap"}, "body.strategy"),
+    ({"side": "long"}, "body.side"),
+    ({"max_participation": 1.5}, "body.max_participation"),
+    ({"risk_aversion": -1}, "body.risk_aversion"),
+    ({"quantity": "NaN"}, "body.quantity"),
+])
+async def test_slice_bad_input_names_the_field(client, body, field) -> None:
+    request = {"symbol": "BTCUSDT", "side": "buy", "quantity": 10, "horizon_s": 60, **body}
+    response = await client.post("/suggest/slice", json=request)
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+slice_bodies = st.fixed_dictionaries(
+    {"symbol": st.sampled_from(["BTCUSDT", "BTC-PERP", "NOPE"]),
+     "side": st.sampled_from(["buy", "sell", "long"]),
+     "quantity": st.one_of(finite, st.floats(1e-9, 1e6)),
+     "horizon_s": st.one_of(finite, st.floats(1e-3, 1e6))},
+    optional={"strategy": st.sampled_from(["auto", "twap", "almgren_chriss", "pov", "x"]),
+              "risk_aversion": finite, "max_participation": finite},
+)
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=slice_bodies)
+async def test_no_slice_request_gives_a_server_error(client, body) -> None:
+    payload = {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
+               for k, v in body.items()}
+    response = await client.post("/suggest/slice", json=payload)
+    assert response.status_code in (200, 404, 422), response.text
+    if response.status_code == 200:
+        children = response.json()["children"]
+        assert sum(c["quantity"] for c in children) == payload["quantity"]

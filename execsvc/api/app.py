@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from prometheus_fastapi_instrumentator import Instrumentator
 
 from execsvc.api import problems, routes_health, routes_maps, routes_suggest
 from execsvc.api.advice_cache import AdviceCache
 from execsvc.api.context import ApiContext
+from execsvc.api.http_metrics import HttpMetrics
 from execsvc.metrics import StoreMetrics
 from execsvc.settings import Settings
 from execsvc.store import BandStore
@@ -51,8 +51,9 @@ def create_app(
     app.state.ctx = ApiContext(settings, store, registry, StoreMetrics(registry))
     app.state.advice = AdviceCache(store)
     problems.install(app)
+    # Routes are matched in order: the advice bots call many times a second goes first.
+    app.include_router(routes_suggest.router)
     app.include_router(routes_health.router)
     app.include_router(routes_maps.router)
-    app.include_router(routes_suggest.router)
-    Instrumentator(registry=registry, excluded_handlers=["/metrics"]).instrument(app)
+    app.add_middleware(HttpMetrics, registry=registry)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -14,6 +14,8 @@ from execsvc.metrics import StoreMetrics
 from execsvc.settings import Settings
 from execsvc.store import BandStore, StoredMap
 
+REGISTRY_TTL_S = 5.0
+
 
 @dataclass
 class ApiContext:
@@ -21,6 +23,8 @@ class ApiContext:
     store: BandStore
     registry: CollectorRegistry
     store_metrics: StoreMetrics
+    _venues: dict[str, str | None] = field(default_factory=dict)
+    _venues_read: float = 0.0
 
     def known_symbol(self, symbol: str) -> str:
         key = symbol.upper()
@@ -41,10 +45,16 @@ class ApiContext:
         return window
 
     async def exchange_of(self, symbol: str, exchange: str | None) -> str:
+        """The venue a symbol's maps are stored under: as asked, else as the worker registered
+        it (re-read at most every `REGISTRY_TTL_S`), else the configured exchange."""
         if exchange:
             return exchange
-        registry = await self.store.symbol_registry()
-        return registry.get(symbol, {}).get("exchange", self.settings.exchange)
+        now = time.monotonic()
+        if symbol not in self._venues or now - self._venues_read > REGISTRY_TTL_S:
+            registry = await self.store.symbol_registry()
+            self._venues = {s: info.get("exchange") for s, info in registry.items()}
+            self._venues_read = now
+        return self._venues.get(symbol) or self.settings.exchange
 
     def freshness(self, stored: StoredMap) -> dict[str, Any]:
         age = stored.age_s(time.time() * 1000)
@@ -69,5 +79,5 @@ class ApiContext:
         return stored
 
 
-def context(request: Request) -> ApiContext:
+async def context(request: Request) -> ApiContext:
     return request.app.state.ctx

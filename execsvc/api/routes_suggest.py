@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
 from execsvc.api.advice_cache import AdviceCache, BookView, MapView, overshoot_pct
 from execsvc.api.context import ApiContext, context
 from execsvc.api.problems import Problem
+from execsvc.api.responses import FastJSONResponse
 from execsvc.api.schemas import (
     Alternative,
     Buffer,
+    Calibration,
+    ChildOut,
     ClusterOut,
     MapRef,
+    SliceRequest,
+    SliceResponse,
+    SliceSlippage,
     StopRequest,
     StopResponse,
     TakeProfitRequest,
     TakeProfitResponse,
     Zone,
 )
+from execsvc.execution.slice_plan import SlicePlanError, plan_slices
 from execsvc.execution.stops import StopParams, suggest_stop
 from execsvc.execution.take_profit import take_profit_zones
 from execsvc.mapdoc import price_decimals
+from execsvc.settings import Settings
 
 router = APIRouter(prefix="/suggest", tags=["advice"])
 
 
-def advice_cache(request: Request) -> AdviceCache:
+async def advice_cache(request: Request) -> AdviceCache:
     return request.app.state.advice
 
 
@@ -52,25 +61,26 @@ async def fresh_map(
 
 
 def map_ref(view: MapView, ctx: ApiContext) -> MapRef:
+    return MapRef(**freshness(view, ctx))
+
+
+def freshness(view: MapView, ctx: ApiContext) -> dict[str, Any]:
     age = view.age_s()
-    return MapRef(version=view.version, age_s=round(age, 3),
-                  stale=age > ctx.settings.max_map_age_s)
+    return {"version": view.version, "age_s": round(age, 3),
+            "stale": age > ctx.settings.max_map_age_s}
 
 
 def cluster_out(cluster) -> ClusterOut:
     return ClusterOut(**asdict(cluster))
 
 
-@router.post("/stop", response_model=StopResponse, summary="Stop-loss beyond liquidation clusters")
-async def stop(
-    body: StopRequest,
-    ctx: ApiContext = Depends(context),
-    cache: AdviceCache = Depends(advice_cache),
-) -> StopResponse:
-    symbol, view, book = await fresh_map(ctx, cache, body.symbol, body.window, body.exchange)
+def _stop_answer(body: StopRequest, symbol: str, view: MapView, book: BookView | None,
+                 settings: Settings) -> dict[str, Any]:
+    """The advice part of a `/suggest/stop` answer (all but `map`), a pure function of the
+    request, the map version and the book version, so it is memoised on those."""
     entry = body.entry_price or view.price
-    params = StopParams(atr_multiple=ctx.settings.stop_atr_multiple,
-                        min_intensity=ctx.settings.stop_min_intensity)
+    params = StopParams(atr_multiple=settings.stop_atr_multiple,
+                        min_intensity=settings.stop_min_intensity)
     advice = suggest_stop(
         body.side, entry, view.clusters, view.atr_quote,
         lambda cluster: overshoot_pct(view, book, cluster), params,
@@ -99,8 +109,26 @@ async def stop(
         loss_at_stop_quote=advice.loss_at_stop_quote,
         rationale=advice.rationale,
         book_source=book.source if book else None,
-        map=map_ref(view, ctx),
-    )
+        map=MapRef(version=view.version, age_s=0.0, stale=False),
+    ).model_dump(exclude={"map"})
+
+
+@router.post(
+    "/stop",
+    response_model=None,
+    responses={200: {"model": StopResponse}},
+    summary="Stop-loss beyond liquidation clusters",
+)
+async def stop(body: StopRequest, request: Request) -> FastJSONResponse:
+    """Bots call this many times a second: the answer is memoised per (request, map version,
+    book version) and only the map's age is filled in per call."""
+    ctx: ApiContext = request.app.state.ctx
+    cache: AdviceCache = request.app.state.advice
+    symbol, view, book = await fresh_map(ctx, cache, body.symbol, body.window, body.exchange)
+    key = ("stop", body, symbol, view.document["window"], view.version,
+           book.version if book else None)
+    answer = cache.answer(key, lambda: _stop_answer(body, symbol, view, book, ctx.settings))
+    return FastJSONResponse({**answer, "map": freshness(view, ctx)})
 
 
 @router.post("/take-profit", response_model=TakeProfitResponse,
@@ -140,3 +168,60 @@ async def take_profit(
         rationale=rationale,
         map=map_ref(view, ctx),
     )
+
+
+def _slice_answer(body: SliceRequest, symbol: str, view: MapView, book: BookView
+                  ) -> dict[str, Any]:
+    stats = view.document.get("stats", {})
+    sigma = stats.get("sigma_quote_per_sqrt_s")
+    volume_rate = stats.get("volume_rate_base_per_s")
+    if sigma is None or volume_rate is None:
+        raise Problem(503, f"the {symbol} map carries no volatility figures yet",
+                      reason="stats_missing")
+    quote = view.document.get("quote_currency", "quote")
+    try:
+        plan = plan_slices(
+            book.order_book(), body.side, body.quantity, body.horizon_s, body.strategy,
+            body.risk_aversion, body.max_participation, sigma_quote_per_sqrt_s=sigma,
+            volume_rate_base_per_s=volume_rate, clusters=view.clusters, price=view.price,
+            quote_currency=quote,
+        )
+    except SlicePlanError as exc:
+        raise Problem(422, str(exc), errors=[{"field": f"body.{exc.field}",
+                                              "message": str(exc)}]) from exc
+    return SliceResponse(
+        symbol=symbol, side=body.side, quantity=body.quantity, horizon_s=body.horizon_s,
+        strategy_used=plan.strategy_used, n_slices=plan.n_slices,
+        slice_interval_s=plan.slice_interval_s,
+        children=[ChildOut(t_offset_s=c.t_offset_s, quantity=c.quantity,
+                           order_type=c.order_type, limit_price=c.limit_price, reason=c.reason)
+                  for c in plan.children],
+        slippage=SliceSlippage(
+            plan_bps=plan.plan_slippage_bps,
+            plan_if_limits_unfilled_bps=plan.plan_slippage_bps_if_limits_unfilled,
+            market_order_bps=plan.market_slippage_bps, twap_bps=plan.twap_slippage_bps,
+        ),
+        calibration=Calibration(eta=plan.eta, epsilon=plan.epsilon,
+                                sigma_quote_per_sqrt_s=plan.sigma,
+                                volume_rate_base_per_s=volume_rate,
+                                risk_aversion=plan.risk_aversion),
+        notes=list(plan.notes), book_source=book.source,
+        map=MapRef(version=view.version, age_s=0.0, stale=False),
+    ).model_dump(exclude={"map"})
+
+
+@router.post(
+    "/slice",
+    response_model=None,
+    responses={200: {"model": SliceResponse}},
+    summary="Child orders for a large order: Almgren-Chriss, TWAP or POV, cluster-aware",
+)
+async def slice_order(body: SliceRequest, request: Request) -> FastJSONResponse:
+    ctx: ApiContext = request.app.state.ctx
+    cache: AdviceCache = request.app.state.advice
+    symbol, view, book = await fresh_map(ctx, cache, body.symbol, body.window, body.exchange)
+    if book is None:
+        raise Problem(503, f"no order book for {symbol} yet", reason="book_missing")
+    key = ("slice", body, symbol, view.document["window"], view.version, book.version)
+    answer = cache.answer(key, lambda: _slice_answer(body, symbol, view, book))
+    return FastJSONResponse({**answer, "map": freshness(view, ctx)})

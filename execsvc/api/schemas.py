@@ -19,7 +19,7 @@ PositiveQuantity = Annotated[float, Field(gt=0, description="base units")]
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
 class StopRequest(Request):
@@ -109,4 +109,55 @@ class TakeProfitResponse(BaseModel):
     entry_price: float
     zones: list[Zone]
     rationale: str
+    map: MapRef
+
+
+class SliceRequest(Request):
+    symbol: Symbol
+    side: Literal["buy", "sell"]
+    quantity: PositiveQuantity
+    horizon_s: float = Field(gt=0, le=7 * 86_400, description="seconds to complete the order")
+    strategy: Literal["auto", "twap", "almgren_chriss", "pov"] = "auto"
+    risk_aversion: float | None = Field(None, ge=0, description="Almgren-Chriss lambda, 1/quote")
+    max_participation: float | None = Field(None, gt=0, le=1, description="of traded volume")
+    window: Window = "7d"
+    exchange: Exchange = None
+
+
+class ChildOut(BaseModel):
+    t_offset_s: float
+    quantity: float = Field(description="base units")
+    order_type: Literal["market", "limit"]
+    limit_price: float | None = None
+    reason: str
+
+
+class SliceSlippage(BaseModel):
+    plan_bps: float
+    plan_if_limits_unfilled_bps: float
+    market_order_bps: float
+    twap_bps: float
+
+
+class Calibration(BaseModel):
+    eta: float = Field(description="temporary impact, quote*s/base^2")
+    epsilon: float = Field(description="half-spread, quote per base")
+    sigma_quote_per_sqrt_s: float
+    volume_rate_base_per_s: float
+    risk_aversion: float | None
+
+
+class SliceResponse(BaseModel):
+    symbol: str
+    side: Literal["buy", "sell"]
+    quantity: float
+    horizon_s: float
+    strategy_used: str
+    n_slices: int
+    slice_interval_s: float
+    children: list[ChildOut]
+    slippage: SliceSlippage
+    calibration: Calibration
+    notes: list[str]
+    book_source: str
     map: MapRef
