@@ -47,14 +47,16 @@ class ApiContext:
     async def exchange_of(self, symbol: str, exchange: str | None) -> str:
         """The venue a symbol's maps are stored under: as asked, else as the worker registered
         it (re-read at most every `REGISTRY_TTL_S`), else the configured exchange."""
-        if exchange:
-            return exchange
         now = time.monotonic()
         if symbol not in self._venues or now - self._venues_read > REGISTRY_TTL_S:
             registry = await self.store.symbol_registry()
             self._venues = {s: info.get("exchange") for s, info in registry.items()}
             self._venues_read = now
-        return self._venues.get(symbol) or self.settings.exchange
+        venue = self._venues.get(symbol) or self.settings.exchange
+        if exchange and exchange != venue:
+            raise Problem(404, f"{symbol} is served from {venue}, not {exchange}",
+                          field="exchange")
+        return venue
 
     def freshness(self, stored: StoredMap) -> dict[str, Any]:
         age = stored.age_s(time.time() * 1000)

@@ -118,7 +118,9 @@ class SliceRequest(Request):
     quantity: PositiveQuantity
     horizon_s: float = Field(gt=0, le=7 * 86_400, description="seconds to complete the order")
     strategy: Literal["auto", "twap", "almgren_chriss", "pov"] = "auto"
-    risk_aversion: float | None = Field(None, ge=0, description="Almgren-Chriss lambda, 1/quote")
+    risk_aversion: float | None = Field(
+        None, ge=0, le=1, description="Almgren-Chriss lambda, 1/quote (typical 1e-6)"
+    )
     max_participation: float | None = Field(None, gt=0, le=1, description="of traded volume")
     window: Window = "7d"
     exchange: Exchange = None

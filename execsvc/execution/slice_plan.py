@@ -78,6 +78,8 @@ MIN_INTERVAL_S = 5.0
 MAX_SLICES = 120
 MAX_LIMIT_FRACTION = 0.30
 MAX_POV_DURATION_S = 30 * 86_400.0
+MAX_LOTS = 2.0**53
+"""Lot counts are exact integers in float64 only up to 2**53."""
 MIN_REACH_PROBABILITY = 0.05
 FRONT_LOAD_MAX = 2.0
 AC_FIT_ROUNDS = 8
@@ -553,8 +555,8 @@ def _front_load(schedule: _Schedule, ahead: _Ahead, request: _Request) -> _Sched
     if n == 1 or ahead.beta <= 0.0:
         return schedule
     tilt = np.exp(-ahead.beta * np.arange(n) / n)
-    weights = schedule.weights * tilt
-    weights = weights / weights.sum()
+    pace = tilt / float((schedule.weights * tilt).sum())
+    weights = schedule.weights * pace
     c = ahead.cluster
     direction = "above" if request.side == "buy" else "below"
     verb = "buying" if request.side == "buy" else "selling"
@@ -563,7 +565,7 @@ def _front_load(schedule: _Schedule, ahead: _Ahead, request: _Request) -> _Sched
            else f"the price reaches it within the horizon with probability "
                 f"{ahead.reach_probability:.0%}")
     reasons = [
-        f"{reason} Pace x{weights[j] / schedule.weights[j]:.2f} of that schedule, front-loaded "
+        f"{reason} Pace x{pace[j]:.2f} of that schedule, front-loaded "
         f"to finish {verb} ahead of the {liq}-liquidation cluster {_fmt(c.price_low)}-"
         f"{_fmt(c.price_high)} {direction} the price (intensity {c.intensity:.2f}): {why}, and "
         f"forced {'buying' if liq == 'short' else 'selling'} there would move the price "
@@ -818,6 +820,14 @@ def plan_slices(
                         base_currency, quote_currency)
     _check_clusters(clusters)
     market = _market(book, request)
+    if request.quantity < market.lot:
+        raise SlicePlanError(
+            "quantity", f"{request.quantity:g} is below the lot size {market.lot:g} {request.base}"
+        )
+    if request.quantity / market.lot > MAX_LOTS:
+        raise SlicePlanError(
+            "quantity", f"{request.quantity:g} is more than {MAX_LOTS:g} lots of {market.lot:g}"
+        )
     strategy_used = _choose_strategy(request)
     cluster_aware = request.strategy in ("auto", "almgren_chriss")
     bands = _bands(clusters, market, request) if cluster_aware else []
