@@ -76,6 +76,7 @@ def map_document(
         "quote_currency": quote_currency,
         "price": round(liq_map.price, decimals),
         "data_end": iso_utc(liq_map.data_end_ms),
+        "data_end_ms": liq_map.data_end_ms,
         "candles_used": liq_map.candles_used,
         "bin_width_bps": liq_map.grid.bin_width_bps,
         "range_pct": params.range_pct,
@@ -110,4 +111,19 @@ def map_summary(document: dict[str, Any]) -> dict[str, Any]:
             {k: c[k] for k in ("side", "price_low", "price_high", "notional_quote", "intensity")}
             for c in top
         ],
+    }
+
+
+def history_snapshot(document: dict[str, Any]) -> dict[str, Any]:
+    """A compact snapshot for the heatmap over time: the band grid (`low`, `width`, one value
+    per band: long + short notional, quote, whole units) at the map's data time `t_ms`."""
+    bands = document["bands"]
+    low = bands[0]["price_low"] if bands else document["price"]
+    width = (bands[0]["price_high"] - bands[0]["price_low"]) if bands else 0.0
+    return {
+        "t_ms": document["data_end_ms"],
+        "price": document["price"],
+        "low": low,
+        "width": width,
+        "values": [round(b["long_notional_quote"] + b["short_notional_quote"]) for b in bands],
     }

@@ -94,6 +94,7 @@ def candle_stats(candles: Candles) -> dict[str, float]:
     atr = average_true_range(candles.high, candles.low, candles.close)
     last = float(candles.close[-1])
     stats = {
+        "last_candle_open_ms": int(candles.open_time_ms[-1]),
         "candle_interval_s": candles.interval_ms / 1000,
         "atr_quote": round(atr, 10),
         "atr_pct": round(atr / last * 100, 6),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
-from execsvc.mapdoc import map_summary
+from execsvc.mapdoc import history_snapshot, map_summary
 from execsvc.market.types import MarketSource, SymbolInfo
 from execsvc.metrics import WorkerMetrics
 from execsvc.refresh import book_document, build_documents, fetch_snapshot, map_params
@@ -61,6 +61,7 @@ class MapWorker:
         )
         self._registered = False
         self._consecutive_failures: dict[str, int] = {}
+        self._history_marks: dict[tuple[str, str], int] = {}
 
     async def tick(self) -> TickReport:
         """Refresh every symbol this worker holds a lease for, concurrently."""
@@ -126,12 +127,23 @@ class MapWorker:
             await self.store.put_book(info.exchange, info.symbol, book_document(snapshot.book))
             for document in documents:
                 await self.store.put_map(document, map_summary(document))
+                await self._remember(info, document)
                 self.metrics.builds.labels(info.symbol, document["window"], "ok").inc()
             await self.store.record_success(info.exchange, info.symbol, int(time.time() * 1000))
         except Exception as exc:  # one symbol's fault, whatever it is, must not stop the rest
             return await self._failed(info, stage, exc)
         await self._recovered(info)
         return len(documents)
+
+    async def _remember(self, info: SymbolInfo, document: dict) -> None:
+        """Add the map to its history once per new candle (not on every tick)."""
+        key = (info.symbol, document["window"])
+        candle = document["stats"]["last_candle_open_ms"]
+        if self._history_marks.get(key) != candle:
+            await self.store.append_history(
+                info.exchange, info.symbol, document["window"], history_snapshot(document)
+            )
+            self._history_marks[key] = candle
 
     async def _failed(self, info: SymbolInfo, stage: str, exc: Exception) -> str:
         reason = f"{stage}: {exc}"

@@ -143,3 +143,19 @@ async def test_embedded_store_runs_the_same_code() -> None:
     report = await worker.tick()
     assert report.failed == {} and report.built == 6
     assert (await store.get_map("binanceusdm", "ETHUSDT", "7d")).version == 1
+
+
+async def test_history_keeps_one_snapshot_per_candle(redis_client: Redis) -> None:
+    store = BandStore(redis_client)
+    source = ReplaySource(speed=720, symbols=SYMBOLS, clock=lambda: 0.0)  # time stands still
+    worker = MapWorker(source, store, settings())
+    await worker.tick()
+    await worker.tick()  # same replay hour: no new snapshot
+    source.advance(3_600_000)
+    await worker.tick()
+    history = await store.history("binanceusdm", "BTCUSDT", "1d")
+    assert len(history) == 2
+    first, second = history
+    assert second["t_ms"] - first["t_ms"] >= 3_600_000
+    assert len(first["values"]) == 400 and first["width"] > 0
+    assert first["low"] < first["price"] < first["low"] + 400 * first["width"]

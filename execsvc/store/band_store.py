@@ -4,6 +4,8 @@ Keys (prefix `execsvc`):
 - `map:{exchange}:{symbol}:{window}`: hash `doc` (JSON), `version`, `computed_at_ms`; with a TTL.
 - `mapver:{exchange}:{symbol}:{window}`: the version counter (no TTL, so versions only grow).
 - `book:{exchange}:{symbol}`: hash `doc` (JSON order book) and `version`; with the same TTL.
+- `history:{exchange}:{symbol}:{window}`: stream of compact snapshots (one per new candle),
+  at most `HISTORY_LENGTH`, for the heatmap over time.
 - `status:{exchange}:{symbol}`: hash of the worker's last success / failure for a symbol.
 - `symbols`: hash symbol -> JSON `{exchange, quote_currency, has_open_interest}`.
 - channel `maps`: one JSON notice per map update.
@@ -30,6 +32,9 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], '{"version":' .. version .. ',' .. string.sub(ARGV[5], 2))
 return version
 """
+
+HISTORY_LENGTH = 288
+"""Map snapshots kept per (exchange, symbol, window) for the heatmap over time."""
 
 STORE_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
@@ -120,6 +125,24 @@ class BandStore:
         if version is None or doc is None:
             return None
         return int(version), orjson.loads(doc)
+
+    async def append_history(
+        self, exchange: str, symbol: str, window: str, snapshot: dict[str, Any],
+        max_len: int = HISTORY_LENGTH,
+    ) -> None:
+        """Append a compact map snapshot to the bounded history (a stream, oldest trimmed)."""
+        key = self._key("history", exchange, symbol, window)
+        await self._call(self.redis.xadd(
+            key, {"snap": orjson.dumps(snapshot)}, maxlen=max_len, approximate=False
+        ))
+
+    async def history(
+        self, exchange: str, symbol: str, window: str, count: int = HISTORY_LENGTH
+    ) -> list[dict[str, Any]]:
+        """Up to `count` newest snapshots, oldest first."""
+        key = self._key("history", exchange, symbol, window)
+        entries = await self._call(self.redis.xrevrange(key, count=count))
+        return [orjson.loads(fields[b"snap"]) for _, fields in reversed(entries)]
 
     async def register_symbols(self, registry: dict[str, dict[str, Any]]) -> None:
         if registry:
