@@ -51,8 +51,8 @@ async def test_map_answers_with_bands_clusters_and_freshness(ready) -> None:
     response = await client.get("/map/BTCUSDT", params={"window": "7d"})
     assert response.status_code == 200
     body = response.json()
-    for field in ("bands", "clusters", "price", "model", "version", "computed_at_ms", "age_s",
-                  "stale"):
+    for field in ("bands", "clusters", "price", "model", "version", "computed_at",
+                  "computed_at_ms", "age_s", "stale"):
         assert field in body
     assert body["symbol"] == "BTCUSDT" and body["window"] == "7d" and body["stale"] is False
     assert body["version"] == 1 and body["age_s"] < 30

@@ -10,6 +10,7 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from execsvc.api.problems import Problem
+from execsvc.mapdoc import iso_utc
 from execsvc.metrics import StoreMetrics
 from execsvc.settings import Settings
 from execsvc.store import BandStore, StoredMap
@@ -62,6 +63,7 @@ class ApiContext:
         age = stored.age_s(time.time() * 1000)
         return {
             "version": stored.version,
+            "computed_at": iso_utc(stored.computed_at_ms),
             "computed_at_ms": stored.computed_at_ms,
             "age_s": round(age, 3),
             "stale": age > self.settings.max_map_age_s,

@@ -1,0 +1,73 @@
+"""The command line: `execsvc map` on the bundled replay data and on a user's CSV files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from execsvc.cli import app
+from execsvc.market.replay import ReplaySource
+
+runner = CliRunner()
+
+
+def test_map_prints_bands_and_clusters_on_both_sides() -> None:
+    result = runner.invoke(app, ["map", "BTCUSDT", "--window", "7d"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "BTCUSDT on binanceusdm" in result.output and "model oi_delta" in result.output
+    assert "Clusters (largest first)" in result.output
+    assert " long " in result.output and " short " in result.output
+
+
+def test_map_json_is_the_api_document() -> None:
+    result = runner.invoke(app, ["map", "ETHUSDT", "--window", "1d", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["symbol"] == "ETHUSDT" and document["window"] == "1d"
+    assert len(document["bands"]) == 400 and document["clusters"]
+
+
+def write_csv(directory: Path, with_oi: bool) -> None:
+    """Two days of the bundled BTCUSDT replay written in the documented CSV format."""
+    candles = ReplaySource(720, ["BTCUSDT"]).dataset("BTCUSDT").candles.slice(0, 48)
+    rows = ["open_time,open,high,low,close,volume"]
+    for i in range(len(candles)):
+        rows.append(f"{candles.open_time_ms[i]},{candles.open[i]},{candles.high[i]},"
+                    f"{candles.low[i]},{candles.close[i]},{candles.volume[i]}")
+    (directory / "candles.csv").write_text("\n".join(rows) + "\n")
+    if with_oi:
+        oi = ["time,oi_quote"] + [
+            f"{candles.open_time_ms[i] + 3_600_000},{2e9 + 1e7 * (i % 7)}" for i in range(48)
+        ]
+        (directory / "open_interest.csv").write_text("\n".join(oi) + "\n")
+
+
+def test_map_from_user_csv_with_and_without_open_interest(tmp_path: Path) -> None:
+    for with_oi, model in ((True, "oi_delta"), (False, "volume_proxy")):
+        directory = tmp_path / f"mydata_{with_oi}"
+        directory.mkdir()
+        write_csv(directory, with_oi)
+        result = runner.invoke(app, ["map", "BTCUSDT", "--window", "1d", "--json",
+                                     "--data", str(directory)])
+        assert result.exit_code == 0, result.output
+        document = json.loads(result.output)
+        assert document["model"] == model and document["exchange"] == "csv"
+
+
+def test_map_with_bad_csv_names_file_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "candles.csv").write_text(
+        "open_time,open,high,low,close,volume\n1700000000000,1,2,0.5,1.5,10\n"
+        "1700000060000,1,oops,0.5,1.5,10\n"
+    )
+    result = runner.invoke(app, ["map", "BTCUSDT", "--data", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "candles.csv" in result.output and "line 3" in result.output
+    assert "high" in result.output
+
+
+def test_unknown_symbol_and_api_without_redis_exit_cleanly() -> None:
+    assert runner.invoke(app, ["map", "NOPE"]).exit_code != 0
+    result = runner.invoke(app, ["api"], env={"EXECSVC_REDIS_URL": ""})
+    assert result.exit_code == 2 and "EXECSVC_REDIS_URL" in result.output
