@@ -22,8 +22,9 @@ def make_source(settings: Settings, data_dir: Path | None = None) -> MarketSourc
         return CsvSource(data_dir, symbol=settings.symbols[0])
     if settings.source == "ccxt":
         from execsvc.market.ccxt_source import CcxtSource
+        from execsvc.market.incremental import IncrementalHistory
 
-        return CcxtSource.from_settings(settings)
+        return IncrementalHistory(CcxtSource.from_settings(settings))
     from execsvc.market.replay import ReplaySource
 
     return ReplaySource(speed=settings.replay_speed, symbols=settings.symbols)

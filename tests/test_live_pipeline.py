@@ -4,11 +4,13 @@ real redis-server -> HTTP API."""
 from __future__ import annotations
 
 import httpx
+import numpy as np
 from binance_stub import BinanceStub
 from redis.asyncio import Redis
 
 from execsvc.api.app import create_app
 from execsvc.market.ccxt_source import CcxtSource
+from execsvc.market.incremental import IncrementalHistory
 from execsvc.settings import Settings
 from execsvc.store import BandStore
 from execsvc.worker import MapWorker
@@ -37,3 +39,26 @@ async def test_worker_builds_maps_from_the_exchange(
     assert body["exchange"] == "binanceusdm" and body["model"] == "oi_delta"
     assert body["stale"] is False and body["candles_used"] > 200
     assert body["totals"]["long_notional_quote"] + body["totals"]["short_notional_quote"] > 0
+
+
+async def test_later_ticks_fetch_only_new_history(binance_stub: BinanceStub) -> None:
+    settings = Settings(_env_file=None, source="ccxt", symbols="BTCUSDT", ccxt_timeframe="1m")
+    source = IncrementalHistory(CcxtSource.from_settings(settings, base_url=binance_stub.base_url))
+    try:
+        now = await source.now_ms("BTCUSDT")
+        first = await source.candles("BTCUSDT", now - 2 * 86_400_000)
+        first_oi = await source.open_interest("BTCUSDT", now - 2 * 86_400_000)
+        calls = len(binance_stub.requests)
+        second = await source.candles("BTCUSDT", now - 2 * 86_400_000 + 60_000)
+        second_oi = await source.open_interest("BTCUSDT", now - 2 * 86_400_000 + 60_000)
+        later = binance_stub.requests[calls:]
+    finally:
+        await source.close()
+    klines = [r for r in later if r.path == "/fapi/v1/klines"]
+    assert len(klines) == 1, "one request from the newest stored candle, not 2 days again"
+    assert int(klines[0].query["startTime"]) == int(first.open_time_ms[-1])
+    assert len(first) > 2 * 1440 - 5
+    assert second.open_time_ms[0] >= now - 2 * 86_400_000 + 60_000
+    assert second.open_time_ms[-1] >= first.open_time_ms[-1]
+    assert np.all(np.diff(second.open_time_ms) == 60_000), "no gap, no duplicate"
+    assert len(second_oi) >= len(first_oi) - 1
