@@ -42,10 +42,11 @@ class BandGrid:
         return self.price - self.n_side * self.width
 
     def edges(self) -> np.ndarray:
-        return self.lowest + self.width * np.arange(self.n_bins + 1)
+        """Band edges; `edges[n_side]` is exactly the price."""
+        return self.price + self.width * np.arange(-self.n_side, self.n_side + 1)
 
     def centers(self) -> np.ndarray:
-        return self.lowest + self.width * (np.arange(self.n_bins) + 0.5)
+        return self.price + self.width * (np.arange(-self.n_side, self.n_side) + 0.5)
 
 
 @dataclass(frozen=True, slots=True)
