@@ -33,10 +33,16 @@ def _settings(**overrides: object) -> Settings:
 def _uvicorn(settings: Settings, *, with_worker: bool) -> None:
     import uvicorn
 
+    from execsvc.risk import PolicyError
     from execsvc.runtime import make_app
 
+    try:
+        application = make_app(settings, with_worker=with_worker)
+    except PolicyError as exc:
+        typer.echo(f"invalid risk policy, refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from exc
     uvicorn.run(
-        make_app(settings, with_worker=with_worker),
+        application,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     exchange_api_key: SecretStr | None = None
     exchange_secret: SecretStr | None = None
     policies_dir: str = "policies/"
+    policy_file: str = "default.toml"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     log_level: str = "INFO"

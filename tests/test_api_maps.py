@@ -100,7 +100,7 @@ async def test_bad_window_is_422_naming_the_field(ready, window) -> None:
 
 
 async def test_window_not_configured_is_422(redis_client: Redis) -> None:
-    app = create_app(make_settings(windows="1d"), BandStore(redis_client))
+    app = create_app(make_settings(windows="1d,7d"), BandStore(redis_client))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         body = assert_problem(await c.get("/map/BTCUSDT", params={"window": "30d"}), 422)
     assert body["errors"][0]["field"] == "query.window"

@@ -71,3 +71,13 @@ def test_unknown_symbol_and_api_without_redis_exit_cleanly() -> None:
     assert runner.invoke(app, ["map", "NOPE"]).exit_code != 0
     result = runner.invoke(app, ["api"], env={"EXECSVC_REDIS_URL": ""})
     assert result.exit_code == 2 and "EXECSVC_REDIS_URL" in result.output
+
+
+def test_serve_refuses_to_start_on_an_invalid_policy(tmp_path: Path) -> None:
+    (tmp_path / "default.toml").write_text(
+        'name = "desk"\nversion = 1\n[default]\nmax_levrage = 5\n'
+    )
+    result = runner.invoke(app, ["serve", "--port", "0"],
+                           env={"EXECSVC_POLICIES_DIR": str(tmp_path)})
+    assert result.exit_code == 2
+    assert "refusing to start" in result.output and "max_levrage" in result.output

@@ -20,7 +20,7 @@ async def test_worker_builds_maps_from_the_exchange(
     binance_stub: BinanceStub, redis_client: Redis
 ) -> None:
     settings = Settings(
-        _env_file=None, source="ccxt", symbols="BTCUSDT,ETHUSDT", windows="1d",
+        _env_file=None, source="ccxt", symbols="BTCUSDT,ETHUSDT", windows="1d,7d",
         ccxt_timeframe="5m",
     )
     source = CcxtSource.from_settings(settings, base_url=binance_stub.base_url)
@@ -29,7 +29,7 @@ async def test_worker_builds_maps_from_the_exchange(
         report = await MapWorker(source, store, settings).tick()
     finally:
         await source.close()
-    assert report.failed == {} and report.built == 2
+    assert report.failed == {} and report.built == 4
     paths = {r.path for r in binance_stub.requests}
     assert {"/fapi/v1/klines", "/futures/data/openInterestHist", "/fapi/v1/premiumIndex"} <= paths
 

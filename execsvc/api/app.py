@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from execsvc.api import problems, routes_health, routes_maps, routes_suggest
+from execsvc.api import problems, routes_health, routes_maps, routes_risk, routes_suggest
 from execsvc.api.advice_cache import AdviceCache
 from execsvc.api.context import ApiContext
 from execsvc.api.http_metrics import HttpMetrics
 from execsvc.metrics import StoreMetrics
+from execsvc.risk import Policy, RiskGate, load_policies_dir
 from execsvc.settings import Settings
 from execsvc.store import BandStore
 from execsvc.worker import MapWorker
@@ -28,8 +29,14 @@ def create_app(
     store: BandStore,
     worker: MapWorker | None = None,
     registry: CollectorRegistry | None = None,
+    policy: Policy | None = None,
 ) -> FastAPI:
+    """Raises `PolicyError` when no valid risk policy is given or found: nothing starts
+    without one."""
     registry = registry or CollectorRegistry()
+    policy = policy if policy is not None else load_policies_dir(
+        settings.policies_dir, settings.policy_file, windows=settings.windows
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -50,9 +57,12 @@ def create_app(
     )
     app.state.ctx = ApiContext(settings, store, registry, StoreMetrics(registry))
     app.state.advice = AdviceCache(store)
+    app.state.policy = policy
+    app.state.risk_gate = RiskGate(store.redis, prefix=store.prefix)
     problems.install(app)
     # Routes are matched in order: the advice bots call many times a second goes first.
     app.include_router(routes_suggest.router)
+    app.include_router(routes_risk.router)
     app.include_router(routes_health.router)
     app.include_router(routes_maps.router)
     app.add_middleware(HttpMetrics, registry=registry)

@@ -234,13 +234,8 @@ class CcxtSource:
         self, operation: str, symbol: str, call: Callable[..., Awaitable[T]], *args: Any
     ) -> T:
         """One ccxt call, retried with exponential backoff on `ccxt.NetworkError` only."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(ccxt.NetworkError),
-            stop=stop_after_attempt(self._retry_attempts),
-            wait=wait_exponential(multiplier=self._retry_wait_s, max=self._retry_max_wait_s),
-            before_sleep=self._log_retry(operation, symbol),
-            reraise=True,
-        )
+        retrying = network_retrying(self._retry_attempts, self._retry_wait_s,
+                                    self._retry_max_wait_s, self._log_retry(operation, symbol))
 
         async def attempt() -> T:
             # ccxt's implicit API methods are plain functions returning a coroutine, which
@@ -456,6 +451,52 @@ class CcxtSource:
                 "so they can be fetched from the exchange"
             )
         return list(table)
+
+
+# ---- shared with the live order router (`execsvc.exchange.router`) -------------------------------
+
+
+def network_retrying(
+    attempts: int,
+    wait_s: float,
+    max_wait_s: float,
+    before_sleep: Callable[[RetryCallState], None] | None = None,
+) -> AsyncRetrying:
+    """A tenacity policy retrying `ccxt.NetworkError` only: `attempts` tries in all, waiting
+    `wait_s * 2**k` seconds (at most `max_wait_s`) in between; the last error is re-raised."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type(ccxt.NetworkError),
+        stop=stop_after_attempt(max(1, attempts)),
+        wait=wait_exponential(multiplier=wait_s, max=max_wait_s),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def redacting_logger(
+    logger: logging.Logger, secrets: Sequence[SecretStr | None]
+) -> _RedactingLogger:
+    """A logger adapter that replaces the values of `secrets` with `***` in every message; its
+    `redact(text)` does the same for any text (exception messages)."""
+    return _RedactingLogger(logger, [s.get_secret_value() for s in secrets if s is not None])
+
+
+def build_exchange_client(
+    exchange_id: str,
+    *,
+    timeout_ms: int,
+    api_key: SecretStr | None,
+    secret: SecretStr | None,
+    logger: logging.LoggerAdapter,
+    base_url: str | None = None,
+    urls_override: Mapping[str, str] | None = None,
+) -> ccxt_async.Exchange:
+    """An async ccxt client configured like `CcxtSource`'s (rate limit, timeout, linear swap
+    markets, keys, `logger` for ccxt's own debug log) with Binance USD-M endpoints moved to
+    `base_url` and `urls_override` applied. Raises `MarketSourceError` for an unknown id."""
+    exchange = _build_exchange(exchange_id, timeout_ms, api_key, secret, logger)
+    _override_urls(exchange, base_url, urls_override)
+    return exchange
 
 
 # ---- construction helpers ------------------------------------------------------------------------
