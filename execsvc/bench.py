@@ -5,9 +5,11 @@
    `np.bincount` of 432,000 weighted values into 800 bins (targets: <= 10 ms, ratio <= 5).
 2. Worker tick: 100 symbols x 3 windows on the replay data, pinned to one CPU core, embedded
    store (or EXECSVC_REDIS_URL); median seconds per tick (target: < 5 s).
-3. Slicing on the recorded Binance BTCUSDT books: 10, 50 and 200 BTC bought and sold over
+3. Paper orders per second end to end (risk gate + fill + journal) and the rebuild of an
+   account of 100,000 journal entries, on EXECSVC_REDIS_URL (or the embedded store).
+4. Slicing on the recorded Binance BTCUSDT books: 10, 50 and 200 BTC bought and sold over
    10 minutes, median slippage (bps vs mid) of the plan, one market order and TWAP.
-4. `/suggest/stop` under concurrent load against `/healthz` (see `bench_http`).
+5. `/suggest/stop` under concurrent load against `/healthz` (see `bench_http`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -159,8 +162,12 @@ def bench_slicing(sizes: tuple[float, ...] = (10.0, 50.0, 200.0), horizon_s: flo
 
 def run_all(repeats: int = 30, tick_symbols: int = 100, http_seconds: float = 5.0) -> None:
     from execsvc.bench_http import bench_suggest_stop
+    from execsvc.paper.bench import bench_paper
 
+    settings = Settings()
     bench_map_build(repeats)
     bench_slicing()
     bench_suggest_stop(seconds=http_seconds)
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    bench_paper(redis_url, policy_path=Path(settings.policies_dir) / settings.policy_file)
     bench_worker_tick(tick_symbols, repeats=max(3, repeats // 10))

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     ccxt_timeframe: str = "1m"
     ccxt_timeout_ms: int = Field(10_000, gt=0)
     trading_mode: Literal["paper", "live"] = "paper"
+    paper_taker_fee_bps: float = Field(5.0, ge=0, le=100)
+    paper_maker_fee_bps: float = Field(2.0, ge=-10, le=100)
+    paper_latency_ms: float = Field(0.0, ge=0, le=10_000)
+    paper_starting_balance_quote: float = Field(10_000.0, gt=0)
     api_keys: Annotated[list[SecretStr], NoDecode] = []
     exchange_api_key: SecretStr | None = None
     exchange_secret: SecretStr | None = None

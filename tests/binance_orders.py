@@ -32,6 +32,7 @@ import itertools
 import math
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,6 +244,62 @@ class BinanceOrderStub(BinanceStub):
         self.add_route("GET", ALGO_ORDER_PATH, BinanceOrderStub._query_algo_order, signed=True)
         self.add_route("DELETE", ALGO_ORDER_PATH, BinanceOrderStub._cancel_algo_order,
                        signed=True)
+        self.add_route("GET", "/fapi/v3/positionRisk", BinanceOrderStub._position_risk,
+                       signed=True)
+        self.add_route("GET", "/fapi/v3/account", BinanceOrderStub._account, signed=True)
+
+    # ---- account: positions from the filled orders, a fixed deposit ---------------------
+
+    WALLET_USDT = 10_000.0
+
+    def net_positions(self) -> dict[str, tuple[float, float]]:
+        """symbol -> (signed base size, average entry price) from every fill so far."""
+        sizes: dict[str, float] = {}
+        costs: dict[str, float] = {}
+        for order in self.orders:
+            sign = 1.0 if order.side == "BUY" else -1.0
+            sizes[order.symbol] = sizes.get(order.symbol, 0.0) + sign * order.executed
+            costs[order.symbol] = costs.get(order.symbol, 0.0) + order.cum_quote
+        return {s: (size, costs[s] / abs(size) if size else 0.0)
+                for s, size in sizes.items() if abs(size) > 1e-12}
+
+    def _position_risk(self, request: RecordedRequest) -> tuple[int, Any]:
+        """`GET /fapi/v3/positionRisk`: Binance's V3 position fields for open positions."""
+        rows = []
+        for symbol, (size, entry) in self.net_positions().items():
+            mark = entry
+            rows.append({
+                "symbol": symbol, "positionSide": "BOTH", "positionAmt": f"{size:.3f}",
+                "entryPrice": f"{entry:.2f}", "breakEvenPrice": f"{entry:.2f}",
+                "markPrice": f"{mark:.8f}", "unRealizedProfit": "0.00000000",
+                "liquidationPrice": "0", "isolatedMargin": "0", "notional": f"{size * mark:.8f}",
+                "marginAsset": "USDT", "isolatedWallet": "0",
+                "initialMargin": f"{abs(size) * mark / 20:.8f}", "maintMargin": "0",
+                "positionInitialMargin": f"{abs(size) * mark / 20:.8f}",
+                "openOrderInitialMargin": "0", "adl": 0, "bidNotional": "0",
+                "askNotional": "0", "updateTime": int(time.time() * 1000),
+            })
+        return 200, rows
+
+    def _account(self, request: RecordedRequest) -> tuple[int, Any]:
+        """`GET /fapi/v3/account`: the wallet summary fields Binance answers."""
+        margin = sum(abs(size) * entry / 20 for size, entry in self.net_positions().values())
+        wallet = f"{self.WALLET_USDT:.8f}"
+        return 200, {
+            "totalInitialMargin": f"{margin:.8f}", "totalMaintMargin": "0",
+            "totalWalletBalance": wallet, "totalUnrealizedProfit": "0.00000000",
+            "totalMarginBalance": wallet, "totalPositionInitialMargin": f"{margin:.8f}",
+            "totalOpenOrderInitialMargin": "0", "totalCrossWalletBalance": wallet,
+            "totalCrossUnPnl": "0", "availableBalance": f"{self.WALLET_USDT - margin:.8f}",
+            "maxWithdrawAmount": f"{self.WALLET_USDT - margin:.8f}",
+            "assets": [{"asset": "USDT", "walletBalance": wallet, "unrealizedProfit": "0",
+                        "marginBalance": wallet, "maintMargin": "0",
+                        "initialMargin": f"{margin:.8f}", "positionInitialMargin": "0",
+                        "openOrderInitialMargin": "0", "crossWalletBalance": wallet,
+                        "crossUnPnl": "0", "availableBalance": wallet,
+                        "maxWithdrawAmount": wallet, "updateTime": 0}],
+            "positions": [],
+        }
 
     # ---- state, for assertions ----------------------------------------------------------
 

@@ -542,3 +542,20 @@ async def test_from_settings_routes_live(stub: BinanceOrderStub) -> None:
         await router.close()
     assert order.status == "filled"
     assert stub.requests_to(ORDER_PATH)[0].params["recvWindow"] == "5000"
+
+
+async def test_positions_and_balance_come_from_the_account(
+    stub: BinanceOrderStub, make_router: RouterFactory
+) -> None:
+    router = make_router()
+    order = await router.submit(order_request("cid-pos", quantity=0.5))
+    assert order.status == "filled"
+    positions = await router.positions()
+    assert [(p.symbol, p.size) for p in positions] == [("BTCUSDT", 0.5)]
+    assert positions[0].entry_price == pytest.approx(order.average_price, rel=1e-6)
+    balance = await router.balance()
+    assert balance["balance_quote"] == stub.WALLET_USDT
+    assert balance["position_margin_quote"] == pytest.approx(
+        0.5 * positions[0].entry_price / 20, rel=1e-6)
+    paths = {r.path for r in stub.requests}
+    assert {"/fapi/v3/positionRisk", "/fapi/v3/account"} <= paths

@@ -13,10 +13,18 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from execsvc.api import problems, routes_health, routes_maps, routes_risk, routes_suggest
+from execsvc.api import (
+    problems,
+    routes_health,
+    routes_maps,
+    routes_orders,
+    routes_risk,
+    routes_suggest,
+)
 from execsvc.api.advice_cache import AdviceCache
 from execsvc.api.context import ApiContext
 from execsvc.api.http_metrics import HttpMetrics
+from execsvc.api.venue_setup import close_venue, make_venue, run_venue
 from execsvc.metrics import StoreMetrics
 from execsvc.risk import Policy, RiskGate, load_policies_dir
 from execsvc.settings import Settings
@@ -41,13 +49,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop)) if worker else None
+        tasks = [asyncio.create_task(run_venue(app.state.venue, settings, stop))]
+        if worker:
+            tasks.append(asyncio.create_task(worker.run(stop)))
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
-                await task
+            await asyncio.gather(*tasks)
+            await close_venue(app.state.venue)
 
     app = FastAPI(
         title="execsvc",
@@ -59,10 +69,13 @@ def create_app(
     app.state.advice = AdviceCache(store)
     app.state.policy = policy
     app.state.risk_gate = RiskGate(store.redis, prefix=store.prefix)
+    app.state.venue = make_venue(settings, store, app.state.ctx, app.state.advice)
+    app.state.position_lookup = app.state.venue.position
     problems.install(app)
     # Routes are matched in order: the advice bots call many times a second goes first.
     app.include_router(routes_suggest.router)
     app.include_router(routes_risk.router)
+    app.include_router(routes_orders.router)
     app.include_router(routes_health.router)
     app.include_router(routes_maps.router)
     app.add_middleware(HttpMetrics, registry=registry)

@@ -55,7 +55,7 @@ from execsvc.market.ccxt_source import (
     redacting_logger,
 )
 from execsvc.market.types import MarketSourceError
-from execsvc.orders.model import Order, OrderRequest, OrderStatus
+from execsvc.orders.model import Order, OrderRequest, OrderStatus, Position
 from execsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -259,6 +259,50 @@ class LiveRouter:
             # Binance answers an algo-order cancel with the ids only.
             return await self.fetch(order)
         return await self._order(request, market, raw)
+
+    async def positions(self) -> list[Position]:
+        """Open positions on the exchange account (`fetch_positions`), sizes signed."""
+        return [p for p, _, _ in await self.marked_positions()]
+
+    async def marked_positions(self) -> list[tuple[Position, float | None, float]]:
+        """(position, mark price, unrealised PnL in quote) for every non-zero position."""
+        try:
+            raw = await self._call("positions", "-", self._exchange.fetch_positions)
+        except ccxt.BaseError as exc:
+            raise LiveRoutingError(self._reason("positions", "-", exc)) from exc
+        marked = []
+        for item in raw:
+            contracts = float(item.get("contracts") or 0.0)
+            if contracts == 0.0:
+                continue
+            size = contracts if item.get("side") == "long" else -contracts
+            market_id = (item.get("info") or {}).get("symbol") or item.get("symbol")
+            position = Position(
+                symbol=str(market_id), size=size,
+                entry_price=float(item.get("entryPrice") or 0.0),
+                leverage=float(item.get("leverage") or 0.0),
+                margin_quote=float(item.get("initialMargin") or item.get("collateral") or 0.0),
+                liquidation_price=_float_or_none(item.get("liquidationPrice")),
+            )
+            marked.append((position, _float_or_none(item.get("markPrice")),
+                           float(item.get("unrealizedPnl") or 0.0)))
+        return marked
+
+    async def balance(self) -> dict[str, Any]:
+        """Wallet figures of the futures account in its settle currency (`fetch_balance`)."""
+        try:
+            raw = await self._call("balance", "-", self._exchange.fetch_balance)
+        except ccxt.BaseError as exc:
+            raise LiveRoutingError(self._reason("balance", "-", exc)) from exc
+        info = raw.get("info") or {}
+        return {
+            "balance_quote": float(info.get("totalWalletBalance") or 0.0),
+            "unrealized_pnl_quote": float(info.get("totalUnrealizedProfit") or 0.0),
+            "margin_balance_quote": float(info.get("totalMarginBalance") or 0.0),
+            "position_margin_quote": float(info.get("totalPositionInitialMargin")
+                                           or info.get("totalInitialMargin") or 0.0),
+            "available_quote": float(info.get("availableBalance") or 0.0),
+        }
 
     async def close(self) -> None:
         """Close the ccxt client's HTTP session."""
@@ -496,6 +540,10 @@ def _request_problem(request: OrderRequest) -> str | None:
     if request.type == "stop" and request.stop_price is None:
         return "a stop order needs a stop_price"
     return None
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value in (None, "") else float(value)
 
 
 def _lookup_params(request: OrderRequest) -> dict[str, Any]:

@@ -165,7 +165,9 @@ class RiskGate:
         """The decision for an order about to be placed, audited as an `order`. Every attempt
         counts toward the key's orders this minute (refused ones too, so hammering stays
         limited); the id is claimed for `order_id` only when the order is allowed, so a refused
-        order may be corrected and sent again under the same id."""
+        order may be corrected and sent again under the same id. A claim already held for the
+        same `order_id` is a retry of this very order (e.g. after a store outage), not a
+        duplicate."""
         decision = evaluate(policy, order, context)
         coid = order.client_order_id
         count = await self.count_order(key_id)
@@ -173,7 +175,8 @@ class RiskGate:
             decision = decision.with_violations([rate_limited(count,
                                                               policy.max_orders_per_minute)])
         if decision.allowed:
-            taken = not await self.claim(key_id, coid, order_id)
+            taken = (not await self.claim(key_id, coid, order_id)
+                     and await self.order_id_for(key_id, coid) != order_id)
         else:
             taken = await self.order_id_for(key_id, coid) is not None
         if taken:

@@ -1,0 +1,110 @@
+"""`PaperAccounts`: one `PaperBroker` per paper account (e.g. per API key id), made on first use,
+all sharing one Redis, one book source and one fee schedule; and the market loop that feeds
+them price ticks (resting limits, stops, liquidations).
+
+Ticks come from polling the book: between two polls the price is taken to have traded through
+every level between the previous mid and the current one, so a tick is `low = min(previous
+mid, mid)`, `high = max(...)`, and the mark is the mark source's (default: the mid). The first
+poll of a symbol is a tick with low = high = mid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from redis.asyncio import Redis
+
+from execsvc.liqmap.margin import Bracket
+from execsvc.orders.model import Position
+from execsvc.paper.admission import Fees
+from execsvc.paper.book import Book
+from execsvc.paper.journal import PaperJournal
+from execsvc.paper.ledger import Event
+from execsvc.paper.service import (
+    BookSource,
+    MarkSource,
+    PaperBroker,
+    PaperUnavailable,
+    default_brackets,
+    now_ms,
+)
+from execsvc.store.band_store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class PaperAccounts:
+    """Brokers by account id. `position(account_id, symbol)` fits the risk route's
+    `position_lookup`."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        book_source: BookSource,
+        mark_source: MarkSource | None = None,
+        fees: Fees | None = None,
+        latency_ms: float = 0.0,
+        brackets_for: Callable[[str], Sequence[Bracket]] = default_brackets,
+        *,
+        starting_balance_quote: float = 10_000.0,
+        prefix: str = "execsvc",
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.redis = redis
+        self.book_source = book_source
+        self.mark_source = mark_source
+        self.prefix = prefix
+        self._options = dict(mark_source=mark_source, fees=fees, latency_ms=latency_ms,
+                             brackets_for=brackets_for,
+                             starting_balance_quote=starting_balance_quote, clock=clock)
+        self._brokers: dict[str, PaperBroker] = {}
+        self._last_mid: dict[str, float] = {}
+
+    def broker(self, account_id: str) -> PaperBroker:
+        """The account's broker (it rebuilds from its journal on first use)."""
+        broker = self._brokers.get(account_id)
+        if broker is None:
+            journal = PaperJournal(self.redis, account_id, prefix=self.prefix)
+            broker = PaperBroker(journal, self.book_source, **self._options)
+            self._brokers[account_id] = broker
+        return broker
+
+    async def position(self, account_id: str, symbol: str) -> Position | None:
+        """The account's open position in `symbol`, or None."""
+        for marked in await self.broker(account_id).positions():
+            if marked.position.symbol == symbol:
+                return marked.position
+        return None
+
+    async def poll_market(self, symbols: Sequence[str]) -> list[Event]:
+        """One tick per symbol (see the module docstring) to every broker made so far; returns
+        the events of all accounts."""
+        events: list[Event] = []
+        for symbol in symbols:
+            raw = await self.book_source(symbol)
+            mid = None if raw is None else Book.of(*raw).mid
+            if mid is None:
+                continue
+            previous = self._last_mid.get(symbol, mid)
+            self._last_mid[symbol] = mid
+            mark = await self.mark_source(symbol) if self.mark_source is not None else None
+            for broker in list(self._brokers.values()):
+                events += await broker.on_market(symbol, min(previous, mid), max(previous, mid),
+                                                  mid if mark is None else mark)
+        return events
+
+    async def run_market_loop(self, symbols: Sequence[str], interval_s: float,
+                              stop: asyncio.Event) -> None:
+        """`poll_market(symbols)` every `interval_s` seconds until `stop` is set; a Redis
+        outage is logged and the next poll tries again."""
+        while not stop.is_set():
+            try:
+                await self.poll_market(symbols)
+            except (StoreUnavailable, PaperUnavailable) as exc:
+                log.warning("paper market poll failed: %s", exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            except TimeoutError:
+                continue
