@@ -19,7 +19,9 @@ from execsvc.api import (
     routes_maps,
     routes_orders,
     routes_risk,
+    routes_stream,
     routes_suggest,
+    routes_ui,
 )
 from execsvc.api.advice_cache import AdviceCache
 from execsvc.api.context import ApiContext
@@ -77,6 +79,8 @@ def create_app(
     app.include_router(routes_risk.router)
     app.include_router(routes_orders.router)
     app.include_router(routes_health.router)
+    app.include_router(routes_ui.router)  # before routes_maps: /map/{symbol} would take .svg
+    app.include_router(routes_stream.router)
     app.include_router(routes_maps.router)
     app.add_middleware(HttpMetrics, registry=registry)
     return app

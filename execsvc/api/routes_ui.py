@@ -1,0 +1,187 @@
+"""The map as a picture: `GET /map/{symbol}.svg`, `GET /map/{symbol}/heatmap.svg` and the page
+`GET /ui` (with its script, stylesheet and `GET /ui/config.json`).
+
+The charts are rendered here from the cached documents (`execsvc.charts`, pure functions, run
+in a worker thread); nothing is computed from market data. Include this router before
+`routes_maps`: `/map/{symbol}` would otherwise take `BTCUSDT.svg` as a symbol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from functools import cache
+from importlib import resources
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
+from starlette.responses import HTMLResponse, Response
+
+from execsvc.api.context import ApiContext, context
+from execsvc.api.problems import Problem
+from execsvc.api.responses import FastJSONResponse
+from execsvc.api.routes_maps import SymbolPath, Window
+from execsvc.charts import render_heatmap_svg, render_map_svg
+
+router = APIRouter(tags=["charts"])
+
+SVG_MEDIA_TYPE = "image/svg+xml"
+NO_STORE = {"Cache-Control": "no-store"}
+RENDER_CACHE_SIZE = 64
+ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+
+Width = Annotated[int, Query(ge=320, le=2400, description="Image width in pixels")]
+Leverage = Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)]
+RangePct = Annotated[float | None, Query(
+    gt=0, le=100, allow_inf_nan=False,
+    description="Percent either side of the price to show; default: every band with notional")]
+Exchange = Annotated[str | None, Query(max_length=40, pattern=r"^[a-z0-9_]+$")]
+SVG_RESPONSES = {
+    200: {"content": {SVG_MEDIA_TYPE: {"schema": {"type": "string"}}},
+          "description": "The chart as an SVG image"},
+}
+
+
+class SvgResponse(Response):
+    media_type = SVG_MEDIA_TYPE
+
+
+class RenderCache:
+    """The app's most recently rendered heatmaps, by map version, size and options: every
+    viewer of one map at one size costs a single render (the history changes at most once per
+    map version)."""
+
+    def __init__(self, size: int = RENDER_CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple, str] = OrderedDict()
+
+    def get(self, key: tuple) -> str | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: tuple, value: str) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def render_cache(request: Request) -> RenderCache:
+    """The app's cache, created on first use."""
+    renders = getattr(request.app.state, "chart_renders", None)
+    if renders is None:
+        renders = RenderCache()
+        request.app.state.chart_renders = renders
+    return renders
+
+
+@router.get(
+    "/map/{symbol}.svg",
+    summary="The liquidation map as an SVG image (bars by leverage, cumulative curves, "
+            "price line, clusters, legend)",
+    response_class=SvgResponse,
+    responses=SVG_RESPONSES,
+)
+async def map_svg(
+    symbol: SymbolPath,
+    window: Annotated[Window, Query(description="Lookback of position openings")] = "7d",
+    exchange: Exchange = None,
+    width: Width = 1200,
+    height: Annotated[int, Query(ge=200, le=1600, description="Image height in pixels")] = 600,
+    leverage: Annotated[list[Leverage] | None, Query(
+        description="Show only these leverage layers (repeat the parameter); default all",
+        max_length=16)] = None,
+    range_pct: RangePct = None,
+    ctx: ApiContext = Depends(context),
+) -> SvgResponse:
+    stored = await ctx.stored_map(symbol, window, exchange)
+    freshness = {**ctx.freshness(stored), "max_age_s": ctx.settings.max_map_age_s}
+    try:
+        svg = await asyncio.to_thread(
+            render_map_svg, stored.document, width=width, height=height, leverages=leverage,
+            range_pct=range_pct, freshness=freshness,
+        )
+    except ValueError as exc:
+        raise Problem(
+            422, str(exc), errors=[{"field": "query.leverage", "message": str(exc)}]
+        ) from None
+    headers = {**NO_STORE, "X-Map-Version": str(stored.version)}
+    return SvgResponse(svg, headers=headers)
+
+
+@router.get(
+    "/map/{symbol}/heatmap.svg",
+    summary="The liquidation map over time (time x price, colour = estimated liquidations, "
+            "price path) from the worker's bounded history, as an SVG image",
+    response_class=SvgResponse,
+    responses=SVG_RESPONSES,
+)
+async def heatmap_svg(
+    symbol: SymbolPath,
+    window: Annotated[Window, Query(description="Lookback of position openings")] = "7d",
+    exchange: Exchange = None,
+    width: Width = 1200,
+    height: Annotated[int, Query(ge=200, le=1600, description="Image height in pixels")] = 420,
+    range_pct: RangePct = None,
+    ctx: ApiContext = Depends(context),
+    renders: RenderCache = Depends(render_cache),
+) -> SvgResponse:
+    stored = await ctx.stored_map(symbol, window, exchange)
+    document = stored.document
+    key = ("heatmap", document["exchange"], document["symbol"], window, stored.version, width,
+           height, range_pct)
+    svg = renders.get(key)
+    if svg is None:
+        history = await ctx.store.history(document["exchange"], document["symbol"], window)
+        svg = await asyncio.to_thread(
+            render_heatmap_svg, history, symbol=document["symbol"], window=window,
+            quote_currency=document["quote_currency"], width=width, height=height,
+            bin_width_bps=document.get("bin_width_bps"), range_pct=range_pct,
+        )
+        renders.put(key, svg)
+    return SvgResponse(svg, headers={**NO_STORE, "X-Map-Version": str(stored.version)})
+
+
+@cache
+def _asset(name: str) -> bytes:
+    return resources.files("execsvc.ui").joinpath(name).read_bytes()
+
+
+@router.get("/ui", summary="A page that draws the maps and updates itself",
+            response_class=HTMLResponse)
+async def ui_page() -> HTMLResponse:
+    return HTMLResponse(_asset("index.html"), headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/ui/config.json", summary="What the page needs: symbols, windows, leverages, "
+            "the age from which a map is stale")
+async def ui_config(ctx: ApiContext = Depends(context)) -> FastJSONResponse:
+    settings = ctx.settings
+    return FastJSONResponse({
+        "symbols": settings.symbols,
+        "windows": settings.windows,
+        "default_window": "7d" if "7d" in settings.windows else settings.windows[0],
+        "leverages": sorted(settings.leverage_mix),
+        "max_map_age_s": settings.max_map_age_s,
+        "refresh_interval_s": settings.refresh_interval_s,
+    }, headers=NO_STORE)
+
+
+@router.get("/ui/app.js", include_in_schema=False)
+async def ui_script() -> Response:
+    return _asset_response("app.js")
+
+
+@router.get("/ui/app.css", include_in_schema=False)
+async def ui_style() -> Response:
+    return _asset_response("app.css")
+
+
+def _asset_response(name: str) -> Response:
+    return Response(_asset(name), media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
