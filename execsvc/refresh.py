@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from execsvc.execution.impact import sigma_quote_per_sqrt_s, volume_rate_base_per_s
-from execsvc.execution.market_stats import average_true_range
+from execsvc.execution.market_stats import hourly_atr
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.cohorts import open_interest_at_close
 from execsvc.liqmap.margin import Bracket
@@ -70,15 +72,20 @@ def build_documents(
     """One map document per window (name -> seconds), newest candles last."""
     documents = []
     oi = snapshot.open_interest
+    full = snapshot.candles
+    oi_full = None
+    if oi is not None and len(oi):
+        oi_full = open_interest_at_close(full.open_time_ms, full.interval_ms, oi.time_ms,
+                                         oi.oi_quote)
     for window, seconds in windows.items():
-        candles = snapshot.candles.since(snapshot.now_ms - seconds * 1000)
-        oi_at_close = None
-        if oi is not None and len(oi):
-            oi_at_close = open_interest_at_close(
-                candles.open_time_ms, candles.interval_ms, oi.time_ms, oi.oi_quote
-            )
+        candles = full.since(snapshot.now_ms - seconds * 1000)
+        # taken from the whole snapshot, so the window's first candle has a previous OI too
+        first = len(full) - len(candles)
+        oi_at_close = None if oi_full is None else oi_full[first:]
+        oi_before = oi_full[first - 1] if oi_full is not None and first > 0 else np.nan
         liq_map = build_map(
-            candles, oi_at_close, snapshot.brackets, snapshot.price, snapshot.now_ms, params
+            candles, oi_at_close, snapshot.brackets, snapshot.price, snapshot.now_ms, params,
+            oi_before=oi_before,
         )
         document = map_document(
             liq_map, exchange=snapshot.info.exchange, symbol=snapshot.info.symbol,
@@ -91,12 +98,13 @@ def build_documents(
 
 def candle_stats(candles: Candles) -> dict[str, float]:
     """Volatility figures advice reads from the map document (recent candles, any window)."""
-    atr = average_true_range(candles.high, candles.low, candles.close)
+    atr = hourly_atr(candles.open_time_ms, candles.high, candles.low, candles.close,
+                     candles.interval_ms)
     last = float(candles.close[-1])
     stats = {
         "last_candle_open_ms": int(candles.open_time_ms[-1]),
         "candle_interval_s": candles.interval_ms / 1000,
-        "atr_quote": round(atr, 10),
+        "atr_quote": round(atr, 10),  # ATR(14) of 1-hour bars
         "atr_pct": round(atr / last * 100, 6),
     }
     if len(candles) >= 3:
@@ -105,13 +113,26 @@ def candle_stats(candles: Candles) -> dict[str, float]:
     return stats
 
 
+def clean_side(levels: np.ndarray, descending: bool) -> np.ndarray:
+    """Finite levels with size > 0, one per price (sizes of equal prices summed), best first."""
+    levels = np.asarray(levels, dtype=np.float64).reshape(-1, 2)
+    keep = np.isfinite(levels).all(axis=1) & (levels[:, 0] > 0) & (levels[:, 1] > 0)
+    prices, where = np.unique(levels[keep, 0], return_inverse=True)
+    sizes = np.bincount(where, weights=levels[keep, 1], minlength=len(prices))
+    side = np.column_stack((prices, sizes))
+    return np.ascontiguousarray(side[::-1]) if descending else side
+
+
 def book_document(book: OrderBook | None) -> dict[str, object]:
-    """The order book as stored for advice: (price, base quantity) levels, best first."""
+    """The order book as stored for advice: (price, base quantity) levels, best first, cleaned
+    (no zero or duplicate levels); an empty side or a crossed book is refused, not stored."""
     if book is None:
         raise MarketSourceError("no order book in the snapshot")
-    return {
-        "bids": book.bids,
-        "asks": book.asks,
-        "timestamp_ms": book.timestamp_ms,
-        "source": book.source,
-    }
+    bids, asks = clean_side(book.bids, descending=True), clean_side(book.asks, descending=False)
+    if len(bids) == 0 or len(asks) == 0:
+        raise MarketSourceError(f"order book from {book.source} has an empty side")
+    if bids[0, 0] >= asks[0, 0]:
+        raise MarketSourceError(
+            f"order book from {book.source} is crossed: bid {bids[0, 0]} >= ask {asks[0, 0]}"
+        )
+    return {"bids": bids, "asks": asks, "timestamp_ms": book.timestamp_ms, "source": book.source}

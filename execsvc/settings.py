@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 WINDOW_SECONDS = {"1d": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
@@ -106,6 +106,13 @@ class Settings(BaseSettings):
         if total <= 0:
             raise ValueError("leverage_mix weights must not all be zero")
         return {lev: w / total for lev, w in sorted(value.items())}
+
+    @model_validator(mode="after")
+    def _live_needs_live_data(self) -> Settings:
+        if self.trading_mode == "live" and self.source != "ccxt":
+            raise ValueError("TRADING_MODE=live needs SOURCE=ccxt: real orders must not be "
+                             "risk-checked against replayed prices")
+        return self
 
     @cached_property
     def window_seconds(self) -> dict[str, int]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from execsvc.mapdoc import history_snapshot, map_summary
-from execsvc.market.types import MarketSource, SymbolInfo
+from execsvc.market.types import MarketSource, MarketSourceError, SymbolInfo
 from execsvc.metrics import WorkerMetrics
 from execsvc.refresh import book_document, build_documents, fetch_snapshot, map_params
 from execsvc.settings import Settings
@@ -124,7 +124,7 @@ class MapWorker:
             )
             self.metrics.build_seconds.observe((time.perf_counter() - started) / len(documents))
             stage = "store"
-            await self.store.put_book(info.exchange, info.symbol, book_document(snapshot.book))
+            await self._store_book(info, snapshot)
             for document in documents:
                 await self.store.put_map(document, map_summary(document))
                 await self._remember(info, document)
@@ -134,6 +134,17 @@ class MapWorker:
             return await self._failed(info, stage, exc)
         await self._recovered(info)
         return len(documents)
+
+    async def _store_book(self, info: SymbolInfo, snapshot) -> None:
+        """Store the symbol's book for advice; a bad book (crossed, empty) is counted and
+        skipped: advice then sees the previous one age out, the maps are still stored."""
+        try:
+            book = book_document(snapshot.book)
+        except MarketSourceError as exc:
+            self.metrics.failures.labels(info.symbol, "book").inc()
+            log.warning("order book of %s refused: %s", info.symbol, exc)
+            return
+        await self.store.put_book(info.exchange, info.symbol, book)
 
     async def _remember(self, info: SymbolInfo, document: dict) -> None:
         """Add the map to its history once per new candle (not on every tick)."""

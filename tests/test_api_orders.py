@@ -144,3 +144,23 @@ async def test_a_retry_after_a_store_outage_is_not_a_duplicate(client, redis_cli
     await lose_the_paper_account()
     other = await client.post("/orders", json=market("retry", 0.4), headers=HEADERS)
     assert other.status_code == 422 and "DUPLICATE_ORDER" in other.text, "the gate knows it"
+
+
+def test_live_trading_is_refused_on_replayed_prices() -> None:
+    with pytest.raises(ValueError, match="SOURCE=ccxt"):
+        Settings(_env_file=None, trading_mode="live", source="replay")
+
+
+async def test_a_restarted_market_loop_loads_every_journaled_account(
+    client, redis_client
+) -> None:
+    """After a restart the market loop must tick accounts whose owners have not called the API
+    yet (their resting stops and liquidations): it loads every account with a journal."""
+    from execsvc.api.venue_setup import paper_book_source
+    from execsvc.paper import PaperAccounts
+
+    await client.post("/orders", json=market("open", 0.5), headers=HEADERS)
+    app = client._transport.app
+    fresh = PaperAccounts(redis_client, paper_book_source(app.state.ctx, app.state.advice))
+    assert await fresh.load_journaled_accounts() != []
+    assert fresh._brokers, "every journaled account has a broker"

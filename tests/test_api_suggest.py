@@ -208,3 +208,13 @@ async def test_no_slice_request_gives_a_server_error(client, body) -> None:
     if response.status_code == 200:
         children = response.json()["children"]
         assert sum(c["quantity"] for c in children) == payload["quantity"]
+
+
+@pytest.mark.parametrize("path", ["/suggest/stop", "/suggest/take-profit"])
+async def test_entry_far_from_the_map_is_422(client, path) -> None:
+    doc = await the_map(client)
+    for entry in (1e-300, doc["price"] * 2, doc["price"] * 0.5):
+        response = await client.post(path, json={"symbol": "BTCUSDT", "side": "long",
+                                                 "entry_price": entry})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"] == "body.entry_price"

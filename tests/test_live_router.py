@@ -517,7 +517,7 @@ def test_construction_without_keys_raises(
 
 
 def test_from_settings_refuses_live_mode_without_keys_and_paper_mode() -> None:
-    live = Settings(_env_file=None, trading_mode="live", exchange_api_key=None,
+    live = Settings(_env_file=None, trading_mode="live", source="ccxt", exchange_api_key=None,
                     exchange_secret=None)
     with pytest.raises(MissingExchangeKeysError, match="EXECSVC_EXCHANGE_API_KEY"):
         LiveRouter.from_settings(live)
@@ -525,14 +525,14 @@ def test_from_settings_refuses_live_mode_without_keys_and_paper_mode() -> None:
                      exchange_secret=SecretStr("s"))
     with pytest.raises(LiveRoutingError, match="EXECSVC_TRADING_MODE=live"):
         LiveRouter.from_settings(paper)
-    other = Settings(_env_file=None, trading_mode="live", exchange="okx",
+    other = Settings(_env_file=None, trading_mode="live", source="ccxt", exchange="okx",
                      exchange_api_key=SecretStr("k"), exchange_secret=SecretStr("s"))
     with pytest.raises(LiveRoutingError, match="supports binanceusdm only"):
         LiveRouter.from_settings(other)
 
 
 async def test_from_settings_routes_live(stub: BinanceOrderStub) -> None:
-    settings = Settings(_env_file=None, trading_mode="live", ccxt_timeout_ms=2_000,
+    settings = Settings(_env_file=None, trading_mode="live", source="ccxt", ccxt_timeout_ms=2_000,
                         exchange_api_key=SecretStr(DEFAULT_API_KEY),
                         exchange_secret=SecretStr(DEFAULT_SECRET))
     router = LiveRouter.from_settings(settings, base_url=stub.base_url)

@@ -106,7 +106,8 @@ def test_stop_is_never_inside_a_losing_side_cluster(side, clusters, atr, oversho
     for level in [advice.stop_price, *(a.stop_price for a in advice.alternatives)]:
         inside = [c for c in own if c.price_low < level < c.price_high]
         assert not inside, (level, inside)
-    assert (advice.stop_price <= 100.0) if side == "long" else (advice.stop_price >= 100.0)
+    assert (advice.stop_price < 100.0) if side == "long" else (advice.stop_price > 100.0)
+    assert advice.stop_price > 0
     if max_loss is not None and not advice.fits_risk:
         assert advice.distance_pct <= max_loss + 1e-9
     tight, standard, wide = (a.distance_pct for a in advice.alternatives)
@@ -143,3 +144,10 @@ def test_stop_is_not_left_just_in_front_of_the_next_cluster() -> None:
     advice = suggest_stop("long", 100.0, clusters, 1.0, lambda c: 1.0)
     # 93.55 is 0.15 in front of 93-93.4, less than the 0.5 buffer -> pushed to 93 - 0.5
     assert advice.stop_price == pytest.approx(92.5)
+
+
+def test_entry_inside_a_cluster_never_gives_a_stop_at_the_entry() -> None:
+    advice = suggest_stop("long", 100.0, [cluster("long", 95.0, 101.0)], 1.0, no_cascade,
+                          max_loss_pct=2.0)
+    assert advice.fits_risk is False
+    assert advice.stop_price == pytest.approx(98.0)  # the limit: nothing in front of the entry

@@ -12,9 +12,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from execsvc.api.responses import FastJSONResponse
+from execsvc.exchange.errors import LiveRoutingError
 from execsvc.store import StoreUnavailable
 
 log = logging.getLogger("execsvc.api")
@@ -65,6 +67,18 @@ async def _store(_: Request, exc: StoreUnavailable) -> FastJSONResponse:
     return problem_response(503, str(exc), reason="store_unavailable")
 
 
+async def _redis(_: Request, exc: RedisError) -> FastJSONResponse:
+    return problem_response(503, f"redis error: {exc}", reason="store_unavailable")
+
+
+async def _exchange(_: Request, exc: Exception) -> FastJSONResponse:
+    unknown = type(exc).__name__ == "OrderStateUnknownError"
+    return problem_response(
+        504 if unknown else 502, str(exc),
+        reason="order_state_unknown" if unknown else "exchange_error",
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> FastJSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(500, "internal error; the incident was logged")
@@ -75,4 +89,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(StoreUnavailable, _store)
+    app.add_exception_handler(RedisError, _redis)
+    app.add_exception_handler(LiveRoutingError, _exchange)
     app.add_exception_handler(Exception, _unexpected)

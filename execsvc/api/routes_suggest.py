@@ -74,6 +74,19 @@ def cluster_out(cluster) -> ClusterOut:
     return ClusterOut(**asdict(cluster))
 
 
+def checked_entry(entry_price: float | None, view: MapView, ctx: ApiContext) -> float:
+    """The entry (default: the map's price); 422 when it lies outside the map's range, where
+    the map says nothing about clusters."""
+    if entry_price is None:
+        return view.price
+    reach = ctx.settings.range_pct / 100.0
+    if not view.price * (1 - reach) <= entry_price <= view.price * (1 + reach):
+        raise Problem(422, f"entry_price {entry_price:g} is outside the map's range "
+                      f"({view.price:g} +- {ctx.settings.range_pct:g} %)",
+                      errors=[{"field": "body.entry_price", "message": "outside the map's range"}])
+    return entry_price
+
+
 def _stop_answer(body: StopRequest, symbol: str, view: MapView, book: BookView | None,
                  settings: Settings) -> dict[str, Any]:
     """The advice part of a `/suggest/stop` answer (all but `map`), a pure function of the
@@ -125,6 +138,7 @@ async def stop(body: StopRequest, request: Request) -> FastJSONResponse:
     ctx: ApiContext = request.app.state.ctx
     cache: AdviceCache = request.app.state.advice
     symbol, view, book = await fresh_map(ctx, cache, body.symbol, body.window, body.exchange)
+    checked_entry(body.entry_price, view, ctx)
     key = ("stop", body, symbol, view.document["window"], view.version,
            book.version if book else None)
     answer = cache.answer(key, lambda: _stop_answer(body, symbol, view, book, ctx.settings))
@@ -139,7 +153,7 @@ async def take_profit(
     cache: AdviceCache = Depends(advice_cache),
 ) -> TakeProfitResponse:
     symbol, view, _ = await fresh_map(ctx, cache, body.symbol, body.window, body.exchange)
-    entry = body.entry_price or view.price
+    entry = checked_entry(body.entry_price, view, ctx)
     zones = take_profit_zones(body.side, entry, view.clusters, view.atr_quote,
                               view.band_width_quote, body.max_zones)
     digits = price_decimals(view.price)

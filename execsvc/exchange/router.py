@@ -49,6 +49,11 @@ import ccxt
 from pydantic import SecretStr
 from tenacity import RetryCallState
 
+from execsvc.exchange.errors import (
+    LiveRoutingError,
+    MissingExchangeKeysError,
+    OrderStateUnknownError,
+)
 from execsvc.market.ccxt_source import (
     build_exchange_client,
     network_retrying,
@@ -73,20 +78,6 @@ TERMINAL_CCXT_STATUSES: dict[str, OrderStatus] = {
     "failed": "rejected",
 }
 _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
-
-
-class LiveRoutingError(Exception):
-    """An order operation failed in the router or at the exchange; the message names the
-    exchange, the operation and the client order id, never a key."""
-
-
-class MissingExchangeKeysError(LiveRoutingError):
-    """Live trading was asked for without exchange API keys."""
-
-
-class OrderStateUnknownError(LiveRoutingError):
-    """The exchange may or may not hold the order (the lookup got no answer): it was not sent
-    again. `fetch()` it later to learn its state."""
 
 
 @dataclass(frozen=True, slots=True)

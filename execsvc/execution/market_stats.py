@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 ATR_PERIOD = 14
+ATR_BAR_MS = 3_600_000
+"""ATR is taken on 1-hour bars whatever the candle interval, so a stop buffer means the same
+distance on 1m and on 1h data."""
 
 
 def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
@@ -21,3 +24,28 @@ def average_true_range(
     if len(close) == 0:
         return 0.0
     return float(true_range(high, low, close)[-period:].mean())
+
+
+def resample(
+    open_time_ms: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
+    period_ms: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(high, low, close) of bars of `period_ms` built from shorter candles, oldest first
+    (a bar holds the candles whose open time falls in its period)."""
+    bucket = open_time_ms // period_ms
+    starts = np.flatnonzero(np.diff(bucket, prepend=bucket[0] - 1)) if len(bucket) else bucket
+    if len(starts) == 0:
+        return high, low, close
+    ends = np.append(starts[1:], len(close)) - 1
+    return (np.maximum.reduceat(high, starts), np.minimum.reduceat(low, starts), close[ends])
+
+
+def hourly_atr(
+    open_time_ms: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
+    interval_ms: int, period: int = ATR_PERIOD,
+) -> float:
+    """ATR (quote per base) of the last `period` 1-hour bars; candles of an hour or longer
+    are used as they are."""
+    if interval_ms < ATR_BAR_MS:
+        high, low, close = resample(open_time_ms, high, low, close, ATR_BAR_MS)
+    return average_true_range(high, low, close, period)

@@ -28,7 +28,7 @@ Overshoot = Callable[[Cluster], float]
 @dataclass(frozen=True, slots=True)
 class StopParams:
     atr_multiple: float = 0.5
-    """Volatility buffer beyond a cluster, in ATRs of the map's candle interval."""
+    """Volatility buffer beyond a cluster, in ATRs (ATR(14) of 1-hour bars)."""
     plain_atr_multiple: float = 1.0
     """Stop distance in ATRs when no dense cluster lies within the search limit."""
     min_intensity: float = 0.25
@@ -106,10 +106,11 @@ def _beyond(frame: _Frame, cluster: Cluster, overshoot: Overshoot, buffer: float
 
 
 def _best_within(frame: _Frame, limit: float, losing: list[Cluster]) -> float:
-    """The farthest distance within `limit` that is not inside a cluster."""
+    """The farthest distance within `limit` that is not inside a cluster; when the entry
+    itself sits in the cluster there is no such level in front of it, and the limit stands."""
     for cluster in losing:
-        if frame.near(cluster) <= limit <= frame.far(cluster):
-            return max(frame.near(cluster), 0.0)
+        if frame.near(cluster) <= limit <= frame.far(cluster) and frame.near(cluster) > 0:
+            return frame.near(cluster)
     return limit
 
 

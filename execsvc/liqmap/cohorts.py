@@ -40,9 +40,10 @@ def open_interest_at_close(
     return np.where(idx >= 0, values, np.nan)
 
 
-def opened_notional_from_oi(oi_at_close: np.ndarray) -> np.ndarray:
-    """`dOI_i = max(OI_i - OI_{i-1}, 0)` in quote; 0 where either sample is missing."""
-    delta = np.diff(oi_at_close, prepend=np.nan)
+def opened_notional_from_oi(oi_at_close: np.ndarray, oi_before: float = np.nan) -> np.ndarray:
+    """`dOI_i = max(OI_i - OI_{i-1}, 0)` in quote; 0 where either sample is missing.
+    `oi_before` is the OI at the close of the candle before the first (NaN when unknown)."""
+    delta = np.diff(oi_at_close, prepend=oi_before)
     return np.where(np.isfinite(delta), np.maximum(delta, 0.0), 0.0)
 
 

@@ -103,12 +103,13 @@ def _alive_weights(
 
 
 def _opened_and_surviving(
-    candles: Candles, oi_at_close: np.ndarray | None, entry: np.ndarray, now_ms: int
+    candles: Candles, oi_at_close: np.ndarray | None, entry: np.ndarray, now_ms: int,
+    oi_before: float,
 ) -> tuple[Model, np.ndarray]:
     """Model used, and each candle's opened notional times the fraction still open."""
     close_ms = candles.open_time_ms + candles.interval_ms
     if oi_at_close is not None and np.isfinite(oi_at_close).sum() >= 2:
-        opened = cohorts.opened_notional_from_oi(oi_at_close)
+        opened = cohorts.opened_notional_from_oi(oi_at_close, oi_before)
         return "oi_delta", opened * survival.oi_shrink_factor(oi_at_close)
     opened = cohorts.opened_notional_from_volume(candles.volume, entry)
     return "volume_proxy", opened * survival.proxy_decay_factor(close_ms, now_ms)
@@ -121,9 +122,11 @@ def build_map(
     price: float,
     now_ms: int,
     params: MapParams | None = None,
+    oi_before: float = np.nan,
 ) -> LiquidationMap:
     """Build the map from a window of candles (oldest first) and, optionally, the open interest
-    (quote) at each candle's close. `price` is the current mark price."""
+    (quote) at each candle's close, and `oi_before` the OI at the close of the candle before
+    the window (so the first candle's new positions count too). `price` is the current mark."""
     params = params or MapParams()
     if not np.isfinite(price) or price <= 0:
         raise ValueError(f"price must be a positive finite number, got {price}")
@@ -135,7 +138,7 @@ def build_map(
     n_lev = len(params.leverage_mix)
 
     entry = cohorts.typical_price(candles.high, candles.low, candles.close)
-    model, open_notional = _opened_and_surviving(candles, oi_at_close, entry, now_ms)
+    model, open_notional = _opened_and_surviving(candles, oi_at_close, entry, now_ms, oi_before)
     share = cohorts.long_share(
         candles.open, candles.high, candles.low, candles.close,
         candles.volume, candles.taker_buy_volume,

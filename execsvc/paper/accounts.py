@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from execsvc.liqmap.margin import Bracket
 from execsvc.orders.model import Position
@@ -78,6 +79,20 @@ class PaperAccounts:
                 return marked.position
         return None
 
+    async def load_journaled_accounts(self) -> list[str]:
+        """Make a broker for every account that has a journal in Redis; returns their ids."""
+        pattern = f"{self.prefix}:paper:*:journal"
+        ids = []
+        try:
+            async for raw in self.redis.scan_iter(match=pattern, count=1000):
+                key = raw.decode() if isinstance(raw, bytes) else raw
+                ids.append(key[len(self.prefix) + len(":paper:"): -len(":journal")])
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+        for account_id in ids:
+            self.broker(account_id)
+        return ids
+
     async def poll_market(self, symbols: Sequence[str]) -> list[Event]:
         """One tick per symbol (see the module docstring) to every broker made so far; returns
         the events of all accounts."""
@@ -98,7 +113,19 @@ class PaperAccounts:
     async def run_market_loop(self, symbols: Sequence[str], interval_s: float,
                               stop: asyncio.Event) -> None:
         """`poll_market(symbols)` every `interval_s` seconds until `stop` is set; a Redis
-        outage is logged and the next poll tries again."""
+        outage is logged and the next poll tries again. Every account with a journal is loaded
+        first, so resting orders, stops and liquidations keep working after a restart even
+        before their owner makes a request."""
+        while not stop.is_set():
+            try:
+                await self.load_journaled_accounts()
+                break
+            except StoreUnavailable as exc:
+                log.warning("cannot list paper accounts yet: %s", exc)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=interval_s)
+                except TimeoutError:
+                    continue
         while not stop.is_set():
             try:
                 await self.poll_market(symbols)

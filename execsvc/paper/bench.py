@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import fakeredis
 from redis.asyncio import Redis
@@ -231,7 +232,8 @@ def bench_paper(redis_url: str | None = None, *, requests: int = 2_000,
 
     figures = asyncio.run(run())
     figures["engine_requests_per_second"] = _engine_requests_per_second(requests)
-    store = "embedded store (fakeredis)" if redis_url is None else f"Redis {redis_url}"
+    store = ("embedded store (fakeredis)" if redis_url is None
+             else f"Redis at {urlsplit(redis_url).hostname}:{urlsplit(redis_url).port or 6379}")
     print(f"paper trading on the {store}: {requests:,} requests, 3 market : 1 resting limit : "
           f"1 cancel, recorded BTCUSDT books")
     rows = [("fill + journal" if check is None else "given check + fill + journal",

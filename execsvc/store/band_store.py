@@ -7,6 +7,7 @@ Keys (prefix `execsvc`):
 - `history:{exchange}:{symbol}:{window}`: stream of compact snapshots (one per new candle),
   at most `HISTORY_LENGTH`, for the heatmap over time.
 - `status:{exchange}:{symbol}`: hash of the worker's last success / failure for a symbol.
+- `workers`: sorted set of worker ids scored by heartbeat expiry (ms).
 - `symbols`: hash symbol -> JSON `{exchange, quote_currency, has_open_interest}`.
 - channel `maps`: one JSON notice per map update.
 
@@ -174,12 +175,19 @@ class BandStore:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def heartbeat(self, worker_id: str, ttl_s: float) -> None:
-        key = self._key("worker", worker_id)
-        await self._call(self.redis.set(key, int(time.time() * 1000), px=int(ttl_s * 1000)))
+        """Record that `worker_id` is alive until `ttl_s` from now (sorted set `workers`,
+        scored by expiry in ms; expired members are dropped on the next heartbeat)."""
+        now_ms = int(time.time() * 1000)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self._key("workers"), {worker_id: now_ms + int(ttl_s * 1000)})
+            pipe.zremrangebyscore(self._key("workers"), "-inf", now_ms)
+            await self._call(pipe.execute())
 
     async def live_workers(self) -> list[str]:
-        keys = [k async for k in self.redis.scan_iter(match=self._key("worker", "*"))]
-        return sorted(k.decode().rsplit(":", 1)[-1] for k in keys)
+        """Workers whose last heartbeat has not expired (one small read, no key scan)."""
+        now_ms = int(time.time() * 1000)
+        members = await self._call(self.redis.zrangebyscore(self._key("workers"), now_ms, "+inf"))
+        return sorted(m.decode() for m in members)
 
     async def notices(self) -> AsyncIterator[dict[str, Any]]:
         """Map update notices as they are published (until the consumer stops iterating)."""
