@@ -317,7 +317,7 @@ def test_compose_redis_persists_with_aof() -> None:
     assert _image_is_pinned(redis["image"]) and redis["image"].startswith("redis:7")
     argv = _as_argv(redis["command"])
     assert _has_flag(argv, "--appendonly", "yes"), argv
-    assert _has_flag(argv, "--appendfsync", "everysec"), argv
+    assert _has_flag(argv, "--appendfsync", "always"), argv
     volumes = [
         v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in redis["volumes"]
     ]
@@ -522,7 +522,7 @@ def test_k8s_redis_statefulset_with_aof_and_pvc() -> None:
     assert container["image"].startswith("redis:7")
     argv = container.get("command", []) + container.get("args", [])
     assert _has_flag(argv, "--appendonly", "yes"), argv
-    assert _has_flag(argv, "--appendfsync", "everysec"), argv
+    assert _has_flag(argv, "--appendfsync", "always"), argv
     assert _has_flag(argv, "--requirepass", "$(REDIS_PASSWORD)"), "Redis requires a password"
     claims = {c["metadata"]["name"] for c in redis["spec"]["volumeClaimTemplates"]}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
