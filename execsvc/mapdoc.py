@@ -127,3 +127,15 @@ def history_snapshot(document: dict[str, Any]) -> dict[str, Any]:
         "width": width,
         "values": [round(b["long_notional_quote"] + b["short_notional_quote"]) for b in bands],
     }
+
+
+def data_lag_exceeded(document: dict[str, Any], max_map_age_s: float) -> float | None:
+    """The lag (s) of the map's newest candle when it is more than three candle intervals plus
+    `max_map_age_s` behind the source's clock, else None: the map is then stale however
+    recently it was recomputed."""
+    stats = document.get("stats", {})
+    lag = stats.get("data_lag_s")
+    if lag is None:
+        return None
+    allowed = 3 * float(stats.get("candle_interval_s", 0.0)) + max_map_age_s
+    return float(lag) if lag > allowed else None

@@ -91,18 +91,22 @@ def build_documents(
             liq_map, exchange=snapshot.info.exchange, symbol=snapshot.info.symbol,
             window=window, quote_currency=snapshot.info.quote_currency, params=params,
         )
-        document["stats"] = candle_stats(snapshot.candles)
+        document["stats"] = candle_stats(snapshot.candles, snapshot.now_ms)
         documents.append(document)
     return documents
 
 
-def candle_stats(candles: Candles) -> dict[str, float]:
-    """Volatility figures advice reads from the map document (recent candles, any window)."""
+def candle_stats(candles: Candles, now_ms: int) -> dict[str, float]:
+    """Volatility figures advice reads from the map document (recent candles, any window),
+    and `data_lag_s`: how long before `now_ms` the newest candle closed (a live source that
+    stops delivering candles shows here, although the map is recomputed on time)."""
     atr = hourly_atr(candles.open_time_ms, candles.high, candles.low, candles.close,
                      candles.interval_ms)
     last = float(candles.close[-1])
     stats = {
         "last_candle_open_ms": int(candles.open_time_ms[-1]),
+        "data_lag_s": round((now_ms - int(candles.open_time_ms[-1]) - candles.interval_ms)
+                            / 1000, 3),
         "candle_interval_s": candles.interval_ms / 1000,
         "atr_quote": round(atr, 10),  # ATR(14) of 1-hour bars
         "atr_pct": round(atr / last * 100, 6),

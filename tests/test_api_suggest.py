@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -218,3 +219,17 @@ async def test_entry_far_from_the_map_is_422(client, path) -> None:
                                                  "entry_price": entry})
         assert response.status_code == 422
         assert response.json()["errors"][0]["field"] == "body.entry_price"
+
+
+async def test_a_source_that_stops_delivering_candles_makes_the_map_stale(
+    client, redis_client
+) -> None:
+    """Recomputed on time, but from candles that stopped arriving: stale, and no advice."""
+    key = "execsvc:map:binanceusdm:BTCUSDT:7d"
+    document = json.loads(await redis_client.hget(key, "doc"))
+    document["stats"]["data_lag_s"] = 3 * 3600 + 31
+    await redis_client.hset(key, mapping={"doc": json.dumps(document)})
+    await redis_client.hincrby(key, "version", 1)
+    assert (await client.get("/map/BTCUSDT")).json()["stale"] is True
+    response = await client.post("/suggest/stop", json={"symbol": "BTCUSDT", "side": "long"})
+    assert response.status_code == 503 and response.json()["reason"] == "data_stale"

@@ -10,7 +10,7 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from execsvc.api.problems import Problem
-from execsvc.mapdoc import iso_utc
+from execsvc.mapdoc import data_lag_exceeded, iso_utc
 from execsvc.metrics import StoreMetrics
 from execsvc.settings import Settings
 from execsvc.store import BandStore, StoredMap
@@ -61,12 +61,13 @@ class ApiContext:
 
     def freshness(self, stored: StoredMap) -> dict[str, Any]:
         age = stored.age_s(time.time() * 1000)
+        lagging = data_lag_exceeded(stored.document, self.settings.max_map_age_s)
         return {
             "version": stored.version,
             "computed_at": iso_utc(stored.computed_at_ms),
             "computed_at_ms": stored.computed_at_ms,
             "age_s": round(age, 3),
-            "stale": age > self.settings.max_map_age_s,
+            "stale": age > self.settings.max_map_age_s or lagging is not None,
         }
 
     async def stored_map(self, symbol: str, window: str, exchange: str | None) -> StoredMap:

@@ -30,7 +30,7 @@ from execsvc.api.schemas import (
 from execsvc.execution.slice_plan import SlicePlanError, plan_slices
 from execsvc.execution.stops import StopParams, suggest_stop
 from execsvc.execution.take_profit import take_profit_zones
-from execsvc.mapdoc import price_decimals
+from execsvc.mapdoc import data_lag_exceeded, price_decimals
 from execsvc.settings import Settings
 
 router = APIRouter(prefix="/suggest", tags=["advice"])
@@ -57,6 +57,10 @@ async def fresh_map(
             f"{ctx.settings.max_map_age_s:g} s): the worker is not refreshing it",
             reason="map_stale",
         )
+    lag = data_lag_exceeded(view.document, ctx.settings.max_map_age_s)
+    if lag is not None:
+        raise Problem(503, f"the {key} market data stopped: its newest candle closed {lag:.0f} s "
+                      "before the source's clock", reason="data_stale")
     return key, view, await cache.book_view(venue, key)
 
 
