@@ -559,3 +559,22 @@ async def test_positions_and_balance_come_from_the_account(
         0.5 * positions[0].entry_price / 20, rel=1e-6)
     paths = {r.path for r in stub.requests}
     assert {"/fapi/v3/positionRisk", "/fapi/v3/account"} <= paths
+
+
+async def test_live_venue_keeps_each_keys_client_ids_apart(
+    stub: BinanceOrderStub, make_router: RouterFactory, redis_client
+) -> None:
+    from execsvc.orders.venues import LiveVenue
+
+    venue = LiveVenue(make_router(), redis_client)
+    alice, bob = "a1b2c3d4e5f6", "0f9e8d7c6b5a"
+    mine = await venue.submit(alice, order_request("shared-id", quantity=0.5))
+    theirs = await venue.submit(bob, order_request("shared-id", quantity=0.5))
+    assert mine.id == theirs.id == "shared-id"
+    sent = [r.query.get("newClientOrderId") or r.body for r in stub.requests
+            if r.method == "POST" and r.path == "/fapi/v1/order"]
+    assert len(sent) == 2 and sent[0] != sent[1], "two orders at the exchange"
+    assert {o.client_order_id for o in stub.orders} == {"a1b2c3d4-shared-id", "0f9e8d7c-shared-id"}
+    assert (await venue.get(alice, "shared-id")).exchange_order_id == mine.exchange_order_id
+    assert await venue.get("ffffffffffff", "shared-id") is None
+    assert (await venue.existing(alice, order_request("shared-id", quantity=0.5))).id == mine.id

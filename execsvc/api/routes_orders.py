@@ -26,7 +26,7 @@ from execsvc.api.routes_suggest import fresh_map
 from execsvc.api.schemas import PositivePrice, PositiveQuantity, Symbol
 from execsvc.api.schemas import Request as Body
 from execsvc.orders.model import Order, OrderRequest
-from execsvc.orders.venues import DuplicateOrder, OrderVenue
+from execsvc.orders.venues import MAX_LIVE_CLIENT_ID, DuplicateOrder, OrderVenue
 from execsvc.risk import RiskContext
 
 router = APIRouter(tags=["orders"])
@@ -112,6 +112,9 @@ async def place_order(body: OrderBody, key: ApiKeyId, request: Request) -> FastJ
     ctx: ApiContext = request.app.state.ctx
     venue = _venue(request)
     body.check_fields()
+    if venue.mode == "live" and len(body.client_order_id) > MAX_LIVE_CLIENT_ID:
+        raise _field_problem("client_order_id", f"at most {MAX_LIVE_CLIENT_ID} characters in "
+                             "live mode (the exchange id carries a prefix naming your key)")
     symbol = ctx.known_symbol(body.symbol)
     order_request = body.order_request(symbol)
     try:

@@ -7,7 +7,7 @@ sees its own). Money in quote currency, quantities in base units.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Protocol
 
 import orjson
@@ -100,10 +100,17 @@ class PaperVenue:
         return fields
 
 
+LIVE_PREFIX_CHARS = 8
+MAX_LIVE_CLIENT_ID = 36 - LIVE_PREFIX_CHARS - 1
+"""Binance allows 36 characters; the key's prefix and a dash take the rest."""
+
+
 class LiveVenue:
     """The exchange through `execsvc.exchange.LiveRouter`. Each key's orders are recorded in
-    Redis (`live:{key}:orders`, id -> order) so a key sees only its own and retries resolve
-    to the same order."""
+    Redis (`live:{key}:orders`, client order id -> order) so a key sees only its own and
+    retries resolve to the same order. At the exchange a client order id is prefixed with the
+    key id (`{key[:8]}-{id}`): two keys using the same id get two orders, and one key can
+    never look up, or cancel, another key's order."""
 
     mode = "live"
 
@@ -115,39 +122,56 @@ class LiveVenue:
     def _key(self, key: str) -> str:
         return f"{self.prefix}:live:{key}:orders"
 
-    async def _load(self, key: str, order_id: str) -> Order | None:
-        raw = await self.redis.hget(self._key(key), order_id)
+    async def _load(self, key: str, client_id: str) -> Order | None:
+        """The order as the exchange knows it (prefixed client id)."""
+        raw = await self.redis.hget(self._key(key), client_id)
         return None if raw is None else _order_from_json(orjson.loads(raw))
 
-    async def _save(self, key: str, order: Order) -> None:
-        await self.redis.hset(self._key(key), order.id, orjson.dumps(asdict(order)))
+    async def _save(self, key: str, client_id: str, order: Order) -> None:
+        await self.redis.hset(self._key(key), client_id, orjson.dumps(asdict(order)))
+
+    @staticmethod
+    def _at_exchange(key: str, request: OrderRequest) -> OrderRequest:
+        prefixed = f"{key[:LIVE_PREFIX_CHARS]}-{request.client_order_id}"
+        return replace(request, client_order_id=prefixed)
+
+    @staticmethod
+    def _for_client(order: Order) -> Order:
+        client_id = order.request.client_order_id.split("-", 1)[1]
+        return replace(order, id=client_id,
+                       request=replace(order.request, client_order_id=client_id))
 
     async def existing(self, key: str, request: OrderRequest) -> Order | None:
         order = await self._load(key, request.client_order_id)
-        if order is not None and not _same(order.request, request):
+        if order is None:
+            return None
+        order = self._for_client(order)
+        if not _same(order.request, request):
             raise DuplicateOrder(request.client_order_id, order.id)
         return order
 
     async def submit(self, key: str, request: OrderRequest) -> Order:
-        order = await self.router.submit(request)
-        await self._save(key, order)
-        return order
+        if len(request.client_order_id) > MAX_LIVE_CLIENT_ID:
+            raise ValueError(f"client_order_id may have at most {MAX_LIVE_CLIENT_ID} characters "
+                             "in live mode")
+        order = await self.router.submit(self._at_exchange(key, request))
+        await self._save(key, request.client_order_id, order)
+        return self._for_client(order)
 
     async def get(self, key: str, order_id: str) -> Order | None:
         order = await self._load(key, order_id)
-        if order is None or not order.is_open:
-            return order
-        order = await self.router.fetch(order)
-        await self._save(key, order)
-        return order
+        if order is not None and order.is_open:
+            order = await self.router.fetch(order)
+            await self._save(key, order_id, order)
+        return None if order is None else self._for_client(order)
 
     async def cancel(self, key: str, order_id: str) -> Order | None:
         order = await self._load(key, order_id)
         if order is None:
             return None
         order = await self.router.cancel(order)
-        await self._save(key, order)
-        return order
+        await self._save(key, order_id, order)
+        return self._for_client(order)
 
     async def position(self, key: str, symbol: str) -> Position | None:
         return next((p for p in await self.router.positions() if p.symbol == symbol), None)
