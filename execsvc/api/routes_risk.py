@@ -25,7 +25,7 @@ from execsvc.api.problems import Problem
 from execsvc.api.routes_suggest import fresh_map, freshness
 from execsvc.api.schemas import Exchange, MapRef, Symbol
 from execsvc.api.schemas import Request as StrictBody
-from execsvc.liqmap.margin import BINANCE_USDM_BRACKETS, Bracket
+from execsvc.liqmap.margin import Bracket, bracket_table
 from execsvc.risk.gate import ANONYMOUS, RiskGate
 from execsvc.risk.policy import Policy
 from execsvc.risk.rules import RiskContext, RiskOrder
@@ -33,9 +33,6 @@ from execsvc.risk.rules import RiskContext, RiskOrder
 router = APIRouter(prefix="/risk", tags=["risk"])
 
 # Symbols without a Binance bracket table of their own use BTCUSDT's (as the replay source does).
-BRACKET_STAND_IN = "BTCUSDT"
-
-
 # Bounds keep every notional, size and distance finite (JSON has no infinity).
 Quantity = Annotated[float, Field(gt=0, le=1e12, description="base units")]
 Price = Annotated[float, Field(ge=1e-9, le=1e12, description="quote per base")]
@@ -84,7 +81,7 @@ class RiskCheckResponse(BaseModel):
 
 
 def brackets_for(symbol: str) -> list[Bracket]:
-    return BINANCE_USDM_BRACKETS.get(symbol) or BINANCE_USDM_BRACKETS[BRACKET_STAND_IN]
+    return bracket_table(symbol)
 
 
 def _field_problem(field: str, message: str) -> Problem:

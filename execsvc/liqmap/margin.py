@@ -65,6 +65,15 @@ BINANCE_USDM_BRACKETS: dict[str, list[Bracket]] = {
 }
 
 
+STAND_IN_TABLE = "BTCUSDT"
+
+
+def bracket_table(symbol: str) -> list[Bracket]:
+    """The bundled Binance USD-M brackets of `symbol`, or BTCUSDT's (a stand-in, stated in
+    DATA.md) for a symbol without a bundled table; live sources read the exchange's own."""
+    return BINANCE_USDM_BRACKETS.get(symbol) or BINANCE_USDM_BRACKETS[STAND_IN_TABLE]
+
+
 def _sign(side: Side) -> int:
     if side == "long":
         return 1

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from execsvc.liqmap.margin import BINANCE_USDM_BRACKETS, Bracket
+from execsvc.liqmap.margin import Bracket, bracket_table
 from execsvc.orders.model import Account, Order, OrderRequest, Position
 from execsvc.paper.book import Book
 from execsvc.paper.engine import (
@@ -54,8 +54,8 @@ def account_lock(key: str) -> asyncio.Lock:
 
 
 def default_brackets(symbol: str) -> Sequence[Bracket]:
-    """Binance USD-M brackets of `symbol`; BTCUSDT's for symbols without a recorded table."""
-    return BINANCE_USDM_BRACKETS.get(symbol, BINANCE_USDM_BRACKETS["BTCUSDT"])
+    """Binance USD-M brackets of `symbol` (`margin.bracket_table`)."""
+    return bracket_table(symbol)
 
 
 def band_store_books(store: BandStore, exchange: str) -> BookSource:
