@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Request
 from prometheus_client import CollectorRegistry
 
-from execsvc.api.problems import Problem
+from execsvc.api.problems import Problem, field_problem
 from execsvc.mapdoc import data_lag_exceeded, iso_utc
 from execsvc.metrics import StoreMetrics
 from execsvc.settings import Settings
@@ -38,10 +38,10 @@ class ApiContext:
 
     def known_window(self, window: str) -> str:
         if window not in self.settings.windows:
-            raise Problem(
-                422, f"window {window!r} is not computed; configured: "
+            raise field_problem(
+                "query.window", "window not configured",
+                f"window {window!r} is not computed; configured: "
                 f"{', '.join(self.settings.windows)}",
-                errors=[{"field": "query.window", "message": "window not configured"}],
             )
         return window
 

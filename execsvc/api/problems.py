@@ -34,6 +34,16 @@ class Problem(Exception):
         self.extra = extra
 
 
+def field_problem(field: str, message: str, detail: str | None = None) -> Problem:
+    """A 422 naming one offending field (`body.quantity`, `query.window`, ...)."""
+    return Problem(422, detail or message, errors=[{"field": field, "message": message}])
+
+
+def body_problem(field: str, message: str) -> Problem:
+    """`field_problem` for a field of the request body."""
+    return field_problem(f"body.{field}", message)
+
+
 def problem_response(
     status: int, detail: str, *, type_: str = "about:blank", **extra: Any
 ) -> FastJSONResponse:

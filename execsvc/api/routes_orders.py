@@ -19,7 +19,7 @@ from pydantic import Field
 from execsvc.api.advice_cache import AdviceCache
 from execsvc.api.auth import ApiKeyId
 from execsvc.api.context import ApiContext
-from execsvc.api.problems import Problem
+from execsvc.api.problems import Problem, body_problem
 from execsvc.api.responses import FastJSONResponse
 from execsvc.api.routes_risk import brackets_for
 from execsvc.api.routes_suggest import fresh_map
@@ -49,16 +49,16 @@ class OrderBody(Body):
     def check_fields(self) -> None:
         """422 naming the field when the prices do not fit the order type."""
         if self.type == "limit" and self.price is None:
-            raise _field_problem("price", "a limit order needs price")
+            raise body_problem("price", "a limit order needs price")
         if self.type != "limit" and self.price is not None:
-            raise _field_problem("price", "price applies to limit orders only")
+            raise body_problem("price", "price applies to limit orders only")
         if self.type == "stop" and self.stop_price is None:
-            raise _field_problem("stop_price", "a stop order needs stop_price")
+            raise body_problem("stop_price", "a stop order needs stop_price")
         if self.type != "stop" and self.stop_price is not None:
-            raise _field_problem("stop_price", "stop_price applies to stop orders only; "
+            raise body_problem("stop_price", "stop_price applies to stop orders only; "
                                  "send the stop as its own order")
         if self.type != "limit" and self.time_in_force != "GTC":
-            raise _field_problem("time_in_force", "time_in_force applies to limit orders only")
+            raise body_problem("time_in_force", "time_in_force applies to limit orders only")
 
     def order_request(self, symbol: str) -> OrderRequest:
         return OrderRequest(
@@ -75,9 +75,6 @@ def request_digest(order: OrderRequest) -> str:
     body = orjson.dumps(asdict(order), option=orjson.OPT_SORT_KEYS)
     return f"{order.client_order_id}#{hashlib.sha256(body).hexdigest()[:16]}"
 
-
-def _field_problem(field: str, message: str) -> Problem:
-    return Problem(422, message, errors=[{"field": f"body.{field}", "message": message}])
 
 
 def order_json(order: Order, mode: str) -> dict[str, Any]:
@@ -113,7 +110,7 @@ async def place_order(body: OrderBody, key: ApiKeyId, request: Request) -> FastJ
     venue = _venue(request)
     body.check_fields()
     if venue.mode == "live" and len(body.client_order_id) > MAX_LIVE_CLIENT_ID:
-        raise _field_problem("client_order_id", f"at most {MAX_LIVE_CLIENT_ID} characters in "
+        raise body_problem("client_order_id", f"at most {MAX_LIVE_CLIENT_ID} characters in "
                              "live mode (the exchange id carries a prefix naming your key)")
     symbol = ctx.known_symbol(body.symbol)
     order_request = body.order_request(symbol)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from execsvc.api.advice_cache import AdviceCache
 from execsvc.api.auth import api_key_header, require_api_key
 from execsvc.api.context import ApiContext
-from execsvc.api.problems import Problem
+from execsvc.api.problems import Problem, body_problem
 from execsvc.api.routes_suggest import fresh_map, freshness
 from execsvc.api.schemas import Exchange, MapRef, Symbol
 from execsvc.api.schemas import Request as StrictBody
@@ -84,18 +84,15 @@ def brackets_for(symbol: str) -> list[Bracket]:
     return bracket_table(symbol)
 
 
-def _field_problem(field: str, message: str) -> Problem:
-    return Problem(422, message, errors=[{"field": f"body.{field}", "message": message}])
-
 
 def _order(body: RiskCheckRequest, symbol: str) -> RiskOrder:
     kind = body.type or ("limit" if body.price is not None else "market")
     if kind == "market" and body.price is not None:
-        raise _field_problem("price", "a market order takes no price (use type limit)")
+        raise body_problem("price", "a market order takes no price (use type limit)")
     if kind == "limit" and body.price is None:
-        raise _field_problem("price", "a limit order needs a price")
+        raise body_problem("price", "a limit order needs a price")
     if kind == "stop" and body.stop_price is None:
-        raise _field_problem("stop_price", "a stop order needs a stop_price")
+        raise body_problem("stop_price", "a stop order needs a stop_price")
     return RiskOrder(symbol, body.side, body.quantity, body.price, body.stop_price, kind,
                      body.leverage, body.reduce_only, body.client_order_id)
 

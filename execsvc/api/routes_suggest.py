@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 
 from execsvc.api.advice_cache import AdviceCache, BookView, MapView, overshoot_pct
 from execsvc.api.context import ApiContext, context
-from execsvc.api.problems import Problem
+from execsvc.api.problems import Problem, field_problem
 from execsvc.api.responses import FastJSONResponse
 from execsvc.api.schemas import (
     Alternative,
@@ -85,9 +85,9 @@ def checked_entry(entry_price: float | None, view: MapView, ctx: ApiContext) -> 
         return view.price
     reach = ctx.settings.range_pct / 100.0
     if not view.price * (1 - reach) <= entry_price <= view.price * (1 + reach):
-        raise Problem(422, f"entry_price {entry_price:g} is outside the map's range "
-                      f"({view.price:g} +- {ctx.settings.range_pct:g} %)",
-                      errors=[{"field": "body.entry_price", "message": "outside the map's range"}])
+        raise field_problem("body.entry_price", "outside the map's range",
+                            f"entry_price {entry_price:g} is outside the map's range "
+                            f"({view.price:g} +- {ctx.settings.range_pct:g} %)")
     return entry_price
 
 
@@ -205,8 +205,7 @@ def _slice_answer(body: SliceRequest, symbol: str, view: MapView, book: BookView
             quote_currency=quote,
         )
     except SlicePlanError as exc:
-        raise Problem(422, str(exc), errors=[{"field": f"body.{exc.field}",
-                                              "message": str(exc)}]) from exc
+        raise field_problem(f"body.{exc.field}", str(exc)) from exc
     return SliceResponse(
         symbol=symbol, side=body.side, quantity=body.quantity, horizon_s=body.horizon_s,
         strategy_used=plan.strategy_used, n_slices=plan.n_slices,

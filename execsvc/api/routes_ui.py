@@ -19,7 +19,7 @@ from pydantic import Field
 from starlette.responses import HTMLResponse, Response
 
 from execsvc.api.context import ApiContext, context
-from execsvc.api.problems import Problem
+from execsvc.api.problems import field_problem
 from execsvc.api.responses import FastJSONResponse
 from execsvc.api.routes_maps import SymbolPath, Window
 from execsvc.charts import render_heatmap_svg, render_map_svg
@@ -108,9 +108,7 @@ async def map_svg(
             range_pct=range_pct, freshness=freshness,
         )
     except ValueError as exc:
-        raise Problem(
-            422, str(exc), errors=[{"field": "query.leverage", "message": str(exc)}]
-        ) from None
+        raise field_problem("query.leverage", str(exc)) from None
     headers = {**NO_STORE, "X-Map-Version": str(stored.version)}
     return SvgResponse(svg, headers=headers)
 
