@@ -109,7 +109,16 @@ def test_stop_is_never_inside_a_losing_side_cluster(side, clusters, atr, oversho
     assert (advice.stop_price < 100.0) if side == "long" else (advice.stop_price > 100.0)
     assert advice.stop_price > 0
     if max_loss is not None and not advice.fits_risk:
-        assert advice.distance_pct <= max_loss + 1e-9
+        limit = 100.0 * max_loss / 100.0
+        entry_in_cluster = any(
+            (100.0 - c.price_high if side == "long" else c.price_low - 100.0) <= 0 < limit
+            <= (100.0 - c.price_low if side == "long" else c.price_high - 100.0)
+            for c in own
+        )
+        if entry_in_cluster:  # no level within the limit lies outside the cluster
+            assert advice.stop_price == advice.cluster_aware_stop_price
+        else:
+            assert advice.distance_pct <= max_loss + 1e-9
     tight, standard, wide = (a.distance_pct for a in advice.alternatives)
     assert tight <= standard + 1e-9 <= wide + 2e-9
 
@@ -146,8 +155,12 @@ def test_stop_is_not_left_just_in_front_of_the_next_cluster() -> None:
     assert advice.stop_price == pytest.approx(92.5)
 
 
-def test_entry_inside_a_cluster_never_gives_a_stop_at_the_entry() -> None:
+def test_entry_inside_a_cluster_never_gives_a_stop_at_the_entry_or_inside() -> None:
+    """No level within a 2 % loss lies outside the cluster the entry sits in: the answer is the
+    cluster-aware stop, flagged as not fitting the risk, with a smaller size suggested."""
     advice = suggest_stop("long", 100.0, [cluster("long", 95.0, 101.0)], 1.0, no_cascade,
-                          max_loss_pct=2.0)
+                          max_loss_pct=2.0, quantity=1.0)
     assert advice.fits_risk is False
-    assert advice.stop_price == pytest.approx(98.0)  # the limit: nothing in front of the entry
+    assert advice.stop_price == pytest.approx(94.5) == advice.cluster_aware_stop_price
+    assert advice.suggested_quantity == pytest.approx(2.0 / 5.5)
+    assert "no level within it lies outside the cluster" in advice.rationale

@@ -105,12 +105,12 @@ def _beyond(frame: _Frame, cluster: Cluster, overshoot: Overshoot, buffer: float
     return frame.far(cluster) + cascade + buffer
 
 
-def _best_within(frame: _Frame, limit: float, losing: list[Cluster]) -> float:
-    """The farthest distance within `limit` that is not inside a cluster; when the entry
-    itself sits in the cluster there is no such level in front of it, and the limit stands."""
+def _best_within(frame: _Frame, limit: float, losing: list[Cluster]) -> float | None:
+    """The farthest distance within `limit` that is not inside a cluster, or None when there is
+    none: the cluster holding the limit starts at (or above) the entry itself."""
     for cluster in losing:
-        if frame.near(cluster) <= limit <= frame.far(cluster) and frame.near(cluster) > 0:
-            return frame.near(cluster)
+        if frame.near(cluster) <= limit <= frame.far(cluster):
+            return frame.near(cluster) if frame.near(cluster) > 0 else None
     return limit
 
 
@@ -165,7 +165,8 @@ def suggest_stop(
     standard = _out_of_clusters(frame, first, losing, buffer)
     pushed = [c for c in losing if first < frame.far(c) <= standard]
     fits = max_loss_pct is None or standard <= limit
-    chosen = standard if fits else _best_within(frame, limit, losing)
+    within = None if fits else _best_within(frame, limit, losing)
+    chosen = within if within is not None else standard
     overshoot_pct = max(0.0, overshoot(anchor)) if anchor is not None else 0.0
     suggested, loss = _sizing(frame, chosen, standard, fits, limit, quantity, risk_quote)
     return StopAdvice(
@@ -234,7 +235,11 @@ def _rationale(
         text += (f"; that level fell in or just in front of {pushed} more cluster(s), so the "
                  "stop moves past them too")
     text += f": {_fmt(frame.price(standard))}, {frame.pct(standard):.2f} % from entry"
-    if not fits:
+    if not fits and chosen == standard:
+        text += (". That is more than your max loss allows, and no level within it lies "
+                 "outside the cluster the entry sits in: keep this stop with the smaller size "
+                 "suggested")
+    elif not fits:
         text += (f". That is more than your max loss allows: the best stop within it is "
                  f"{_fmt(frame.price(chosen))} ({frame.pct(chosen):.2f} %), which a sweep of "
                  f"the cluster would trigger; consider the smaller size suggested instead")
