@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from execsvc.mapdoc import price_decimals
-from execsvc.refresh import build_documents, fetch_snapshot, map_params
+from execsvc.refresh import build_documents, fetch_snapshot, map_params, snapshot_lookback_s
 from execsvc.runtime import make_source
 from execsvc.settings import Settings
 
@@ -24,9 +24,10 @@ async def build_document(
         if info is None:
             known = ", ".join(i.symbol for i in source.symbols())
             raise ValueError(f"unknown symbol {symbol}; this source has: {known}")
-        seconds = settings.window_seconds[window]
-        snapshot = await fetch_snapshot(source, info, seconds)
-        return build_documents(snapshot, {window: seconds}, map_params(settings))[0]
+        windows = {window: settings.window_seconds[window]}
+        params = map_params(settings)
+        snapshot = await fetch_snapshot(source, info, snapshot_lookback_s(windows, params))
+        return build_documents(snapshot, windows, params)[0]
     finally:
         await source.close()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from execsvc.liqmap.model import LiquidationMap, MapParams
+from execsvc.liqmap.model import LiquidationMap, MapParams, model_parameters, model_version
 
 
 def iso_utc(epoch_ms: float) -> str:
@@ -73,6 +73,7 @@ def map_document(
         "symbol": symbol,
         "window": window,
         "model": liq_map.model,
+        "model_version": model_version(params),
         "quote_currency": quote_currency,
         "price": round(liq_map.price, decimals),
         "data_end": iso_utc(liq_map.data_end_ms),
@@ -91,9 +92,29 @@ def map_document(
             "liquidation_formula": params.formula,
             "position_notional_quote": params.position_notional_quote,
             "leverage_mix": {str(lev): w for lev, w in sorted(params.leverage_mix.items())},
+            "effective_leverage_mix": {
+                str(lev): round(float(w), 6)
+                for lev, w in zip(liq_map.leverages, liq_map.leverage_weights, strict=True)
+            },
+            **model_parameters(params),
         },
+        "churn": _churn(liq_map, params),
         "clusters": [_cluster(c, decimals) for c in liq_map.clusters],
         "bands": _bands(liq_map, decimals),
+    }
+
+
+def _churn(liq_map: LiquidationMap, params: MapParams) -> dict[str, Any]:
+    """Same-day churn (`execsvc.liqmap.churn`): new positions per side over the coming day and
+    the liquidation ratio (LP / entry) of each leverage, for reading with a day's range."""
+    oi = liq_map.open_interest_quote
+    opened = params.churn_rate_per_day * oi / 2.0 if math.isfinite(oi) else 0.0
+    return {
+        "rate_per_day": params.churn_rate_per_day,
+        "opened_per_side_quote": round(opened, 2),
+        "leverage_weights": np.round(liq_map.leverage_weights, 6).tolist(),
+        "long_liquidation_ratio": np.round(liq_map.long_ratios, 8).tolist(),
+        "short_liquidation_ratio": np.round(liq_map.short_ratios, 8).tolist(),
     }
 
 

@@ -47,6 +47,12 @@ def map_params(settings: Settings) -> MapParams:
     )
 
 
+def snapshot_lookback_s(windows: dict[str, int], params: MapParams) -> int:
+    """Seconds of history a snapshot needs: the longest window, plus the span before it where
+    the stock of already open positions is placed (`MapParams.stock_lookback_ms`)."""
+    return max(windows.values()) + params.stock_lookback_ms // 1000
+
+
 BOOK_DEPTH = 1000
 """Levels per side fetched for advice (Binance serves at most 1000)."""
 
@@ -78,14 +84,16 @@ def build_documents(
         oi_full = open_interest_at_close(full.open_time_ms, full.interval_ms, oi.time_ms,
                                          oi.oi_quote)
     for window, seconds in windows.items():
-        candles = full.since(snapshot.now_ms - seconds * 1000)
+        start_ms = snapshot.now_ms - seconds * 1000
+        candles = full.since(start_ms)
         # taken from the whole snapshot, so the window's first candle has a previous OI too
         first = len(full) - len(candles)
         oi_at_close = None if oi_full is None else oi_full[first:]
         oi_before = oi_full[first - 1] if oi_full is not None and first > 0 else np.nan
+        history = full.slice(0, first).since(start_ms - params.stock_lookback_ms)
         liq_map = build_map(
             candles, oi_at_close, snapshot.brackets, snapshot.price, snapshot.now_ms, params,
-            oi_before=oi_before,
+            oi_before=oi_before, history=history,
         )
         document = map_document(
             liq_map, exchange=snapshot.info.exchange, symbol=snapshot.info.symbol,

@@ -20,7 +20,13 @@ from prometheus_client import CollectorRegistry
 from execsvc.mapdoc import history_snapshot, map_summary
 from execsvc.market.types import MarketSource, MarketSourceError, SymbolInfo
 from execsvc.metrics import WorkerMetrics
-from execsvc.refresh import book_document, build_documents, fetch_snapshot, map_params
+from execsvc.refresh import (
+    book_document,
+    build_documents,
+    fetch_snapshot,
+    map_params,
+    snapshot_lookback_s,
+)
 from execsvc.settings import Settings
 from execsvc.store import BandStore, StoreUnavailable
 from execsvc.store.leases import SymbolLeases
@@ -49,7 +55,7 @@ class MapWorker:
         self.settings = settings
         self.params = map_params(settings)
         self.windows = settings.window_seconds
-        self.lookback_s = max(self.windows.values())
+        self.lookback_s = snapshot_lookback_s(self.windows, self.params)
         self.metrics = WorkerMetrics(registry or CollectorRegistry())
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.symbols = {info.symbol: info for info in source.symbols()}

@@ -4,13 +4,16 @@ A maintenance bracket (Binance calls them leverage brackets, Bybit risk-limit ti
 position notional range `[notional_floor, notional_cap)` in quote currency, with a maintenance
 margin rate `mmr` (a fraction, 0.004 = 0.4 %) and a maintenance amount `cum` (quote currency;
 Bybit's "MM deduction") that keeps the maintenance margin continuous across bracket edges:
-`cum_k = cum_{k-1} + notional_floor_k * (mmr_k - mmr_{k-1})`.
+`cum_k = cum_{k-1} + notional_floor_k * (mmr_k - mmr_{k-1})`. A bracket may also carry the
+venue's maximum leverage for that notional range (`max_leverage`, inf when unknown), which caps
+the leverage a map assumes positions of that size can carry.
 
 `side` is "long" or "short"; functions accept numpy arrays for prices and quantities.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -23,29 +26,44 @@ Side = Literal["long", "short"]
 @dataclass(frozen=True, slots=True)
 class Bracket:
     """One maintenance bracket: notional range in quote currency, rate as a fraction, cum in
-    quote currency."""
+    quote currency, and the venue's maximum leverage in the range (inf when not known)."""
 
     notional_floor: float
     notional_cap: float
     mmr: float
     cum: float
+    max_leverage: float = math.inf
 
 
-def brackets_from_floors(floors_and_rates: Sequence[tuple[float, float]]) -> list[Bracket]:
-    """Build a bracket table from `(notional_floor, mmr)` pairs sorted by floor, deriving each
-    cap from the next floor and `cum` from the continuity rule in the module docstring."""
-    pairs = sorted((float(f), float(r)) for f, r in floors_and_rates)
-    if not pairs or pairs[0][0] != 0.0:
+def brackets_from_floors(
+    floors_and_rates: Sequence[tuple[float, float]] | Sequence[tuple[float, float, float]],
+) -> list[Bracket]:
+    """Build a bracket table from `(notional_floor, mmr)` or `(notional_floor, mmr,
+    max_leverage)` tuples, deriving each cap from the next floor and `cum` from the continuity
+    rule in the module docstring."""
+    rows = sorted(tuple(float(v) for v in row) for row in floors_and_rates)
+    if not rows or rows[0][0] != 0.0:
         raise ValueError("the first bracket must start at notional 0")
     brackets: list[Bracket] = []
     cum = 0.0
-    previous_rate = pairs[0][1]
-    for k, (floor, rate) in enumerate(pairs):
+    previous_rate = rows[0][1]
+    for k, row in enumerate(rows):
+        floor, rate = row[0], row[1]
         cum += floor * (rate - previous_rate)
-        cap = pairs[k + 1][0] if k + 1 < len(pairs) else float("inf")
-        brackets.append(Bracket(floor, cap, rate, cum))
+        cap = rows[k + 1][0] if k + 1 < len(rows) else float("inf")
+        max_leverage = row[2] if len(row) > 2 else math.inf
+        brackets.append(Bracket(floor, cap, rate, cum, max_leverage))
         previous_rate = rate
     return brackets
+
+
+def max_leverage_for(brackets: Sequence[Bracket], notional_quote: float) -> float:
+    """The venue's maximum leverage for a position of `notional_quote` (its bracket's
+    `max_leverage`; inf when the table does not say)."""
+    for bracket in brackets:
+        if bracket.notional_floor <= notional_quote < bracket.notional_cap:
+            return bracket.max_leverage
+    return brackets[-1].max_leverage if brackets else math.inf
 
 
 # Binance USD-M maintenance brackets (notional floor in USDT, maintenance margin rate) as

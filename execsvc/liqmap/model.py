@@ -7,22 +7,39 @@ pairs; a group's liquidation price is a fixed ratio of the entry price (see
 
 Assumption on position size: liquidation prices are those of a representative position of
 `position_notional_quote` (default 10,000 quote), which selects the maintenance bracket.
+
+Model v2 (`MapParams`, each switch measured in docs/evaluation.md):
+- `oi_units="base"`: open interest is differenced in base units (`OI_quote / close` at each
+  sample), so a price move no longer reads as opened positions; a cohort's notional is its base
+  amount at its entry price.
+- `stock_half_life_h > 0`: the open interest at the window's start is placed on the candles
+  before the window (`stock`), so the map covers all open interest, not only what the window
+  added.
+- `churn_rate_per_day`: positions opened and liquidated inside the coming day (`churn`), a
+  share of the open interest per day, stated in the document for readers of the map.
+- `cap_leverage_to_venue`: the leverage mix is capped at the venue's maximum leverage for the
+  representative position (the bracket's `max_leverage`); `cross_share` of every leverage is
+  priced as cross margin (`leverage.effective_leverage_mix`).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-from execsvc.liqmap import cohorts, survival
+from execsvc.liqmap import cohorts, stock, survival
 from execsvc.liqmap.bands import BandGrid, bin_cohorts, cumulative_outward, relative_intensity
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.clusters import Cluster, find_clusters
-from execsvc.liqmap.margin import Bracket, liquidation_price_ratio
+from execsvc.liqmap.leverage import effective_leverage_mix
+from execsvc.liqmap.margin import Bracket, liquidation_price_ratio, max_leverage_for
 from execsvc.liqmap.scratch import work_array
 
 Model = Literal["oi_delta", "volume_proxy"]
@@ -38,6 +55,26 @@ class MapParams:
     range_pct: float = 20.0
     formula: str = "binance"
     min_peak_fraction: float = 0.05
+    oi_units: Literal["quote", "base"] = "quote"
+    stock_half_life_h: float = 0.0
+    cap_leverage_to_venue: bool = False
+    cross_share: float = 0.0
+    cross_margin_multiple: float = 2.0
+    side_split: Literal["aggressor", "even"] = "aggressor"
+    churn_rate_per_day: float = 0.0
+
+    @property
+    def stock_lookback_ms(self) -> int:
+        """How far before the window the stock's entries are spread: four half-lives (94 % of
+        the age weight), 0 without a stock."""
+        return int(4 * self.stock_half_life_h * 3_600_000)
+
+    def leverage_mix_for(self, brackets: Sequence[Bracket]) -> dict[float, float]:
+        """The isolated-equivalent leverage mix used with this venue's `brackets`."""
+        cap = (max_leverage_for(brackets, self.position_notional_quote)
+               if self.cap_leverage_to_venue else math.inf)
+        return effective_leverage_mix(self.leverage_mix, cap, self.cross_share,
+                                      self.cross_margin_multiple)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +100,41 @@ class LiquidationMap:
     out_of_range_short: float
     candles_used: int
     data_end_ms: int
+    long_ratios: np.ndarray = field(default_factory=lambda: np.empty(0))
+    short_ratios: np.ndarray = field(default_factory=lambda: np.empty(0))
+    leverage_weights: np.ndarray = field(default_factory=lambda: np.empty(0))
+    open_interest_quote: float = math.nan
+
+
+MODEL_GENERATION = 2
+"""Bumped when the model's structure changes; `model_version` adds a digest of the parameters."""
+
+
+def model_parameters(params: MapParams) -> dict[str, object]:
+    """The v2 switches and free parameters (JSON-ready), as documents and `/model` state them."""
+    return {
+        "oi_units": params.oi_units,
+        "stock_half_life_h": params.stock_half_life_h,
+        "cap_leverage_to_venue": params.cap_leverage_to_venue,
+        "cross_share": params.cross_share,
+        "cross_margin_multiple": params.cross_margin_multiple,
+        "side_split": params.side_split,
+        "churn_rate_per_day": params.churn_rate_per_day,
+    }
+
+
+def model_version(params: MapParams) -> str:
+    """`<generation>.<digest>`: the digest (8 hex) of the leverage mix, representative size and
+    `model_parameters`, so two maps with the same version come from the same model."""
+    described = {
+        "leverage_mix": sorted((float(k), round(float(v), 9))
+                               for k, v in params.leverage_mix.items()),
+        "position_notional_quote": params.position_notional_quote,
+        "formula": params.formula,
+        **model_parameters(params),
+    }
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+    return f"{MODEL_GENERATION}.{digest[:8]}"
 
 
 @functools.lru_cache(maxsize=256)
@@ -85,34 +157,77 @@ def _group_ratios(
 
 
 def _alive_weights(
-    ratios: np.ndarray, is_long: np.ndarray, entry: np.ndarray, long_base: np.ndarray,
-    short_base: np.ndarray, candles: Candles, price: float,
+    ratios: np.ndarray, is_long: np.ndarray, entry: np.ndarray, base: np.ndarray,
+    low: np.ndarray, high: np.ndarray, price: float,
 ) -> np.ndarray:
-    """`weight[g, i]`: side notional of candle i if group g's cohort survives, else 0.
+    """`weight[g, i]`: `base[g, i]` if group g's cohort of candle i survives, else 0.
 
     A long survives while `ratio * entry < suffix_min_low`, i.e. `ratio < suffix_min_low / entry`
     (shorts mirror with the suffix max), so the test needs no liquidation-price array.
     """
     n_long = int(is_long.sum())
-    weight = work_array("weight", (len(ratios), len(entry)))
-    long_limit = survival.suffix_min_low(candles.low, price) / entry
-    short_limit = survival.suffix_max_high(candles.high, price) / entry
-    np.multiply(ratios[:n_long, None] < long_limit, long_base, out=weight[:n_long])
-    np.multiply(ratios[n_long:, None] > short_limit, short_base, out=weight[n_long:])
+    weight = work_array("weight", base.shape)
+    long_limit = survival.suffix_min_low(low, price) / entry
+    short_limit = survival.suffix_max_high(high, price) / entry
+    np.multiply(ratios[:n_long, None] < long_limit, base[:n_long], out=weight[:n_long])
+    np.multiply(ratios[n_long:, None] > short_limit, base[n_long:], out=weight[n_long:])
     return weight
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """Each window candle's opened notional (quote) times the fraction still open, and the
+    stock's (the open interest at the window's start) state: base or quote amount and the
+    fraction of it still open now."""
+
+    model: Model
+    notional: np.ndarray
+    stock_amount: float = math.nan
+    stock_open_fraction: float = 1.0
 
 
 def _opened_and_surviving(
     candles: Candles, oi_at_close: np.ndarray | None, entry: np.ndarray, now_ms: int,
-    oi_before: float,
-) -> tuple[Model, np.ndarray]:
-    """Model used, and each candle's opened notional times the fraction still open."""
+    oi_before: float, params: MapParams, close_before: float,
+) -> _Opened:
     close_ms = candles.open_time_ms + candles.interval_ms
-    if oi_at_close is not None and np.isfinite(oi_at_close).sum() >= 2:
-        opened = cohorts.opened_notional_from_oi(oi_at_close, oi_before)
-        return "oi_delta", opened * survival.oi_shrink_factor(oi_at_close)
-    opened = cohorts.opened_notional_from_volume(candles.volume, entry)
-    return "volume_proxy", opened * survival.proxy_decay_factor(close_ms, now_ms)
+    if oi_at_close is None or np.isfinite(oi_at_close).sum() < 2:
+        opened = cohorts.opened_notional_from_volume(candles.volume, entry)
+        return _Opened("volume_proxy", opened * survival.proxy_decay_factor(close_ms, now_ms))
+    if params.oi_units == "base":
+        oi = oi_at_close / candles.close
+        before = oi_before / close_before
+        per_unit = entry
+    else:
+        oi, before, per_unit = oi_at_close, oi_before, 1.0
+    shrink = survival.oi_shrink_factor(np.concatenate(([before], oi)))
+    opened = cohorts.opened_notional_from_oi(oi, before) * per_unit
+    return _Opened("oi_delta", opened * shrink[1:], float(before), float(shrink[0]))
+
+
+def _long_share(candles: Candles, params: MapParams) -> np.ndarray:
+    """Long share of each candle's new positions: the aggressor estimate (`cohorts.long_share`)
+    or, with `side_split="even"`, one half (every contract has a long and a short holder)."""
+    if params.side_split == "even":
+        return np.full(len(candles), 0.5)
+    return cohorts.long_share(candles.open, candles.high, candles.low, candles.close,
+                              candles.volume, candles.taker_buy_volume)
+
+
+def _stock_base(
+    history: Candles, ratios: np.ndarray, is_long: np.ndarray, opened: _Opened,
+    params: MapParams, start_ms: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entry prices of the history candles and the stock's notional per (group, candle)."""
+    entry = cohorts.typical_price(history.high, history.low, history.close)
+    share = _long_share(history, params)
+    weights = stock.age_weights(history.open_time_ms + history.interval_ms, start_ms,
+                                params.stock_half_life_h)
+    fractions = stock.stock_fractions(ratios, is_long, entry, share, history.low, history.high,
+                                      float(history.close[-1]), weights)
+    per_candle = entry if params.oi_units == "base" else np.ones_like(entry)
+    notional = fractions * per_candle[None, :] * opened.stock_amount * opened.stock_open_fraction
+    return entry, notional
 
 
 def build_map(
@@ -123,30 +238,42 @@ def build_map(
     now_ms: int,
     params: MapParams | None = None,
     oi_before: float = np.nan,
+    history: Candles | None = None,
 ) -> LiquidationMap:
     """Build the map from a window of candles (oldest first) and, optionally, the open interest
     (quote) at each candle's close, and `oi_before` the OI at the close of the candle before
-    the window (so the first candle's new positions count too). `price` is the current mark."""
+    the window (so the first candle's new positions count too). `price` is the current mark.
+    `history`: candles before the window (oldest first, ending where the window starts), where
+    the stock's entries are placed when `params.stock_half_life_h > 0`."""
     params = params or MapParams()
     if not np.isfinite(price) or price <= 0:
         raise ValueError(f"price must be a positive finite number, got {price}")
     grid = BandGrid.around(price, params.bin_width_bps, params.range_pct)
+    mix = params.leverage_mix_for(brackets)
     ratios, is_long, lev_weight = _group_ratios(
-        tuple(sorted(params.leverage_mix.items())), params.position_notional_quote,
-        tuple(brackets), params.formula,
+        tuple(mix.items()), params.position_notional_quote, tuple(brackets), params.formula,
     )
-    n_lev = len(params.leverage_mix)
+    n_lev = len(mix)
 
+    has_history = history is not None and len(history) > 0
+    close_before = float(history.close[-1]) if has_history else float(candles.open[0])
     entry = cohorts.typical_price(candles.high, candles.low, candles.close)
-    model, open_notional = _opened_and_surviving(candles, oi_at_close, entry, now_ms, oi_before)
-    share = cohorts.long_share(
-        candles.open, candles.high, candles.low, candles.close,
-        candles.volume, candles.taker_buy_volume,
-    )
-    long_base = open_notional * share
-    weight = _alive_weights(
-        ratios, is_long, entry, long_base, open_notional - long_base, candles, price
-    )
+    opened = _opened_and_surviving(candles, oi_at_close, entry, now_ms, oi_before, params,
+                                   close_before)
+    share = _long_share(candles, params)
+    long_base = opened.notional * share
+    base = np.where(is_long[:, None], long_base[None, :], (opened.notional - long_base)[None, :])
+    low, high = candles.low, candles.high
+    with_stock = (params.stock_half_life_h > 0 and has_history and opened.model == "oi_delta"
+                  and np.isfinite(opened.stock_amount) and opened.stock_amount > 0)
+    if with_stock:
+        stock_entry, stock_notional = _stock_base(
+            history, ratios, is_long, opened, params, int(candles.open_time_ms[0]))
+        entry = np.concatenate((stock_entry, entry))
+        base = np.concatenate((stock_notional, base), axis=1)
+        low = np.concatenate((history.low, low))
+        high = np.concatenate((history.high, high))
+    weight = _alive_weights(ratios, is_long, entry, base, low, high, price)
     binned = bin_cohorts(grid, ratios, entry, weight, is_long)
     by_group = binned.by_group * lev_weight[:, None]
 
@@ -155,10 +282,10 @@ def build_map(
     short_notional = by_group[n_lev:].sum(axis=0)
     cum_long, cum_short = cumulative_outward(long_notional, short_notional, grid.n_side)
     return LiquidationMap(
-        model=model,
+        model=opened.model,
         price=float(price),
         grid=grid,
-        leverages=np.array(sorted(params.leverage_mix), dtype=np.float64),
+        leverages=np.array(list(mix), dtype=np.float64),
         long_notional=long_notional,
         short_notional=short_notional,
         by_leverage=by_leverage,
@@ -170,4 +297,16 @@ def build_map(
         out_of_range_short=float(binned.above[n_lev:] @ lev_weight[n_lev:]),
         candles_used=len(candles),
         data_end_ms=int(now_ms),
+        long_ratios=ratios[:n_lev].copy(),
+        short_ratios=ratios[n_lev:].copy(),
+        leverage_weights=lev_weight[:n_lev].copy(),
+        open_interest_quote=_last_finite(oi_at_close),
     )
+
+
+def _last_finite(values: np.ndarray | None) -> float:
+    """The newest finite value (the open interest now), NaN when there is none."""
+    if values is None:
+        return math.nan
+    finite = values[np.isfinite(values)]
+    return float(finite[-1]) if len(finite) else math.nan

@@ -618,8 +618,8 @@ def _brackets_from_tiers(tiers: list[dict[str, Any]]) -> list[Bracket]:
     cums = [(t.get("info") or {}).get("cum") for t in ordered]
     if any(c is None for c in cums):
         return brackets_from_floors(
-            [(float(t.get("minNotional") or 0.0), float(t["maintenanceMarginRate"]))
-             for t in ordered]
+            [(float(t.get("minNotional") or 0.0), float(t["maintenanceMarginRate"]),
+              _tier_max_leverage(t)) for t in ordered]
         )
     brackets = []
     for tier, cum in zip(ordered, cums, strict=True):
@@ -629,5 +629,12 @@ def _brackets_from_tiers(tiers: list[dict[str, Any]]) -> list[Bracket]:
             notional_cap=float(cap) if cap is not None else math.inf,
             mmr=float(tier["maintenanceMarginRate"]),
             cum=float(cum),
+            max_leverage=_tier_max_leverage(tier),
         ))
     return brackets
+
+
+def _tier_max_leverage(tier: dict[str, Any]) -> float:
+    """A ccxt leverage tier's `maxLeverage` (inf when the venue does not give one)."""
+    value = tier.get("maxLeverage")
+    return float(value) if value else math.inf

@@ -1,0 +1,150 @@
+"""Reading the evaluation's inputs: the truth file and the market directory.
+
+Truth file (CSV, UTF-8, header exactly `date,coin,long_usd,short_usd,total_usd,liq_count`):
+one row per (UTC day, coin); `date` is `YYYY-MM-DD`; `coin` the name of a directory in the
+market data (e.g. `BTC`); `long_usd` / `short_usd` the quote notional of long / short
+positions liquidated that day (>= 0); `total_usd` and `liq_count` are read, checked to be
+numbers >= 0, and otherwise not used. A (date, coin) pair may appear once.
+
+Market directory: one sub-directory per coin holding `candles.csv` and `open_interest.csv` in
+the format of `execsvc map --data` (`execsvc.market.csv_source`). Open interest is required.
+
+Any problem is an `EvaluationInputError` naming the file and, for a row, the line and column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from execsvc.market.csv_source import (
+    CANDLES_FILE,
+    OPEN_INTEREST_FILE,
+    CellError,
+    load_candles,
+    load_open_interest,
+    parse_non_negative,
+    read_table,
+)
+from execsvc.market.types import Candles, MarketSourceError, OpenInterest
+
+TRUTH_COLUMNS = ("date", "coin", "long_usd", "short_usd", "total_usd", "liq_count")
+DAY_MS = 86_400_000
+
+
+class EvaluationInputError(ValueError):
+    """An input file or row the evaluation cannot use; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class TruthDay:
+    """Realised liquidations of one coin on one UTC day (quote notional)."""
+
+    date: dt.date
+    coin: str
+    long_quote: float
+    short_quote: float
+    line: int
+
+    @property
+    def start_ms(self) -> int:
+        """00:00 UTC of the day, epoch ms."""
+        return int(dt.datetime(self.date.year, self.date.month, self.date.day,
+                               tzinfo=dt.UTC).timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class CoinMarket:
+    """One coin's candles and open interest, as read from its directory."""
+
+    coin: str
+    candles: Candles
+    open_interest: OpenInterest
+    directory: Path
+
+
+def _parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise CellError(f"{text.strip()!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _parse_coin(text: str) -> str:
+    coin = text.strip().upper()
+    if not coin or not coin.replace("-", "").replace("_", "").isalnum():
+        raise CellError(f"{text.strip()!r} is not a coin name")
+    return coin
+
+
+def load_truth(path: Path) -> list[TruthDay]:
+    """Parse and check a truth file (format in the module docstring)."""
+    if not path.is_file():
+        raise EvaluationInputError(f"{path}: truth file not found")
+    try:
+        table = read_table(path, TRUTH_COLUMNS)
+    except MarketSourceError as exc:
+        raise EvaluationInputError(str(exc)) from None
+    days: list[TruthDay] = []
+    seen: dict[tuple[dt.date, str], int] = {}
+    for line, cells in table.rows:
+        values: dict[str, object] = {}
+        for name, parse in (("date", _parse_date), ("coin", _parse_coin),
+                            ("long_usd", parse_non_negative), ("short_usd", parse_non_negative),
+                            ("total_usd", parse_non_negative), ("liq_count", parse_non_negative)):
+            try:
+                values[name] = parse(cells[table.columns[name]])
+            except CellError as exc:
+                raise EvaluationInputError(str(table.error(line, name, str(exc)))) from None
+        key = (values["date"], values["coin"])
+        if key in seen:
+            raise EvaluationInputError(str(table.error(
+                line, "date", f"{key[1]} {key[0]} already given on line {seen[key]}")))
+        seen[key] = line
+        days.append(TruthDay(values["date"], values["coin"], values["long_usd"],
+                             values["short_usd"], line))
+    return sorted(days, key=lambda d: (d.coin, d.date))
+
+
+def load_market(directory: Path) -> CoinMarket:
+    """Candles and open interest of the coin stored in `directory` (named after the coin)."""
+    oi_path = directory / OPEN_INTEREST_FILE
+    if not (directory / CANDLES_FILE).is_file():
+        raise EvaluationInputError(f"{directory / CANDLES_FILE}: file not found")
+    if not oi_path.is_file():
+        raise EvaluationInputError(f"{oi_path}: file not found (the evaluation needs open "
+                                   "interest)")
+    try:
+        candles = load_candles(directory / CANDLES_FILE)
+        open_interest = load_open_interest(oi_path)
+    except MarketSourceError as exc:
+        raise EvaluationInputError(str(exc)) from None
+    return CoinMarket(directory.name.upper(), candles, open_interest, directory)
+
+
+def load_markets(data_dir: Path, coins: set[str]) -> dict[str, CoinMarket]:
+    """The markets of `coins` from `data_dir/<COIN>/`; a coin without a directory is an error."""
+    if not data_dir.is_dir():
+        raise EvaluationInputError(f"{data_dir}: market data directory not found")
+    available = {p.name.upper(): p for p in data_dir.iterdir() if p.is_dir()}
+    missing = sorted(coins - set(available))
+    if missing:
+        raise EvaluationInputError(
+            f"{data_dir}: no market data for coin(s) {', '.join(missing)} named in the truth "
+            f"file; directories found: {', '.join(sorted(available)) or 'none'}")
+    return {coin: load_market(available[coin]) for coin in sorted(coins)}
+
+
+def day_range(candles: Candles, start_ms: int) -> tuple[float, float, float] | None:
+    """(open, high, low) of the UTC day starting at `start_ms` from its candles, or None when
+    the candles do not cover the whole day."""
+    first = int(np.searchsorted(candles.open_time_ms, start_ms, side="left"))
+    stop = int(np.searchsorted(candles.open_time_ms, start_ms + DAY_MS, side="left"))
+    expected = DAY_MS // candles.interval_ms
+    if stop - first != expected or candles.open_time_ms[first] != start_ms:
+        return None
+    return (float(candles.open[first]), float(candles.high[first:stop].max()),
+            float(candles.low[first:stop].min()))
