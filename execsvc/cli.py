@@ -1,4 +1,4 @@
-"""`execsvc` command line: serve, api, worker, map, bench."""
+"""`execsvc` command line: serve, api, worker, map, evaluate, bench."""
 
 from __future__ import annotations
 
@@ -124,6 +124,80 @@ def map_command(
         sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         render(document, row_bps, rows)
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path | None, typer.Option(
+        help="Directory with one <COIN>/ directory of candles.csv + open_interest.csv each "
+             "(default: the bundled evaluation set)")] = None,
+    truth: Annotated[Path | None, typer.Option(
+        help="Realised daily liquidations CSV (default: bundled Hyperliquid Dec 2025)")] = None,
+    window: Annotated[str, typer.Option(help="Map window: 1d, 7d or 30d")] = "7d",
+    venue: Annotated[str, typer.Option(
+        help="Venue whose margin rules price the map: hyperliquid or binanceusdm")]
+        = "hyperliquid",
+    out: Annotated[Path | None, typer.Option(
+        help="Write metrics.json, days.csv (and variants.json) here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
+    variants: Annotated[bool, typer.Option(
+        help="Also fit and score every model variant (LOWO / LOCO; about a minute)")] = False,
+    model_card: Annotated[Path | None, typer.Option(
+        help="Write the model card GET /model serves (needs --variants)")] = None,
+) -> None:
+    """The map against realised liquidations, with the naive and shape-removed baselines."""
+    from execsvc.cli_evaluate import render, write_card
+    from execsvc.evaluation.inputs import EvaluationInputError
+    from execsvc.evaluation.run import (
+        DEFAULT_MARKETS,
+        DEFAULT_TRUTH,
+        dumps,
+        write_outputs,
+    )
+    from execsvc.evaluation.run import (
+        evaluate as run_evaluation,
+    )
+    from execsvc.evaluation.run import (
+        model_card as make_card,
+    )
+    from execsvc.liqmap.venues import VENUE_BRACKETS
+    from execsvc.refresh import map_params
+    from execsvc.settings import WINDOW_SECONDS
+
+    settings = _settings()
+    if window not in WINDOW_SECONDS:
+        typer.echo(f"--window must be one of {', '.join(WINDOW_SECONDS)}, not {window!r}",
+                   err=True)
+        raise typer.Exit(2)
+    if venue not in VENUE_BRACKETS:
+        typer.echo(f"--venue must be one of {', '.join(sorted(VENUE_BRACKETS))}, not {venue!r}",
+                   err=True)
+        raise typer.Exit(2)
+    if model_card is not None and not variants:
+        typer.echo("--model-card needs --variants (the card carries LOWO/LOCO scores)", err=True)
+        raise typer.Exit(2)
+    try:
+        result = run_evaluation(
+            map_params(settings), data_dir=data or DEFAULT_MARKETS, truth_file=truth or
+            DEFAULT_TRUTH, window=window, window_s=WINDOW_SECONDS[window], venue=venue,
+            variants=variants)
+    except (EvaluationInputError, KeyError) as exc:
+        typer.echo(f"cannot evaluate: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if as_json:
+        sys.stdout.write(dumps(result.metrics))
+    else:
+        render(result)
+    if out is not None:
+        for path in write_outputs(result, out):
+            typer.echo(f"wrote {path}", err=True)
+    if model_card is not None:
+        write_card(model_card, make_card(result, WINNING_VARIANT))
+        typer.echo(f"wrote {model_card}", err=True)
+
+
+WINNING_VARIANT = "churn"
+"""The variant whose structure the default settings configure (docs/evaluation.md)."""
 
 
 @app.command()

@@ -44,6 +44,13 @@ def map_params(settings: Settings) -> MapParams:
         position_notional_quote=settings.position_notional_quote,
         bin_width_bps=settings.bin_width_bps,
         range_pct=settings.range_pct,
+        cap_leverage_to_venue=settings.cap_leverage_to_venue,
+        side_split=settings.side_split,
+        churn_rate_per_day=settings.churn_rate_per_day,
+        oi_units=settings.oi_units,
+        stock_half_life_h=settings.stock_half_life_h,
+        cross_share=settings.cross_share,
+        cross_margin_multiple=settings.cross_margin_multiple,
     )
 
 

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     windows: Annotated[list[str], NoDecode] = ["1d", "7d", "30d"]
     leverage_mix: Annotated[dict[float, float], NoDecode] = {10: 0.35, 25: 0.3, 50: 0.2, 100: 0.15}
     position_notional_quote: float = Field(10_000.0, gt=0)
+    # model v2 (docs/evaluation.md): defaults are the out-of-sample winner on the bundled set
+    cap_leverage_to_venue: bool = True
+    side_split: Literal["aggressor", "even"] = "even"
+    churn_rate_per_day: float = Field(0.1, ge=0, le=100)
+    oi_units: Literal["quote", "base"] = "quote"
+    stock_half_life_h: float = Field(0.0, ge=0, le=24 * 60)
+    cross_share: float = Field(0.0, ge=0, le=1)
+    cross_margin_multiple: float = Field(2.0, ge=1, le=100)
     bin_width_bps: float = Field(10.0, gt=0, le=1000)
     range_pct: float = Field(20.0, gt=0, lt=100)
     max_map_age_s: float = Field(30.0, gt=0)

@@ -17,6 +17,7 @@ from execsvc.api import (
     problems,
     routes_health,
     routes_maps,
+    routes_model,
     routes_orders,
     routes_risk,
     routes_stream,
@@ -82,5 +83,6 @@ def create_app(
     app.include_router(routes_ui.router)  # before routes_maps: /map/{symbol} would take .svg
     app.include_router(routes_stream.router)
     app.include_router(routes_maps.router)
+    app.include_router(routes_model.router)
     app.add_middleware(HttpMetrics, registry=registry)
     return app

@@ -64,13 +64,19 @@ class Variant:
     churn: bool = False
 
     def candidates(self, base: MapParams) -> list[tuple[dict[str, object], MapParams]]:
-        """(free values, params) for every combination of free-parameter values."""
+        """(free values, params) for every combination of free-parameter values; everything
+        not fixed by the variant starts from v1 (only grid and size settings come from
+        `base`)."""
+        neutral = dataclasses.replace(
+            base, cap_leverage_to_venue=False, side_split="aggressor", oi_units="quote",
+            stock_half_life_h=0.0, cross_share=0.0, cross_margin_multiple=2.0,
+            churn_rate_per_day=0.0)
         out = []
         for mix, half_life, cross in itertools.product(
                 self.mixes, self.stock_half_lives_h, self.cross_shares):
             free = {"leverage_mix": mix, "stock_half_life_h": half_life, "cross_share": cross}
             params = dataclasses.replace(
-                base, **self.fixed, leverage_mix=MIX_CANDIDATES[mix],
+                neutral, **self.fixed, leverage_mix=MIX_CANDIDATES[mix],
                 stock_half_life_h=half_life, cross_share=cross,
                 churn_rate_per_day=1.0 if self.churn else 0.0)
             out.append((free, params))
@@ -114,14 +120,18 @@ def _evaluate_candidates(
     return candidates, reference
 
 
-def _choices(candidates: list[_Candidate], churn: bool):
-    rates = CHURN_RATES if churn else (0.0,)
-    for candidate in candidates:
-        for rate in rates:
+def _choices(candidates, churn: bool):
+    for entry in candidates:
+        candidate, own_churn = (entry if isinstance(entry, tuple) else (entry, None))
+        with_churn = own_churn.churn if own_churn is not None else churn
+        for rate in (CHURN_RATES if with_churn else (0.0,)):
             yield candidate, rate
 
 
-def _best(candidates: list[_Candidate], churn: bool, rows: np.ndarray):
+def _best(candidates, churn: bool, rows: np.ndarray):
+    """The (candidate, churn rate) with the best objective on `rows`; `candidates` may be a
+    list of `_Candidate` or of (`_Candidate`, `Variant`) pairs (then each pair's own churn
+    switch applies)."""
     best, best_score = None, -np.inf
     for candidate, rate in _choices(candidates, churn):
         value = _objective(spearman_table(candidate.at_rate(rate), rows))
@@ -143,7 +153,24 @@ def _pooled(candidates, churn: bool, folds: np.ndarray) -> tuple[np.ndarray, lis
         for key in pooled:
             pooled[key][held_out] = data[key][held_out]
         chosen.append({"fold": str(fold), **candidate.free, "churn_rate_per_day": rate})
-    return spearman_table(pooled), chosen
+    return pooled, chosen
+
+
+def _procedure(pool, churn: bool, unit: str) -> dict[str, object]:
+    data = pool[0][0].data
+    folds = (np.array([iso_week(d) for d in data["day"]]) if unit == "week" else data["coin"])
+    template = {key: np.array(value, copy=True) for key, value in data.items()}
+    chosen = []
+    for fold in np.unique(folds):
+        held_out, train = np.flatnonzero(folds == fold), np.flatnonzero(folds != fold)
+        candidate, rate = _best(pool, churn, train)
+        fitted = candidate.at_rate(rate)
+        for key in template:
+            template[key][held_out] = fitted[key][held_out]
+        variant = next(v.name for c, v in pool if c is candidate)
+        chosen.append({"fold": str(fold), "variant": variant, **candidate.free,
+                       "churn_rate_per_day": rate})
+    return {"scores": _table_dict(spearman_table(template)), "choices": chosen}
 
 
 def _table_dict(table: np.ndarray) -> dict[str, dict[str, float]]:
@@ -164,12 +191,17 @@ def fit_and_score(
 ) -> dict[str, object]:
     """In-sample fit, LOWO and LOCO scores of one variant (see the module docstring)."""
     candidates, _ = _evaluate_candidates(variant, base, markets, truth, window, window_s)
+    return _fit_and_score(variant, candidates)
+
+
+def _fit_and_score(variant: Variant, candidates: list[_Candidate]) -> dict[str, object]:
     data = candidates[0].data
     all_rows = np.arange(len(data["coin"]))
     candidate, rate = _best(candidates, variant.churn, all_rows)
     weeks = np.array([iso_week(d) for d in data["day"]])
-    lowo, lowo_choice = _pooled(candidates, variant.churn, weeks)
-    loco, loco_choice = _pooled(candidates, variant.churn, data["coin"])
+    lowo_data, lowo_choice = _pooled(candidates, variant.churn, weeks)
+    loco_data, loco_choice = _pooled(candidates, variant.churn, data["coin"])
+    lowo, loco = spearman_table(lowo_data), spearman_table(loco_data)
     fitted = dataclasses.replace(candidate.params, churn_rate_per_day=rate)
     return {
         "name": variant.name,
@@ -183,52 +215,59 @@ def fit_and_score(
         "loco": _table_dict(loco),
         "loco_choices": loco_choice,
         "params": fitted,
+        "lowo_columns": lowo_data,
+        "loco_columns": loco_data,
     }
 
 
 def variants() -> list[Variant]:
-    """The variants tried, in the order they were added (each adds to the previous one),
-    then ablations of the final structure. docs/evaluation.md reports all of them."""
-    all_mixes = tuple(MIX_CANDIDATES)
+    """The variants tried, in the order they were tried; docs/evaluation.md reports all."""
+    mixes = tuple(MIX_CANDIDATES)
     stock = (24.0, 72.0, 168.0)
-    final = {"cap_leverage_to_venue": True, "oi_units": "base", "side_split": "even"}
+    cross = (0.0, 0.25, 0.5)
+    capped = {"cap_leverage_to_venue": True}
+    v2 = {"cap_leverage_to_venue": True, "side_split": "even"}
     return [
         Variant("v1", "the v1 map: Binance USD-M rules (bundled BTCUSDT/ETHUSDT brackets, "
-                "uncapped), quote-unit OI deltas, aggressor side split, v1 leverage mix",
+                "no cap), quote-unit OI deltas, aggressor side split, v1 leverage mix",
                 venue="binanceusdm"),
-        Variant("hl-rules", "v1 with Hyperliquid's liquidation rule (mmr = 1/(2 max lev))"),
-        Variant("cap", "+ leverage mix capped at the venue maximum",
-                fixed={"cap_leverage_to_venue": True}),
-        Variant("base-units", "+ OI differenced in base units",
-                fixed={"cap_leverage_to_venue": True, "oi_units": "base"}),
-        Variant("stock", "+ stock of positions open at the window start (half-life fitted)",
-                fixed={"cap_leverage_to_venue": True, "oi_units": "base"},
-                stock_half_lives_h=stock),
-        Variant("even-split", "+ every new contract split evenly long/short",
-                fixed=final, stock_half_lives_h=stock),
-        Variant("cross", "+ a cross-margin share (fitted: 0, 25 %, 50 %; 2x initial margin)",
-                fixed=final, stock_half_lives_h=stock, cross_shares=(0.0, 0.25, 0.5)),
-        Variant("mix", "+ leverage mix calibrated (v1 or log-normal around 5-40x)",
-                fixed=final, stock_half_lives_h=stock, cross_shares=(0.0, 0.25, 0.5),
-                mixes=all_mixes),
-        Variant("churn", "+ same-day churn (rate fitted)", fixed=final,
-                stock_half_lives_h=stock, cross_shares=(0.0, 0.25, 0.5), mixes=all_mixes,
+        Variant("hl-rules", "v1 priced with Hyperliquid's rule (mmr = 1/(2 max lev)), no cap"),
+        Variant("cap", "+ leverage mix capped at the venue maximum", fixed=capped),
+        Variant("base-units", "cap + OI differenced in base units",
+                fixed=capped | {"oi_units": "base"}),
+        Variant("stock", "cap + base units + stock at the window start (half-life fitted)",
+                fixed=capped | {"oi_units": "base"}, stock_half_lives_h=stock),
+        Variant("even-split", "cap + every new contract split evenly long/short", fixed=v2),
+        Variant("cross", "cap + even split + cross-margin share fitted (0/25/50 %)", fixed=v2,
+                cross_shares=cross),
+        Variant("mix", "cap + even split + leverage mix fitted (v1 or 8 log-normal mixes)",
+                fixed=v2, mixes=mixes),
+        Variant("churn", "cap + even split + same-day churn (rate fitted)", fixed=v2,
                 churn=True),
-        Variant("churn-no-stock", "ablation: churn model without the stock", fixed=final,
-                cross_shares=(0.0, 0.25, 0.5), mixes=all_mixes, churn=True),
-        Variant("churn-quote-units", "ablation: churn model with quote-unit OI deltas",
-                fixed={"cap_leverage_to_venue": True, "side_split": "even"},
-                stock_half_lives_h=stock, cross_shares=(0.0, 0.25, 0.5), mixes=all_mixes,
-                churn=True),
-        Variant("churn-aggressor", "ablation: churn model with the aggressor side split",
-                fixed={"cap_leverage_to_venue": True, "oi_units": "base"},
-                stock_half_lives_h=stock, cross_shares=(0.0, 0.25, 0.5), mixes=all_mixes,
-                churn=True),
-        Variant("churn-uncapped", "ablation: churn model without the venue cap",
-                fixed={"oi_units": "base", "side_split": "even"},
-                stock_half_lives_h=stock, cross_shares=(0.0, 0.25, 0.5), mixes=all_mixes,
-                churn=True),
+        Variant("churn+base-units", "churn model with base-unit OI deltas",
+                fixed=v2 | {"oi_units": "base"}, churn=True),
+        Variant("churn+stock", "churn model with the stock (half-life fitted)",
+                fixed=v2, stock_half_lives_h=stock, churn=True),
+        Variant("churn+cross", "churn model with a cross share (fitted)", fixed=v2,
+                cross_shares=cross, churn=True),
+        Variant("churn+mix", "churn model with the leverage mix fitted", fixed=v2,
+                mixes=mixes, churn=True),
+        Variant("churn-uncapped", "churn model without the venue cap",
+                fixed={"side_split": "even"}, churn=True),
+        Variant("churn-aggressor", "churn model with the aggressor side split",
+                fixed=capped, churn=True),
+        Variant("everything", "cap + even split + base units + stock + cross + mix + churn, "
+                "all fitted together", fixed=v2 | {"oi_units": "base"},
+                stock_half_lives_h=stock, cross_shares=cross, mixes=mixes, churn=True),
     ]
+
+
+def selection_procedure(candidates_by_variant) -> dict:
+    """LOWO and LOCO of the whole procedure: in each fold, the variant *and* its parameters
+    are chosen on the training folds only, so choosing among variants is validated too."""
+    pool = [(c, variant) for variant, cands in candidates_by_variant for c in cands]
+    churned = any(v.churn for _, v in pool)
+    return {"lowo": _procedure(pool, churned, "week"), "loco": _procedure(pool, churned, "coin")}
 
 
 def run_variants(
@@ -238,3 +277,17 @@ def run_variants(
     """`fit_and_score` for every variant (or the `selected` names), in order."""
     chosen = [v for v in variants() if selected is None or v.name in selected]
     return [fit_and_score(v, base, markets, truth, window, window_s) for v in chosen]
+
+
+def run_study(
+    base: MapParams, markets: dict[str, CoinMarket], truth: list[TruthDay], window: str,
+    window_s: int,
+) -> dict[str, object]:
+    """Every variant (`fit_and_score`) and the validated selection among them."""
+    results, candidates_by_variant = [], []
+    for variant in variants():
+        candidates, _ = _evaluate_candidates(variant, base, markets, truth, window, window_s)
+        results.append(_fit_and_score(variant, candidates))
+        candidates_by_variant.append((variant, candidates))
+    return {"variants": results,
+            "selection_procedure": selection_procedure(candidates_by_variant)}

@@ -86,7 +86,13 @@ def score(
     predictions: Sequence[DayPrediction], resamples: int = 2000, permutations: int = 2000,
 ) -> dict[str, object]:
     """Every metric of the issue on these predictions (see the module docstring)."""
-    data = columns(predictions)
+    return score_columns(columns(predictions), resamples, permutations)
+
+
+def score_columns(
+    data: dict[str, np.ndarray], resamples: int = 2000, permutations: int = 2000,
+) -> dict[str, object]:
+    """`score` on columns (`columns`), e.g. held-out predictions pooled over folds."""
     rng = np.random.default_rng(SEED)
     point = spearman_table(data)
     boot = metrics.bootstrap_by_day(data["day"], lambda r: spearman_table(data, r).ravel(),

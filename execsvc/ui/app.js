@@ -368,6 +368,28 @@
     }).observe(els.map);
   }
 
+  /* ---------- the model's version and its out-of-sample scores, one line ---------- */
+
+  async function showModel() {
+    const line = document.getElementById("model-line");
+    const response = await fetch("/model", { cache: "no-store" });
+    if (!response.ok) return;
+    const model = await response.json();
+    const card = model.last_evaluation;
+    const triple = (row) => ["long", "short", "total"]
+      .map((side) => row[side].value.toFixed(2)).join(" / ");
+    let text = `Model ${model.model_version}`;
+    if (card && card.lowo) {
+      text += ` · accuracy, leave-one-week-out within-coin Spearman (long / short / total):` +
+        ` map ${triple(card.lowo.map)}, naive OI×move ${triple(card.lowo.naive)}` +
+        ` on ${card.evaluated_on.days} ${card.evaluated_on.venue} coin-days`;
+      if (!model.last_evaluation_matches_running_model) text += " (evaluated: another version)";
+    } else {
+      text += " · not evaluated";
+    }
+    line.textContent = text;
+  }
+
   async function start() {
     const response = await fetch("/ui/config.json", { cache: "no-store" });
     state.config = await response.json();
@@ -377,6 +399,7 @@
     openStream();
     watchResize();
     setInterval(tick, 1000);
+    showModel().catch(() => {});
   }
 
   start().catch((err) => {

@@ -1,0 +1,176 @@
+"""`execsvc evaluate`: a hand-built day with known answers, the bundled set, bad input."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from execsvc.evaluation.calibration import fit_and_score, variants
+from execsvc.evaluation.inputs import EvaluationInputError, load_markets, load_truth
+from execsvc.evaluation.run import DAY_COLUMNS, DEFAULT_MARKETS, DEFAULT_TRUTH, evaluate
+from execsvc.liqmap.model import MapParams
+from execsvc.liqmap.venues import hyperliquid_brackets
+
+HOUR = 3_600_000
+DAY = dt.date(2025, 12, 20)
+D_MS = int(dt.datetime(2025, 12, 20, tzinfo=dt.UTC).timestamp() * 1000)
+PRICE = 100.0
+OPENED = 500.0
+
+
+def write_case(root: Path, low: float, high: float) -> tuple[Path, Path]:
+    """Flat price 100 for two days with open interest 1000, +500 opened in the candle
+    closing at D-9h (known then); on day D the price ranges over [low, high]."""
+    coin = root / "markets" / "BTC"
+    coin.mkdir(parents=True)
+    with (coin / "candles.csv").open("w") as f:
+        f.write("open_time,open,high,low,close,volume\n")
+        for k in range(-48, 24):
+            t = D_MS + k * HOUR
+            if k < 0:
+                f.write(f"{t},{PRICE},{PRICE},{PRICE},{PRICE},10\n")
+            else:
+                hi = high if k == 5 else PRICE
+                lo = low if k == 10 else PRICE
+                f.write(f"{t},{PRICE},{hi},{lo},{PRICE},10\n")
+    with (coin / "open_interest.csv").open("w") as f:
+        f.write("time,oi_quote\n")
+        for k in range(-48, 24):
+            # stamped D-10h, known D-9h: the candle closing at D-9h opens it
+            oi = 1000.0 + (OPENED if k >= -10 else 0.0)
+            f.write(f"{D_MS + k * HOUR},{oi}\n")
+    truth = root / "truth.csv"
+    truth.write_text("date,coin,long_usd,short_usd,total_usd,liq_count\n"
+                     f"{DAY},BTC,700,20,720,5\n")
+    return root / "markets", truth
+
+
+PARAMS = MapParams(leverage_mix={10.0: 1.0}, side_split="even", cap_leverage_to_venue=True,
+                   bin_width_bps=10.0, range_pct=20.0)
+
+
+def long_ratio_10x() -> float:
+    mmr = hyperliquid_brackets("BTC")[0].mmr  # 1/80 for BTC's 40x
+    return (1 - 1 / 10) / (1 - mmr)
+
+
+def test_a_low_that_crosses_the_band_liquidates_the_cohort_exactly(tmp_path: Path) -> None:
+    markets, truth = write_case(tmp_path, low=85.0, high=105.0)
+    result = evaluate(PARAMS, data_dir=markets, truth_file=truth, window="1d", window_s=86_400)
+    (day,) = result.predictions
+    # the 500 opened at 100 split evenly: 250 long liquidated at 100 * 0.9114, all crossed by 85;
+    # the 250 short lie at 108.6, beyond the high of 105
+    assert day.predicted_long == pytest.approx(OPENED / 2, abs=0.02)
+    assert day.predicted_short == 0.0
+    assert day.oi_quote == 1500.0
+    assert day.naive_long == pytest.approx(1500 * 0.15)
+    assert day.naive_short == pytest.approx(1500 * 0.05)
+    assert (day.realized_long, day.realized_short) == (700.0, 20.0)
+    assert (day.open, day.high, day.low) == (100.0, 105.0, 85.0)
+
+
+def test_a_low_inside_the_band_counts_the_crossed_part_of_it(tmp_path: Path) -> None:
+    liquidation = PRICE * long_ratio_10x()
+    width = PRICE * 10 / 1e4
+    band_low = PRICE - width * (int((PRICE - liquidation) / width) + 1)
+    low = band_low + 0.25 * width  # three quarters of the band crossed
+    markets, truth = write_case(tmp_path, low=low, high=101.0)
+    result = evaluate(PARAMS, data_dir=markets, truth_file=truth, window="1d", window_s=86_400)
+    (day,) = result.predictions
+    assert day.predicted_long == pytest.approx(0.75 * OPENED / 2, abs=0.02)
+    assert day.predicted_short == 0.0
+
+
+def test_a_low_above_the_band_liquidates_nothing_and_churn_adds_its_share(
+        tmp_path: Path) -> None:
+    markets, truth = write_case(tmp_path, low=95.0, high=101.0)
+    params = dataclasses.replace(PARAMS, churn_rate_per_day=0.5)
+    result = evaluate(params, data_dir=markets, truth_file=truth, window="1d", window_s=86_400)
+    (day,) = result.predictions
+    assert day.bands_long == 0.0 and day.bands_short == 0.0
+    # churn: 0.5 * 1500 / 2 per side, entries over [95, 101]; a 10x long at p dies if
+    # 95 <= p * r, i.e. p >= 95 / r = 104.2 > 101: none; shorts need 101 >= p * 1.086: p <= 93
+    assert day.predicted_long == 0.0 and day.predicted_short == 0.0
+    markets2, truth2 = write_case(tmp_path / "wide", low=80.0, high=120.0)
+    (wide,) = evaluate(params, data_dir=markets2, truth_file=truth2, window="1d",
+                       window_s=86_400).predictions
+    opened = 0.5 * 1500 / 2
+    r = long_ratio_10x()
+    churn_long = opened * (120 - 80 / r) / 40
+    assert wide.predicted_long - wide.bands_long == pytest.approx(churn_long, rel=1e-4)
+
+
+def test_the_bundled_evaluation_runs_and_writes_the_documented_outputs(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "execsvc.cli", "evaluate", "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(done.stdout)
+    assert metrics["days"] >= 50 and set(metrics["coins"]) == {"BTC", "ETH", "SOL", "HYPE",
+                                                                "DOGE"}
+    for model in ("map", "naive", "shape"):
+        for side in ("long", "short", "total"):
+            entry = metrics["spearman_within_coin"][model][side]
+            assert -1 <= entry["value"] <= 1 and entry["ci95"][0] <= entry["ci95"][1]
+    assert set(metrics["cluster_attraction"]) == {"long", "short"}
+    with (tmp_path / "days.csv").open() as handle:
+        rows = list(csv.reader(handle))
+    assert tuple(rows[0]) == DAY_COLUMNS and len(rows) == metrics["days"] + 1
+    assert json.loads((tmp_path / "metrics.json").read_text())["days"] == metrics["days"]
+
+
+def test_the_default_model_beats_naive_out_of_sample_on_long_and_total() -> None:
+    """Done-when check on the bundled December data (docs/evaluation.md): leave-one-week-out
+    within-coin Spearman of the default variant against naive. The short side does not beat
+    naive (0.73 against 0.78), which the report states; it is asserted not to fall further."""
+    truth = load_truth(DEFAULT_TRUTH)
+    markets = load_markets(DEFAULT_MARKETS, {t.coin for t in truth})
+    churn = next(v for v in variants() if v.name == "churn")
+    result = fit_and_score(churn, MapParams(), markets, truth, "7d", 7 * 86_400)
+    lowo = result["lowo"]
+    assert lowo["map"]["long"] >= lowo["naive"]["long"]
+    assert lowo["map"]["total"] >= lowo["naive"]["total"] + 0.05
+    assert lowo["map"]["short"] >= 0.70
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("date,coin,long_usd\n", "missing column(s)"),
+    ("date,coin,long_usd,short_usd,total_usd,liq_count\n2025-13-01,BTC,1,2,3,4\n",
+     "line 2, column 'date'"),
+    ("date,coin,long_usd,short_usd,total_usd,liq_count\n2025-12-01,BTC,-1,2,3,4\n",
+     "line 2, column 'long_usd'"),
+    ("date,coin,long_usd,short_usd,total_usd,liq_count\n2025-12-01,BTC,1,2,3,4\n"
+     "2025-12-01,BTC,1,2,3,4\n", "line 3"),
+])
+def test_a_bad_truth_row_is_named(tmp_path: Path, content: str, expected: str) -> None:
+    path = tmp_path / "truth.csv"
+    path.write_text(content)
+    with pytest.raises(EvaluationInputError, match=expected.replace("(", r"\(").replace(")",
+                                                                                        r"\)")):
+        load_truth(path)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "execsvc.cli", "evaluate", *args],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_cli_errors_are_one_clean_line(tmp_path: Path) -> None:
+    missing = run_cli("--truth", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2 and "nope.csv: truth file not found" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    truth = tmp_path / "truth.csv"
+    truth.write_text("date,coin,long_usd,short_usd,total_usd,liq_count\n"
+                     "2025-12-20,XRP,1,2,3,4\n")
+    no_coin = run_cli("--truth", str(truth))
+    assert no_coin.returncode == 2 and "no market data for coin(s) XRP" in no_coin.stderr
+    bad = run_cli("--window", "2d")
+    assert bad.returncode == 2 and "--window must be one of" in bad.stderr
+    assert "Traceback" not in no_coin.stderr + bad.stderr
