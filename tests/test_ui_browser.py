@@ -218,6 +218,11 @@ def test_page_draws_switches_window_and_follows_the_stream(
         assert first["snapshots"] >= 70 and first["heatmapWindow"] == "7d"
         assert browser.evaluate("document.getElementById('live').textContent") == "live"
         assert browser.evaluate("document.getElementById('stale').hidden") is True
+        # the model's version and its out-of-sample scores, in one line
+        browser.wait_for("document.getElementById('model-line').textContent.length > 0")
+        model_line = browser.evaluate("document.getElementById('model-line').textContent")
+        assert model_line.startswith("Model 2.") and "leave-one-week-out" in model_line
+        assert "naive" in model_line
 
         # hovering a bar shows its range, notional, intensity and distance
         box = browser.evaluate("""(() => {
