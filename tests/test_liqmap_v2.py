@@ -35,7 +35,8 @@ def test_hyperliquid_liquidation_price_matches_its_documented_formula(
     margin_available = size * entry / leverage - size * entry * mmr
     documented = entry - s * margin_available / size / (1 - mmr * s)
     ours = liquidation_price(side, entry, size, leverage, brackets)
-    assert ours == pytest.approx(max(documented, 0.0), rel=1e-9)
+    # at 1x a long's liquidation price is 0 exactly; rounding leaves ~1e-12 of the entry
+    assert ours == pytest.approx(max(documented, 0.0), rel=1e-9, abs=1e-9 * entry)
 
 
 def test_venue_tables_and_caps() -> None:
