@@ -105,13 +105,18 @@ def map_document(
 
 
 def _churn(liq_map: LiquidationMap, params: MapParams) -> dict[str, Any]:
-    """Same-day churn (`execsvc.liqmap.churn`): new positions per side over the coming day and
-    the liquidation ratio (LP / entry) of each leverage, for reading with a day's range."""
+    """Same-day churn (`execsvc.liqmap.churn`): new positions over the coming day (their mean
+    per side, and long and short by the map's long share) and the liquidation ratio (LP / entry)
+    of each leverage, for reading with a day's range."""
     oi = liq_map.open_interest_quote
-    opened = params.churn_rate_per_day * oi / 2.0 if math.isfinite(oi) else 0.0
+    opened = params.churn_rate_per_day * oi if math.isfinite(oi) else 0.0
+    share = liq_map.churn_long_share
     return {
         "rate_per_day": params.churn_rate_per_day,
-        "opened_per_side_quote": round(opened, 2),
+        "opened_per_side_quote": round(opened / 2.0, 2),
+        "long_share": round(share, 6),
+        "opened_long_quote": round(opened * share, 2),
+        "opened_short_quote": round(opened * (1.0 - share), 2),
         "leverage_weights": np.round(liq_map.leverage_weights, 6).tolist(),
         "long_liquidation_ratio": np.round(liq_map.long_ratios, 8).tolist(),
         "short_liquidation_ratio": np.round(liq_map.short_ratios, 8).tolist(),

@@ -12,6 +12,7 @@ from execsvc.execution.impact import sigma_quote_per_sqrt_s, volume_rate_base_pe
 from execsvc.execution.market_stats import hourly_atr
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.cohorts import open_interest_at_close
+from execsvc.liqmap.funding import FundingRates
 from execsvc.liqmap.margin import Bracket
 from execsvc.liqmap.model import MapParams, build_map
 from execsvc.mapdoc import map_document
@@ -36,6 +37,7 @@ class MarketSnapshot:
     brackets: list[Bracket]
     price: float
     book: OrderBook | None = None
+    funding: FundingRates | None = None
 
 
 def map_params(settings: Settings) -> MapParams:
@@ -100,7 +102,7 @@ def build_documents(
         history = full.slice(0, first).since(start_ms - params.stock_lookback_ms)
         liq_map = build_map(
             candles, oi_at_close, snapshot.brackets, snapshot.price, snapshot.now_ms, params,
-            oi_before=oi_before, history=history,
+            oi_before=oi_before, history=history, funding=snapshot.funding,
         )
         document = map_document(
             liq_map, exchange=snapshot.info.exchange, symbol=snapshot.info.symbol,

@@ -69,12 +69,14 @@ def test_churn_known_answer() -> None:
     ratios_long, ratios_short = np.array([0.9]), np.array([1.1])
     weights = np.array([1.0])
     # entries over [90, 110]; a long at p dies when 90 <= 0.9 p: p >= 100 -> half the range
-    long, short = churn_liquidated(100.0, ratios_long, ratios_short, weights, 90.0, 110.0)
+    long, short = churn_liquidated(100.0, 100.0, ratios_long, ratios_short, weights, 90.0, 110.0)
     assert long == pytest.approx(50.0)
     # a short at p dies when 110 >= 1.1 p: p <= 100 -> half
     assert short == pytest.approx(50.0)
-    assert churn_liquidated(100.0, ratios_long, ratios_short, weights, 99.0, 101.0) == (0.0, 0.0)
-    assert churn_liquidated(100.0, np.array([0.0]), ratios_short, weights, 1.0, 2.0)[0] == 0.0
+    narrow = churn_liquidated(100.0, 100.0, ratios_long, ratios_short, weights, 99.0, 101.0)
+    assert narrow == (0.0, 0.0)
+    unliquidatable = np.array([0.0])
+    assert churn_liquidated(100.0, 100.0, unliquidatable, ratios_short, weights, 1.0, 2.0)[0] == 0
 
 
 def flat_candles(prices: list[float], start_ms: int = 0) -> Candles:

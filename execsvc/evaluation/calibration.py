@@ -1,8 +1,9 @@
 """Model variants, their free parameters fitted out of sample, and their scores.
 
-A `Variant` fixes the model's structure (venue rules, switches of `MapParams`) and lists
-candidate values for its free parameters (leverage mix, stock half-life, cross share, churn
-rate). `fit_and_score` evaluates every candidate on every truth day once, then:
+A `Variant` fixes the model's structure (venue rules, switches of `MapParams`, how the churn is
+read: by the day's range or along its candles) and lists candidate values for its free
+parameters (leverage mix, stock half-life, cross share, funding crowding, churn rate).
+`fit_and_score` evaluates every candidate on every truth day once, then:
 
 - **in-sample**: the candidate with the best objective on all days (what a default would be);
 - **leave-one-week-out (LOWO)**: for each ISO week, the candidate best on the other weeks
@@ -17,6 +18,7 @@ Naive has no parameter; `shape` follows the map of the candidate chosen for each
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,9 +27,18 @@ import numpy as np
 
 from execsvc.evaluation.inputs import CoinMarket, TruthDay
 from execsvc.evaluation.predict import DayPrediction, predict_all
-from execsvc.evaluation.scores import MODELS, SIDES, columns, spearman_table
+from execsvc.evaluation.scores import (
+    MODELS,
+    NEAR_ZERO_SHARE,
+    SIDES,
+    columns,
+    spearman_table,
+    without_near_zero,
+)
 from execsvc.liqmap.model import MapParams
 
+DEFAULT_VARIANT = "churn"
+"""The variant whose structure the default settings configure (docs/evaluation.md)."""
 V1_MIX = {10.0: 0.35, 25.0: 0.3, 50.0: 0.2, 100.0: 0.15}
 MIX_LEVERAGES = (2.0, 3.0, 5.0, 10.0, 15.0, 20.0, 25.0, 40.0, 50.0, 75.0, 100.0)
 
@@ -61,7 +72,9 @@ class Variant:
     mixes: tuple[str, ...] = ("v1",)
     stock_half_lives_h: tuple[float, ...] = (0.0,)
     cross_shares: tuple[float, ...] = (0.0,)
+    crowdings: tuple[float, ...] = (0.0,)
     churn: bool = False
+    churn_reading: str = "range"
 
     def candidates(self, base: MapParams) -> list[tuple[dict[str, object], MapParams]]:
         """(free values, params) for every combination of free-parameter values; everything
@@ -70,14 +83,16 @@ class Variant:
         neutral = dataclasses.replace(
             base, cap_leverage_to_venue=False, side_split="aggressor", oi_units="quote",
             stock_half_life_h=0.0, cross_share=0.0, cross_margin_multiple=2.0,
-            churn_rate_per_day=0.0)
+            churn_rate_per_day=0.0, funding_crowding=0.0)
         out = []
-        for mix, half_life, cross in itertools.product(
-                self.mixes, self.stock_half_lives_h, self.cross_shares):
+        for mix, half_life, cross, crowding in itertools.product(
+                self.mixes, self.stock_half_lives_h, self.cross_shares, self.crowdings):
             free = {"leverage_mix": mix, "stock_half_life_h": half_life, "cross_share": cross}
+            if self.fixed.get("side_split") == "funding":
+                free["funding_crowding"] = crowding
             params = dataclasses.replace(
                 neutral, **self.fixed, leverage_mix=MIX_CANDIDATES[mix],
-                stock_half_life_h=half_life, cross_share=cross,
+                stock_half_life_h=half_life, cross_share=cross, funding_crowding=crowding,
                 churn_rate_per_day=1.0 if self.churn else 0.0)
             out.append((free, params))
         return out
@@ -111,7 +126,8 @@ def _evaluate_candidates(
     candidates = []
     reference: list[DayPrediction] = []
     for free, params in variant.candidates(base):
-        predictions, _ = predict_all(markets, truth, window, window_s, params, variant.venue)
+        predictions, _ = predict_all(markets, truth, window, window_s, params, variant.venue,
+                                     variant.churn_reading)
         data = columns(predictions)
         churn_long = data["map_long"] - data["bands_long"]
         churn_short = data["map_short"] - data["bands_short"]
@@ -179,8 +195,6 @@ def _table_dict(table: np.ndarray) -> dict[str, dict[str, float]]:
 
 
 def iso_week(ordinal: int) -> str:
-    import datetime as dt
-
     year, week, _ = dt.date.fromordinal(int(ordinal)).isocalendar()
     return f"{year}-W{week:02d}"
 
@@ -227,6 +241,8 @@ def variants() -> list[Variant]:
     cross = (0.0, 0.25, 0.5)
     capped = {"cap_leverage_to_venue": True}
     v2 = {"cap_leverage_to_venue": True, "side_split": "even"}
+    funding = v2 | {"side_split": "funding"}
+    crowdings = (0.0, 0.1, 0.2, 0.3, 0.4)
     return [
         Variant("v1", "the v1 map: Binance USD-M rules (bundled BTCUSDT/ETHUSDT brackets, "
                 "no cap), quote-unit OI deltas, aggressor side split, v1 leverage mix",
@@ -259,6 +275,14 @@ def variants() -> list[Variant]:
         Variant("everything", "cap + even split + base units + stock + cross + mix + churn, "
                 "all fitted together", fixed=v2 | {"oi_units": "base"},
                 stock_half_lives_h=stock, cross_shares=cross, mixes=mixes, churn=True),
+        # pre-registered in docs/evaluation.md ("Short side: pre-registered attempts")
+        Variant("funding-split", "churn model, long share of new positions and churn from the "
+                "funding known then (H1; crowding fitted)", fixed=funding, crowdings=crowdings,
+                churn=True),
+        Variant("churn-path", "churn model, churn read along the day's hourly candles (H2)",
+                fixed=v2, churn=True, churn_reading="path"),
+        Variant("funding-split+churn-path", "H1 and H2 together", fixed=funding,
+                crowdings=crowdings, churn=True, churn_reading="path"),
     ]
 
 
@@ -279,15 +303,36 @@ def run_variants(
     return [fit_and_score(v, base, markets, truth, window, window_s) for v in chosen]
 
 
+def sensitivity(results: list[dict[str, object]], truth: list[TruthDay]) -> dict[str, object]:
+    """LOWO scores of every variant's held-out predictions on the rows that pass
+    `scores.without_near_zero` (a robustness check; the fits used all rows)."""
+    data = results[0]["lowo_columns"]
+    kept = without_near_zero(data, truth)
+    dropped = [{"date": dt.date.fromordinal(int(d)).isoformat(), "coin": str(c)}
+               for d, c, k in zip(data["day"], data["coin"], kept, strict=True) if not k]
+    rows = np.flatnonzero(kept)
+    return {"rule": f"liq_count below {NEAR_ZERO_SHARE:.0%} of the coin's median in the "
+                    "truth file", "rows_kept": len(rows), "dropped": dropped,
+            "lowo": {r["name"]: _table_dict(spearman_table(r["lowo_columns"], rows))
+                     for r in results}}
+
+
 def run_study(
     base: MapParams, markets: dict[str, CoinMarket], truth: list[TruthDay], window: str,
     window_s: int,
 ) -> dict[str, object]:
-    """Every variant (`fit_and_score`) and the validated selection among them."""
+    """Every variant (`fit_and_score`), the validated selection among them, the selection
+    between the default and each variant alone, and the sensitivity check."""
     results, candidates_by_variant = [], []
     for variant in variants():
         candidates, _ = _evaluate_candidates(variant, base, markets, truth, window, window_s)
         results.append(_fit_and_score(variant, candidates))
         candidates_by_variant.append((variant, candidates))
+    default = next(pair for pair in candidates_by_variant if pair[0].name == DEFAULT_VARIANT)
     return {"variants": results,
-            "selection_procedure": selection_procedure(candidates_by_variant)}
+            "selection_procedure": selection_procedure(candidates_by_variant),
+            "selection_against_default": {
+                variant.name: selection_procedure([default, (variant, candidates)])
+                for variant, candidates in candidates_by_variant
+                if variant.name != DEFAULT_VARIANT},
+            "sensitivity": sensitivity(results, truth)}

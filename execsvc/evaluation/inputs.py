@@ -4,10 +4,12 @@ Truth file (CSV, UTF-8, header exactly `date,coin,long_usd,short_usd,total_usd,l
 one row per (UTC day, coin); `date` is `YYYY-MM-DD`; `coin` the name of a directory in the
 market data (e.g. `BTC`); `long_usd` / `short_usd` the quote notional of long / short
 positions liquidated that day (>= 0); `total_usd` and `liq_count` are read, checked to be
-numbers >= 0, and otherwise not used. A (date, coin) pair may appear once.
+numbers >= 0; `liq_count` is used only by the sensitivity check (`scores.near_zero_rows`). A
+(date, coin) pair may appear once.
 
-Market directory: one sub-directory per coin holding `candles.csv` and `open_interest.csv` in
-the format of `execsvc map --data` (`execsvc.market.csv_source`). Open interest is required.
+Market directory: one sub-directory per coin holding `candles.csv`, `open_interest.csv` and
+optionally `funding.csv` in the format of `execsvc map --data` (`execsvc.market.csv_source`).
+Open interest is required; funding is read by the funding side split only.
 
 Any problem is an `EvaluationInputError` naming the file and, for a row, the line and column.
 """
@@ -20,11 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from execsvc.liqmap.funding import FundingRates
 from execsvc.market.csv_source import (
     CANDLES_FILE,
+    FUNDING_FILE,
     OPEN_INTEREST_FILE,
     CellError,
     load_candles,
+    load_funding,
     load_open_interest,
     parse_non_negative,
     read_table,
@@ -48,6 +53,7 @@ class TruthDay:
     long_quote: float
     short_quote: float
     line: int
+    liq_count: float = 0.0
 
     @property
     def start_ms(self) -> int:
@@ -64,6 +70,7 @@ class CoinMarket:
     candles: Candles
     open_interest: OpenInterest
     directory: Path
+    funding: FundingRates | None = None
 
 
 def _parse_date(text: str) -> dt.date:
@@ -105,13 +112,15 @@ def load_truth(path: Path) -> list[TruthDay]:
                 line, "date", f"{key[1]} {key[0]} already given on line {seen[key]}")))
         seen[key] = line
         days.append(TruthDay(values["date"], values["coin"], values["long_usd"],
-                             values["short_usd"], line))
+                             values["short_usd"], line, values["liq_count"]))
     return sorted(days, key=lambda d: (d.coin, d.date))
 
 
 def load_market(directory: Path) -> CoinMarket:
-    """Candles and open interest of the coin stored in `directory` (named after the coin)."""
+    """Candles, open interest and funding (if any) of the coin stored in `directory` (named
+    after the coin)."""
     oi_path = directory / OPEN_INTEREST_FILE
+    funding_path = directory / FUNDING_FILE
     if not (directory / CANDLES_FILE).is_file():
         raise EvaluationInputError(f"{directory / CANDLES_FILE}: file not found")
     if not oi_path.is_file():
@@ -120,9 +129,10 @@ def load_market(directory: Path) -> CoinMarket:
     try:
         candles = load_candles(directory / CANDLES_FILE)
         open_interest = load_open_interest(oi_path)
+        funding = load_funding(funding_path) if funding_path.is_file() else None
     except MarketSourceError as exc:
         raise EvaluationInputError(str(exc)) from None
-    return CoinMarket(directory.name.upper(), candles, open_interest, directory)
+    return CoinMarket(directory.name.upper(), candles, open_interest, directory, funding)
 
 
 def load_markets(data_dir: Path, coins: set[str]) -> dict[str, CoinMarket]:
@@ -138,13 +148,21 @@ def load_markets(data_dir: Path, coins: set[str]) -> dict[str, CoinMarket]:
     return {coin: load_market(available[coin]) for coin in sorted(coins)}
 
 
-def day_range(candles: Candles, start_ms: int) -> tuple[float, float, float] | None:
-    """(open, high, low) of the UTC day starting at `start_ms` from its candles, or None when
-    the candles do not cover the whole day."""
+def day_candles(candles: Candles, start_ms: int) -> Candles | None:
+    """The candles of the UTC day starting at `start_ms`, or None when they do not cover the
+    whole day."""
     first = int(np.searchsorted(candles.open_time_ms, start_ms, side="left"))
     stop = int(np.searchsorted(candles.open_time_ms, start_ms + DAY_MS, side="left"))
     expected = DAY_MS // candles.interval_ms
     if stop - first != expected or candles.open_time_ms[first] != start_ms:
         return None
-    return (float(candles.open[first]), float(candles.high[first:stop].max()),
-            float(candles.low[first:stop].min()))
+    return candles.slice(first, stop)
+
+
+def day_range(candles: Candles, start_ms: int) -> tuple[float, float, float] | None:
+    """(open, high, low) of the UTC day starting at `start_ms` from its candles, or None when
+    the candles do not cover the whole day."""
+    day = day_candles(candles, start_ms)
+    if day is None:
+        return None
+    return float(day.open[0]), float(day.high.max()), float(day.low.min())

@@ -8,9 +8,12 @@ For a truth day D of a coin:
 - the map documents come from `refresh.build_documents`, the worker's own code path;
 - predicted long = the document's cumulative long notional from its price down to D's low
   (bands fully crossed count whole, the band holding the low in proportion to the part
-  crossed), plus the document's same-day churn liquidated by D's range
-  (`execsvc.liqmap.churn`; zero when the model's churn rate is zero); predicted short = the
-  same up to D's high; the bands alone are kept too (`bands_long`, `bands_short`);
+  crossed), plus the document's same-day churn liquidated by D's range, or, with
+  `churn_reading="path"`, along D's candles (`execsvc.liqmap.churn`; zero when the model's
+  churn rate is zero); predicted short = the same up to D's high; the bands alone are kept
+  too (`bands_long`, `bands_short`);
+- funding samples (when the market has them) are known like open interest: stamped t, known
+  from `t + FUNDING_KNOWN_AFTER_MS`;
 - **naive** = the last known OI at D 00:00 times `(open - low) / open` (longs) and
   `(high - open) / open` (shorts);
 - **shape removed** = the document's binned side totals spread evenly over its range:
@@ -26,15 +29,18 @@ from typing import Any
 
 import numpy as np
 
-from execsvc.evaluation.inputs import DAY_MS, CoinMarket, TruthDay, day_range
-from execsvc.liqmap.churn import churn_liquidated
+from execsvc.evaluation.inputs import DAY_MS, CoinMarket, TruthDay, day_candles
+from execsvc.liqmap.churn import churn_liquidated, churn_liquidated_on_path
+from execsvc.liqmap.funding import CROWDING_SPAN_MS, FundingRates
 from execsvc.liqmap.model import MapParams
 from execsvc.liqmap.venues import venue_brackets
-from execsvc.market.types import OpenInterest, SymbolInfo
+from execsvc.market.types import Candles, OpenInterest, SymbolInfo
 from execsvc.refresh import MarketSnapshot, build_documents, snapshot_lookback_s
 
 OI_KNOWN_AFTER_MS = 3_600_000
 """An open-interest sample stamped t is taken as known from t + 1 h."""
+FUNDING_KNOWN_AFTER_MS = 3_600_000
+"""A funding sample stamped t is taken as known from t + 1 h (as open interest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,7 @@ class DayPrediction:
     price: float
     long_cluster_distance: float
     short_cluster_distance: float
+    liq_count: float = math.nan
 
 
 def known_open_interest(market: CoinMarket, now_ms: int, since_ms: int) -> OpenInterest:
@@ -69,6 +76,16 @@ def known_open_interest(market: CoinMarket, now_ms: int, since_ms: int) -> OpenI
     known_ms = oi.time_ms + OI_KNOWN_AFTER_MS
     keep = (known_ms <= now_ms) & (oi.time_ms >= since_ms)
     return OpenInterest(known_ms[keep], oi.oi_quote[keep])
+
+
+def known_funding(market: CoinMarket, now_ms: int, since_ms: int) -> FundingRates | None:
+    """Funding samples known at `now_ms`, known from `since_ms - CROWDING_SPAN_MS` on (so the
+    first candle's trailing mean is complete), stamped with when they became known."""
+    if market.funding is None:
+        return None
+    known_ms = market.funding.time_ms + FUNDING_KNOWN_AFTER_MS
+    keep = (known_ms <= now_ms) & (known_ms > since_ms - CROWDING_SPAN_MS)
+    return FundingRates(known_ms[keep], market.funding.rate_per_h[keep])
 
 
 def snapshot_at(
@@ -85,6 +102,7 @@ def snapshot_at(
         info=info, now_ms=now_ms, candles=window,
         open_interest=known_open_interest(market, now_ms, since_ms),
         brackets=venue_brackets(venue, market.coin), price=float(window.close[-1]),
+        funding=known_funding(market, now_ms, since_ms),
     )
 
 
@@ -134,14 +152,19 @@ def shape_removed(document: dict[str, Any], target: float, side: str) -> float:
     return float(total * min(max(move, 0.0), span) / span)
 
 
-def document_churn(document: dict[str, Any], low: float, high: float) -> tuple[float, float]:
-    """(long, short) same-day churn the document's `churn` section liquidates over a day
-    ranging over `[low, high]`."""
+def document_churn(document: dict[str, Any], day: Candles,
+                   reading: str = "range") -> tuple[float, float]:
+    """(long, short) same-day churn the document's `churn` section liquidates over the `day`:
+    read by its range `[low, high]`, or along its candles with `reading="path"`."""
     churn = document["churn"]
-    return churn_liquidated(
-        churn["opened_per_side_quote"], np.array(churn["long_liquidation_ratio"]),
-        np.array(churn["short_liquidation_ratio"]), np.array(churn["leverage_weights"]),
-        low, high)
+    args = (churn["opened_long_quote"], churn["opened_short_quote"],
+            np.array(churn["long_liquidation_ratio"]), np.array(churn["short_liquidation_ratio"]),
+            np.array(churn["leverage_weights"]))
+    if reading == "path":
+        return churn_liquidated_on_path(*args, day.low, day.high)
+    if reading == "range":
+        return churn_liquidated(*args, float(day.low.min()), float(day.high.max()))
+    raise ValueError(f"churn reading must be 'range' or 'path', not {reading!r}")
 
 
 def nearest_top_cluster_distance(document: dict[str, Any], side: str, top: int = 3) -> float:
@@ -163,11 +186,11 @@ def window_is_full(market: CoinMarket, day_start_ms: int, window_s: int) -> bool
 
 def predict_day(
     market: CoinMarket, truth: TruthDay, window: str, window_s: int, params: MapParams,
-    venue: str,
+    venue: str, churn_reading: str = "range",
 ) -> DayPrediction | str:
     """The prediction for one truth day, or the reason it cannot be evaluated."""
     start = truth.start_ms
-    day = day_range(market.candles, start)
+    day = day_candles(market.candles, start)
     if day is None:
         return "candles do not cover the day"
     if not window_is_full(market, start, window_s):
@@ -177,11 +200,11 @@ def predict_day(
     if len(snapshot.open_interest) == 0:
         return "no open interest known before the day"
     document = build_documents(snapshot, windows, params)[0]
-    open_, high, low = day
+    open_, high, low = float(day.open[0]), float(day.high.max()), float(day.low.min())
     oi_quote = float(snapshot.open_interest.oi_quote[-1])
     bands_long = cumulative_to(document, low, "long")
     bands_short = cumulative_to(document, high, "short")
-    churn_long, churn_short = document_churn(document, low, high)
+    churn_long, churn_short = document_churn(document, day, churn_reading)
     return DayPrediction(
         date=truth.date, coin=truth.coin,
         predicted_long=bands_long + churn_long,
@@ -195,18 +218,20 @@ def predict_day(
         open=open_, high=high, low=low, oi_quote=oi_quote, price=document["price"],
         long_cluster_distance=nearest_top_cluster_distance(document, "long"),
         short_cluster_distance=nearest_top_cluster_distance(document, "short"),
+        liq_count=truth.liq_count,
     )
 
 
 def predict_all(
     markets: dict[str, CoinMarket], truth: list[TruthDay], window: str, window_s: int,
-    params: MapParams, venue: str,
+    params: MapParams, venue: str, churn_reading: str = "range",
 ) -> tuple[list[DayPrediction], list[dict[str, str]]]:
     """Predictions for every evaluable truth day, and the skipped days with their reasons."""
     predictions: list[DayPrediction] = []
     skipped: list[dict[str, str]] = []
     for day in truth:
-        outcome = predict_day(markets[day.coin], day, window, window_s, params, venue)
+        outcome = predict_day(markets[day.coin], day, window, window_s, params, venue,
+                              churn_reading)
         if isinstance(outcome, str):
             skipped.append({"date": day.date.isoformat(), "coin": day.coin, "reason": outcome})
         else:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from execsvc.evaluation import metrics
+from execsvc.evaluation.inputs import TruthDay
 from execsvc.evaluation.predict import DayPrediction
 
 MODELS = ("map", "naive", "shape", "bands")
@@ -23,7 +24,7 @@ SEED = 20251215
 
 def columns(predictions: Sequence[DayPrediction]) -> dict[str, np.ndarray]:
     """Arrays per field: `<model>_<side>` and `real_<side>` for every side, plus `coin`,
-    `day` (ordinal), `price`, `high`, `low` and the cluster distances."""
+    `day` (ordinal), `price`, `high`, `low`, the cluster distances and the truth's `liq_count`."""
     def array(name: str) -> np.ndarray:
         return np.array([getattr(p, name) for p in predictions], dtype=np.float64)
 
@@ -36,9 +37,24 @@ def columns(predictions: Sequence[DayPrediction]) -> dict[str, np.ndarray]:
         out[f"{model}_long"] = array(f"{prefix}_long")
         out[f"{model}_short"] = array(f"{prefix}_short")
         out[f"{model}_total"] = out[f"{model}_long"] + out[f"{model}_short"]
-    for name in ("price", "high", "low", "long_cluster_distance", "short_cluster_distance"):
+    for name in ("price", "high", "low", "long_cluster_distance", "short_cluster_distance",
+                 "liq_count"):
         out[name] = array(name)
     return out
+
+
+NEAR_ZERO_SHARE = 0.05
+"""Sensitivity rule (fixed before scoring, docs/evaluation.md): a truth row whose `liq_count` is
+below this share of its coin's median `liq_count` looks like a gap in the source."""
+
+
+def without_near_zero(data: dict[str, np.ndarray], truth: Sequence[TruthDay]) -> np.ndarray:
+    """Mask of the rows of `data` kept by the sensitivity rule; the median is over all of the
+    coin's rows in `truth`, evaluable or not."""
+    medians = {coin: float(np.median([t.liq_count for t in truth if t.coin == coin]))
+               for coin in set(data["coin"].tolist())}
+    limit = np.array([NEAR_ZERO_SHARE * medians[c] for c in data["coin"]])
+    return ~(data["liq_count"] < limit)
 
 
 def spearman_table(data: dict[str, np.ndarray], rows: np.ndarray | None = None) -> np.ndarray:

@@ -20,6 +20,8 @@ Model v2 (`MapParams`, each switch measured in docs/evaluation.md):
 - `cap_leverage_to_venue`: the leverage mix is capped at the venue's maximum leverage for the
   representative position (the bracket's `max_leverage`); `cross_share` of every leverage is
   priced as cross margin (`leverage.effective_leverage_mix`).
+- `side_split="funding"`: the long share of new positions (and of the churn) follows the
+  funding rate known when they were opened (`liqmap.funding`, weight `funding_crowding`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from execsvc.liqmap import cohorts, stock, survival
 from execsvc.liqmap.bands import BandGrid, bin_cohorts, cumulative_outward, relative_intensity
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.clusters import Cluster, find_clusters
+from execsvc.liqmap.funding import FundingRates, long_share_at
 from execsvc.liqmap.leverage import effective_leverage_mix
 from execsvc.liqmap.margin import Bracket, liquidation_price_ratio, max_leverage_for
 from execsvc.liqmap.scratch import work_array
@@ -60,8 +63,9 @@ class MapParams:
     cap_leverage_to_venue: bool = False
     cross_share: float = 0.0
     cross_margin_multiple: float = 2.0
-    side_split: Literal["aggressor", "even"] = "aggressor"
+    side_split: Literal["aggressor", "even", "funding"] = "aggressor"
     churn_rate_per_day: float = 0.0
+    funding_crowding: float = 0.0
 
     @property
     def stock_lookback_ms(self) -> int:
@@ -104,6 +108,7 @@ class LiquidationMap:
     short_ratios: np.ndarray = field(default_factory=lambda: np.empty(0))
     leverage_weights: np.ndarray = field(default_factory=lambda: np.empty(0))
     open_interest_quote: float = math.nan
+    churn_long_share: float = 0.5
 
 
 MODEL_GENERATION = 2
@@ -111,8 +116,9 @@ MODEL_GENERATION = 2
 
 
 def model_parameters(params: MapParams) -> dict[str, object]:
-    """The v2 switches and free parameters (JSON-ready), as documents and `/model` state them."""
-    return {
+    """The v2 switches and free parameters (JSON-ready), as documents and `/model` state them;
+    `funding_crowding` only with the funding side split (it means nothing otherwise)."""
+    described: dict[str, object] = {
         "oi_units": params.oi_units,
         "stock_half_life_h": params.stock_half_life_h,
         "cap_leverage_to_venue": params.cap_leverage_to_venue,
@@ -121,6 +127,9 @@ def model_parameters(params: MapParams) -> dict[str, object]:
         "side_split": params.side_split,
         "churn_rate_per_day": params.churn_rate_per_day,
     }
+    if params.side_split == "funding":
+        described["funding_crowding"] = params.funding_crowding
+    return described
 
 
 def model_version(params: MapParams) -> str:
@@ -205,22 +214,27 @@ def _opened_and_surviving(
     return _Opened("oi_delta", opened * shrink[1:], float(before), float(shrink[0]))
 
 
-def _long_share(candles: Candles, params: MapParams) -> np.ndarray:
-    """Long share of each candle's new positions: the aggressor estimate (`cohorts.long_share`)
-    or, with `side_split="even"`, one half (every contract has a long and a short holder)."""
+def _long_share(candles: Candles, params: MapParams,
+                funding: FundingRates | None) -> np.ndarray:
+    """Long share of each candle's new positions: the aggressor estimate (`cohorts.long_share`);
+    with `side_split="even"`, one half (every contract has a long and a short holder); with
+    `"funding"`, from the funding known at the candle's close (`funding.long_share_at`)."""
     if params.side_split == "even":
         return np.full(len(candles), 0.5)
+    if params.side_split == "funding":
+        return long_share_at(funding, candles.open_time_ms + candles.interval_ms,
+                             params.funding_crowding)
     return cohorts.long_share(candles.open, candles.high, candles.low, candles.close,
                               candles.volume, candles.taker_buy_volume)
 
 
 def _stock_base(
     history: Candles, ratios: np.ndarray, is_long: np.ndarray, opened: _Opened,
-    params: MapParams, start_ms: int,
+    params: MapParams, start_ms: int, funding: FundingRates | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Entry prices of the history candles and the stock's notional per (group, candle)."""
     entry = cohorts.typical_price(history.high, history.low, history.close)
-    share = _long_share(history, params)
+    share = _long_share(history, params, funding)
     weights = stock.age_weights(history.open_time_ms + history.interval_ms, start_ms,
                                 params.stock_half_life_h)
     fractions = stock.stock_fractions(ratios, is_long, entry, share, history.low, history.high,
@@ -239,12 +253,14 @@ def build_map(
     params: MapParams | None = None,
     oi_before: float = np.nan,
     history: Candles | None = None,
+    funding: FundingRates | None = None,
 ) -> LiquidationMap:
     """Build the map from a window of candles (oldest first) and, optionally, the open interest
     (quote) at each candle's close, and `oi_before` the OI at the close of the candle before
     the window (so the first candle's new positions count too). `price` is the current mark.
     `history`: candles before the window (oldest first, ending where the window starts), where
-    the stock's entries are placed when `params.stock_half_life_h > 0`."""
+    the stock's entries are placed when `params.stock_half_life_h > 0`. `funding`: the funding
+    samples known by `now_ms`, read with `side_split="funding"`."""
     params = params or MapParams()
     if not np.isfinite(price) or price <= 0:
         raise ValueError(f"price must be a positive finite number, got {price}")
@@ -260,7 +276,7 @@ def build_map(
     entry = cohorts.typical_price(candles.high, candles.low, candles.close)
     opened = _opened_and_surviving(candles, oi_at_close, entry, now_ms, oi_before, params,
                                    close_before)
-    share = _long_share(candles, params)
+    share = _long_share(candles, params, funding)
     long_base = opened.notional * share
     base = np.where(is_long[:, None], long_base[None, :], (opened.notional - long_base)[None, :])
     low, high = candles.low, candles.high
@@ -268,7 +284,7 @@ def build_map(
                   and np.isfinite(opened.stock_amount) and opened.stock_amount > 0)
     if with_stock:
         stock_entry, stock_notional = _stock_base(
-            history, ratios, is_long, opened, params, int(candles.open_time_ms[0]))
+            history, ratios, is_long, opened, params, int(candles.open_time_ms[0]), funding)
         entry = np.concatenate((stock_entry, entry))
         base = np.concatenate((stock_notional, base), axis=1)
         low = np.concatenate((history.low, low))
@@ -301,7 +317,16 @@ def build_map(
         short_ratios=ratios[n_lev:].copy(),
         leverage_weights=lev_weight[:n_lev].copy(),
         open_interest_quote=_last_finite(oi_at_close),
+        churn_long_share=_churn_long_share(params, funding, now_ms),
     )
+
+
+def _churn_long_share(params: MapParams, funding: FundingRates | None, now_ms: int) -> float:
+    """Long share of the coming day's churn: from the funding known now with the funding split,
+    else one half."""
+    if params.side_split != "funding":
+        return 0.5
+    return float(long_share_at(funding, np.array([now_ms]), params.funding_crowding)[0])
 
 
 def _last_finite(values: np.ndarray | None) -> float:

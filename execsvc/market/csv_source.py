@@ -4,6 +4,7 @@ Directory layout::
 
     DIR/candles.csv          required
     DIR/open_interest.csv    optional
+    DIR/funding.csv          optional
 
 Both files are UTF-8 (a byte-order mark is allowed), comma-separated, with a header line naming
 the columns. Column names are exact and lower-case; the columns may come in any order; other
@@ -36,6 +37,14 @@ candles are needed.
 - `time`: sample time, same formats as `open_time`.
 - `oi_quote`: open interest as quote-currency notional (e.g. USD), >= 0.
 
+`funding.csv`, one row per funding sample::
+
+    time,funding_rate_per_h
+
+- `time`: when the rate was paid (known), same formats as `open_time`.
+- `funding_rate_per_h`: the funding rate as a fraction of notional per hour (positive: longs
+  pay shorts); a venue paying every 8 h: its rate / 8. Any finite number.
+
 Any bad row raises `MarketSourceError` naming the file, line and column, e.g.
 `.../candles.csv, line 7, column 'high' (3): high 41990 is below low 42010`.
 
@@ -59,6 +68,7 @@ from pathlib import Path
 
 import numpy as np
 
+from execsvc.liqmap.funding import FundingRates
 from execsvc.liqmap.margin import BINANCE_USDM_BRACKETS, Bracket
 from execsvc.market.types import Candles, MarketSourceError, OpenInterest, OrderBook, SymbolInfo
 
@@ -66,9 +76,11 @@ log = logging.getLogger(__name__)
 
 CANDLES_FILE = "candles.csv"
 OPEN_INTEREST_FILE = "open_interest.csv"
+FUNDING_FILE = "funding.csv"
 CANDLE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
 OPTIONAL_CANDLE_COLUMNS = ("taker_buy_volume",)
 OI_COLUMNS = ("time", "oi_quote")
+FUNDING_COLUMNS = ("time", "funding_rate_per_h")
 FALLBACK_BRACKETS = "BTCUSDT"
 MIN_EPOCH_MS = 10**11  # 1973-03-03 in ms; smaller integers are most likely epoch seconds
 
@@ -288,21 +300,30 @@ def load_candles(path: Path) -> Candles:
     return Candles(open_time_ms=open_time, interval_ms=interval, **arrays)
 
 
-def load_open_interest(path: Path) -> OpenInterest:
-    """Parse and validate `open_interest.csv` (format in the module docstring)."""
-    table = read_table(path, OI_COLUMNS)
-    parsers: dict[str, Callable[[str], float]] = {
-        "time": parse_time_ms,
-        "oi_quote": parse_non_negative,
-    }
+def load_time_series(
+    path: Path, columns: tuple[str, str], parse: Callable[[str], float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(times ms, values) of a two-column `time,<value>` file, times strictly increasing."""
+    table = read_table(path, columns)
+    parsers: dict[str, Callable[[str], float]] = {"time": parse_time_ms, columns[1]: parse}
     times: list[int] = []
     values: list[float] = []
     for line, cells in table.rows:
         row = parse_row(table, line, cells, parsers)
         check_increasing(table, "time", line, times[-1] if times else None, int(row["time"]))
         times.append(int(row["time"]))
-        values.append(row["oi_quote"])
-    return OpenInterest(np.array(times, dtype=np.int64), np.array(values, dtype=np.float64))
+        values.append(row[columns[1]])
+    return np.array(times, dtype=np.int64), np.array(values, dtype=np.float64)
+
+
+def load_open_interest(path: Path) -> OpenInterest:
+    """Parse and validate `open_interest.csv` (format in the module docstring)."""
+    return OpenInterest(*load_time_series(path, OI_COLUMNS, parse_non_negative))
+
+
+def load_funding(path: Path) -> FundingRates:
+    """Parse and validate `funding.csv` (format in the module docstring)."""
+    return FundingRates(*load_time_series(path, FUNDING_COLUMNS, parse_number))
 
 
 class CsvSource:
