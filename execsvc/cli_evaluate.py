@@ -12,6 +12,8 @@ from rich.table import Table
 from execsvc.evaluation.run import Evaluation
 from execsvc.evaluation.scores import SIDES
 
+NEUTRAL = {"leverage_mix": "v1", "stock_half_life_h": 0.0, "cross_share": 0.0}
+"""Free-parameter values not shown in the variants table (the v1 mix, no stock, no cross)."""
 LABELS = {"map": "map v2 (bands + churn)", "naive": "naive OI x move",
           "shape": "shape removed", "bands": "map bands only"}
 
@@ -50,7 +52,8 @@ def variants_table(study: dict[str, Any]) -> Table:
         table.add_column(column)
     against = study.get("selection_against_default", {})
     for v in study["variants"]:
-        fitted = ", ".join(f"{k}={val}" for k, val in v["fitted_on_all_days"].items())
+        fitted = ", ".join(f"{k}={val}" for k, val in v["fitted_on_all_days"].items()
+                           if NEUTRAL.get(k) != val)
         nested = against.get(v["name"])
         table.add_row(v["name"], str(v["candidates"]), _triple(v["in_sample"]),
                       _triple(v["lowo"]), _triple(v["loco"]),

@@ -6,15 +6,20 @@ import csv
 import dataclasses
 import datetime as dt
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from execsvc.evaluation.calibration import fit_and_score, variants
-from execsvc.evaluation.inputs import EvaluationInputError, load_markets, load_truth
+from execsvc.evaluation.inputs import EvaluationInputError, TruthDay, load_markets, load_truth
+from execsvc.evaluation.predict import predict_all
 from execsvc.evaluation.run import DAY_COLUMNS, DEFAULT_MARKETS, DEFAULT_TRUTH, evaluate
+from execsvc.evaluation.scores import without_near_zero
+from execsvc.liqmap.funding import FUNDING_BASELINE_PER_H, FUNDING_SCALE_PER_H
 from execsvc.liqmap.model import MapParams
 from execsvc.liqmap.venues import hyperliquid_brackets
 
@@ -174,3 +179,72 @@ def test_cli_errors_are_one_clean_line(tmp_path: Path) -> None:
     bad = run_cli("--window", "2d")
     assert bad.returncode == 2 and "--window must be one of" in bad.stderr
     assert "Traceback" not in no_coin.stderr + bad.stderr
+
+
+def short_ratio_10x() -> float:
+    mmr = hyperliquid_brackets("BTC")[0].mmr
+    return (1 + 1 / 10) / (1 + mmr)
+
+
+def test_churn_read_along_the_day_counts_only_entries_before_the_extreme(
+        tmp_path: Path) -> None:
+    """High 120 in hour 5, low 80 in hour 10, 100 otherwise (`write_case`)."""
+    markets, truth = write_case(tmp_path, low=80.0, high=120.0)
+    params = dataclasses.replace(PARAMS, churn_rate_per_day=0.5)
+    loaded_truth = load_truth(truth)
+    loaded = load_markets(markets, {"BTC"})
+    (path,), _ = predict_all(loaded, loaded_truth, "1d", 86_400, params, "hyperliquid", "path")
+    (by_range,), _ = predict_all(loaded, loaded_truth, "1d", 86_400, params, "hyperliquid")
+    per_hour = 0.5 * 1500 / 2 / 24
+    r_long, r_short = long_ratio_10x(), short_ratio_10x()
+    # longs: hours 0-9 entered at or above 100 >= 80 / r_long, all liquidated by the low; hour
+    # 10 over [80, 100] above 80 / r_long; nothing after the low
+    churn_long = per_hour * (10 + (100 - 80 / r_long) / 20)
+    # shorts: hours 0-4 at 100 <= 120 / r_short; hour 5 over [100, 120] below 120 / r_short;
+    # hour 10 over [80, 100] below its own high 100 / r_short; the rest never see a higher high
+    churn_short = per_hour * (5 + (120 / r_short - 100) / 20 + (100 / r_short - 80) / 20)
+    assert path.predicted_long - path.bands_long == pytest.approx(churn_long, rel=1e-4)
+    assert path.predicted_short - path.bands_short == pytest.approx(churn_short, rel=1e-4)
+    assert by_range.predicted_long - by_range.bands_long > churn_long * 1.5
+
+
+def test_the_funding_split_reads_only_funding_known_before_the_day(tmp_path: Path) -> None:
+    markets, truth = write_case(tmp_path, low=80.0, high=120.0)
+    crowded = FUNDING_BASELINE_PER_H + FUNDING_SCALE_PER_H
+    with (markets / "BTC" / "funding.csv").open("w") as f:
+        f.write("time,funding_rate_per_h\n")
+        for k in range(-48, 24):
+            # stamped D-24h .. D-1h: known D-23h .. D, the trailing day; stamped D: known
+            # only at D+1h, must not count
+            rate = crowded if -24 <= k <= -1 else (1.0 if k == 0 else FUNDING_BASELINE_PER_H)
+            f.write(f"{D_MS + k * HOUR},{rate}\n")
+    even = dataclasses.replace(PARAMS, churn_rate_per_day=0.5)
+    split = dataclasses.replace(even, side_split="funding", funding_crowding=0.2)
+    (a,) = evaluate(even, data_dir=markets, truth_file=truth, window="1d",
+                    window_s=86_400).predictions
+    (b,) = evaluate(split, data_dir=markets, truth_file=truth, window="1d",
+                    window_s=86_400).predictions
+    share = 0.5 + 0.2 * math.tanh(1.0)
+    assert b.predicted_long - b.bands_long == pytest.approx(
+        2 * share * (a.predicted_long - a.bands_long), rel=1e-4)
+    assert b.predicted_short - b.bands_short == pytest.approx(
+        2 * (1 - share) * (a.predicted_short - a.bands_short), rel=1e-4)
+
+
+def test_a_bad_funding_row_is_named(tmp_path: Path) -> None:
+    markets, _ = write_case(tmp_path, low=90.0, high=110.0)
+    (markets / "BTC" / "funding.csv").write_text(
+        f"time,funding_rate_per_h\n{D_MS},0.0001\n{D_MS + HOUR},high\n")
+    with pytest.raises(EvaluationInputError,
+                       match=r"funding.csv, line 3, column 'funding_rate_per_h'"):
+        load_markets(markets, {"BTC"})
+
+
+def test_the_sensitivity_rule_drops_rows_below_5_percent_of_the_coin_median() -> None:
+    truth = [TruthDay(DAY + dt.timedelta(days=k), coin, 1.0, 1.0, k + 2, count)
+             for k, (coin, count) in enumerate([("BTC", 100), ("BTC", 4.9), ("BTC", 5),
+                                                ("BTC", 300), ("ETH", 1), ("ETH", 0)])]
+    # BTC median 52.5 -> limit 2.625; ETH median 0.5 -> limit 0.025
+    data = {"coin": np.array(["BTC", "BTC", "BTC", "ETH", "ETH"]),
+            "liq_count": np.array([100, 2.0, 5, 1, 0])}
+    assert without_near_zero(data, truth).tolist() == [True, False, True, True, False]
