@@ -14,6 +14,9 @@ from execsvc.evaluation.scores import SIDES
 
 NEUTRAL = {"leverage_mix": "v1", "stock_half_life_h": 0.0, "cross_share": 0.0}
 """Free-parameter values not shown in the variants table (the v1 mix, no stock, no cross)."""
+SHORT_NAMES = {"leverage_mix": "mix", "stock_half_life_h": "half-life h",
+               "cross_share": "cross", "funding_crowding": "crowding",
+               "churn_rate_per_day": "churn/day"}
 LABELS = {"map": "map v2 (bands + churn)", "naive": "naive OI x move",
           "shape": "shape removed", "bands": "map bands only"}
 
@@ -48,12 +51,13 @@ def variants_table(study: dict[str, Any]) -> Table:
                   "nested: the default or the variant, chosen in each fold)",
                   title_justify="left")
     for column in ("variant", "candidates", "in-sample", "LOWO", "LOCO", "nested LOWO",
-                   "nested LOCO", "fitted on all days"):
-        table.add_column(column)
+                   "nested LOCO"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("fitted on all days")
     against = study.get("selection_against_default", {})
     for v in study["variants"]:
-        fitted = ", ".join(f"{k}={val}" for k, val in v["fitted_on_all_days"].items()
-                           if NEUTRAL.get(k) != val)
+        fitted = ", ".join(f"{SHORT_NAMES.get(k, k)} {val}"
+                           for k, val in v["fitted_on_all_days"].items() if NEUTRAL.get(k) != val)
         nested = against.get(v["name"])
         table.add_row(v["name"], str(v["candidates"]), _triple(v["in_sample"]),
                       _triple(v["lowo"]), _triple(v["loco"]),
@@ -66,7 +70,7 @@ def variants_table(study: dict[str, Any]) -> Table:
 
 
 def render(result: Evaluation) -> None:
-    console = Console(width=max(120, Console().width))
+    console = Console(width=max(160, Console().width))
     m = result.metrics
     console.print(f"[bold]execsvc evaluate[/]  model {m['model']['model_version']}  "
                   f"window {m['inputs']['window']}  venue {m['inputs']['venue']}  "

@@ -4,7 +4,7 @@ Directory layout::
 
     DIR/candles.csv          required
     DIR/open_interest.csv    optional
-    DIR/funding.csv          optional
+    DIR/funding.csv          optional, read by `execsvc evaluate` only (see below)
 
 Both files are UTF-8 (a byte-order mark is allowed), comma-separated, with a header line naming
 the columns. Column names are exact and lower-case; the columns may come in any order; other
@@ -37,7 +37,8 @@ candles are needed.
 - `time`: sample time, same formats as `open_time`.
 - `oi_quote`: open interest as quote-currency notional (e.g. USD), >= 0.
 
-`funding.csv`, one row per funding sample::
+`funding.csv`, one row per funding sample (read by the evaluation for the funding side split,
+docs/evaluation.md; the map service has no funding input, so `CsvSource` ignores it)::
 
     time,funding_rate_per_h
 
