@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from execsvc.evaluation.inputs import CoinMarket, TruthDay
-from execsvc.evaluation.predict import DayPrediction, predict_all
+from execsvc.evaluation.predict import ChurnReading, DayPrediction, predict_all
 from execsvc.evaluation.scores import (
     MODELS,
     NEAR_ZERO_SHARE,
@@ -74,7 +74,7 @@ class Variant:
     cross_shares: tuple[float, ...] = (0.0,)
     crowdings: tuple[float, ...] = (0.0,)
     churn: bool = False
-    churn_reading: str = "range"
+    churn_reading: ChurnReading = "range"
 
     def candidates(self, base: MapParams) -> list[tuple[dict[str, object], MapParams]]:
         """(free values, params) for every combination of free-parameter values; everything

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -39,6 +39,7 @@ from execsvc.refresh import MarketSnapshot, build_documents, snapshot_lookback_s
 
 OI_KNOWN_AFTER_MS = 3_600_000
 """An open-interest sample stamped t is taken as known from t + 1 h."""
+ChurnReading = Literal["range", "path"]
 FUNDING_KNOWN_AFTER_MS = 3_600_000
 """A funding sample stamped t is taken as known from t + 1 h (as open interest)."""
 
@@ -153,7 +154,7 @@ def shape_removed(document: dict[str, Any], target: float, side: str) -> float:
 
 
 def document_churn(document: dict[str, Any], day: Candles,
-                   reading: str = "range") -> tuple[float, float]:
+                   reading: ChurnReading = "range") -> tuple[float, float]:
     """(long, short) same-day churn the document's `churn` section liquidates over the `day`:
     read by its range `[low, high]`, or along its candles with `reading="path"`."""
     churn = document["churn"]
@@ -186,7 +187,7 @@ def window_is_full(market: CoinMarket, day_start_ms: int, window_s: int) -> bool
 
 def predict_day(
     market: CoinMarket, truth: TruthDay, window: str, window_s: int, params: MapParams,
-    venue: str, churn_reading: str = "range",
+    venue: str, churn_reading: ChurnReading = "range",
 ) -> DayPrediction | str:
     """The prediction for one truth day, or the reason it cannot be evaluated."""
     start = truth.start_ms
@@ -224,7 +225,7 @@ def predict_day(
 
 def predict_all(
     markets: dict[str, CoinMarket], truth: list[TruthDay], window: str, window_s: int,
-    params: MapParams, venue: str, churn_reading: str = "range",
+    params: MapParams, venue: str, churn_reading: ChurnReading = "range",
 ) -> tuple[list[DayPrediction], list[dict[str, str]]]:
     """Predictions for every evaluable truth day, and the skipped days with their reasons."""
     predictions: list[DayPrediction] = []
