@@ -1,65 +1,15 @@
-"""Shared fixtures: a real `redis-server` per test session on a free port, flushed per test."""
+"""Shared fixtures: a real `redis-server` per test session on a free port (flushed per test),
+and the local Binance USD-M stub."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
-from conftest_binance import binance_stub  # noqa: F401  (re-exported fixture)
-from redis import Redis as SyncRedis
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A `redis-server` child process on 127.0.0.1:`port`, data under `directory`."""
-
-    def __init__(self, directory: Path, *, appendonly: bool = False) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed; .ci/run installs it")
-        self.port = free_port()
-        self.directory = directory
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
-             "--save", "", "--appendonly", "yes" if appendonly else "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        self._wait_ready()
-
-    def _wait_ready(self, timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        client = SyncRedis(port=self.port, socket_connect_timeout=0.2)
-        while time.monotonic() < deadline:
-            try:
-                if client.ping():
-                    client.close()
-                    return
-            except (OSError, RedisError):
-                pass  # still starting
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+from tests.support.binance_stub import BinanceStub
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -75,3 +25,12 @@ async def redis_client(redis_server: RedisServer) -> AsyncIterator[Redis]:
     await client.flushall()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+def binance_stub() -> Iterator[BinanceStub]:
+    """A running stub on a free 127.0.0.1 port, fresh state per test; `.base_url`, `.api_key`,
+    `.secret`, `.requests` and the fault knobs are on it."""
+    with BinanceStub() as stub:
+        yield stub
+

@@ -1,7 +1,7 @@
 """Offline checks of deploy/: the Dockerfile, the compose file and the Kubernetes manifests.
 
 Nothing here needs Docker, a cluster or the network:
-- every YAML file parses, and the contract of DESIGN.md section 8 holds (Redis with AOF, api
+- every YAML file parses, and the deployment contract holds (Redis with AOF, api
   readiness on /readyz, non-root everywhere, no `latest` images, known EXECSVC_* settings);
 - the compose file is validated against the Compose Specification JSON schema that
   check-jsonschema bundles (skipped if check-jsonschema is not installed);

@@ -13,9 +13,10 @@ import hashlib
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Security
 from fastapi.security import APIKeyHeader
 
+from execsvc.api.deps import Ctx
 from execsvc.api.problems import Problem
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
@@ -28,10 +29,10 @@ def key_id(key: str) -> str:
 
 
 async def require_api_key(
-    request: Request, presented: Annotated[str | None, Security(api_key_header)] = None
+    ctx: Ctx, presented: Annotated[str | None, Security(api_key_header)] = None
 ) -> str:
     """The caller's key id, or 401 problem+json."""
-    keys = request.app.state.ctx.settings.api_keys
+    keys = ctx.settings.api_keys
     if not keys:
         raise Problem(401, "order endpoints are disabled: no API keys are configured "
                       "(EXECSVC_API_KEYS)", reason="no_api_keys")
@@ -46,4 +47,12 @@ async def require_api_key(
     return key_id(presented)
 
 
+async def optional_api_key(
+    ctx: Ctx, presented: Annotated[str | None, Security(api_key_header)] = None
+) -> str | None:
+    """The caller's key id when a key is presented (401 when it is invalid), else None."""
+    return await require_api_key(ctx, presented) if presented else None
+
+
 ApiKeyId = Annotated[str, Depends(require_api_key)]
+OptionalApiKeyId = Annotated[str | None, Depends(optional_api_key)]

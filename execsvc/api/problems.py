@@ -1,7 +1,8 @@
 """RFC 9457 problem details (`application/problem+json`) for every error the API returns.
 
 Validation errors name each offending field in `errors[].field` (dotted path, e.g.
-`query.window`), so clients can react without parsing prose.
+`query.window`), so clients can react without parsing prose. `ProblemDoc` is the schema the
+OpenAPI document gives every error response; `problems(404, 503)` declares a route's errors.
 """
 
 from __future__ import annotations
@@ -12,15 +13,56 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from execsvc.api.responses import FastJSONResponse
-from execsvc.exchange.errors import LiveRoutingError
 from execsvc.store import StoreUnavailable
+from execsvc.venues.errors import LiveRoutingError, OrderStateUnknownError
 
 log = logging.getLogger("execsvc.api")
 PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="dotted location: body.quantity, query.window, path.symbol")
+    message: str
+    type: str | None = None
+
+
+class ProblemDoc(BaseModel):
+    """An RFC 9457 problem document; `reason` (or `code`) is the machine-readable cause."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field("about:blank", description="URI naming the kind of problem")
+    title: str = Field(description="HTTP status phrase")
+    status: int
+    detail: str
+    reason: str | None = Field(None, examples=["map_stale"])
+    field: str | None = Field(None, description="the offending field, for 404s")
+    errors: list[FieldError] | None = Field(None, description="422: one per offending field")
+
+
+ERROR_DESCRIPTIONS = {
+    401: "Missing or invalid X-API-Key (order endpoints)",
+    404: "Unknown symbol, exchange or order",
+    409: "client_order_id already used for a different request (code DUPLICATE_ORDER)",
+    422: "Invalid request: `errors[].field` names each offending field",
+    502: "The exchange refused or failed the operation (live mode)",
+    503: "Map missing or stale, store unreachable, or no order book yet (`reason` says which)",
+    504: "The exchange did not say whether it holds the order (reason order_state_unknown)",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` declaring `statuses` as `application/problem+json` problems (422 is
+    declared for every route)."""
+    return {
+        status: {"model": ProblemDoc, "description": ERROR_DESCRIPTIONS[status]}
+        for status in sorted({*statuses, 422})
+    }
 
 
 class Problem(Exception):
@@ -81,12 +123,12 @@ async def _redis(_: Request, exc: RedisError) -> FastJSONResponse:
     return problem_response(503, f"redis error: {exc}", reason="store_unavailable")
 
 
-async def _exchange(_: Request, exc: Exception) -> FastJSONResponse:
-    unknown = type(exc).__name__ == "OrderStateUnknownError"
-    return problem_response(
-        504 if unknown else 502, str(exc),
-        reason="order_state_unknown" if unknown else "exchange_error",
-    )
+async def _exchange(_: Request, exc: LiveRoutingError) -> FastJSONResponse:
+    return problem_response(502, str(exc), reason="exchange_error")
+
+
+async def _order_state_unknown(_: Request, exc: OrderStateUnknownError) -> FastJSONResponse:
+    return problem_response(504, str(exc), reason="order_state_unknown")
 
 
 async def _unexpected(request: Request, exc: Exception) -> FastJSONResponse:
@@ -101,4 +143,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StoreUnavailable, _store)
     app.add_exception_handler(RedisError, _redis)
     app.add_exception_handler(LiveRoutingError, _exchange)
+    app.add_exception_handler(OrderStateUnknownError, _order_state_unknown)
     app.add_exception_handler(Exception, _unexpected)

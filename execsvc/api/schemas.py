@@ -1,32 +1,53 @@
-"""Request and response bodies of the advice endpoints.
+"""Request and response bodies, path and query parameters of the API: the one place their
+shapes, bounds and units are declared.
 
 Units are in the names: prices in quote per base, `quantity` in base units, `*_quote` in quote
-currency, `*_pct` in percent, `*_bps` in basis points. Requests refuse unknown fields, NaN and
-infinities, so a typo or a broken client gets a 422 naming the field.
+currency, `*_pct` in percent, `*_bps` in basis points. Requests refuse unknown fields (and
+unknown query parameters), NaN and infinities, so a typo or a broken client gets a 422 naming
+the field.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-Window = Literal["1d", "7d", "30d"]
-Symbol = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,40}$", examples=["BTCUSDT"])]
-Exchange = Annotated[str | None, Field(default=None, pattern=r"^[a-z0-9_]{1,40}$")]
-PositivePrice = Annotated[float, Field(gt=0, description="quote per base")]
-PositiveQuantity = Annotated[float, Field(gt=0, description="base units")]
+from execsvc.domain.map_document import ClusterDoc, MapDocument
+from execsvc.domain.orders import Order, OrderStatus, OrderType, TimeInForce, order_to_json
+from execsvc.domain.units import OrderSide, PositionSide, Window
+
+SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,40}$"
+EXCHANGE_PATTERN = r"^[a-z0-9_]{1,40}$"
+
+Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, examples=["BTCUSDT"])]
+Exchange = Annotated[str | None, Field(default=None, pattern=EXCHANGE_PATTERN)]
+Quantity = Annotated[float, Field(gt=0, le=1e12, description="base units")]
+Price = Annotated[float, Field(ge=1e-9, le=1e12, description="quote per base")]
+
+SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="e.g. BTCUSDT")]
+WindowQuery = Annotated[Window, Query(description="Lookback of position openings")]
+ExchangeQuery = Annotated[str | None, Query(pattern=EXCHANGE_PATTERN,
+                                            description="default: the symbol's venue")]
+SymbolQuery = Annotated[str | None, Query(pattern=SYMBOL_PATTERN,
+                                          description="Only this symbol's maps")]
+LeverageQuery = Annotated[list[Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)]]
+                          | None, Query(description="Only these leverages (repeat the "
+                                        "parameter); default all", max_length=16)]
 
 
-class Request(BaseModel):
+class StrictModel(BaseModel):
+    """A request body: unknown fields, NaN and infinities are refused (422)."""
+
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
-class StopRequest(Request):
+class StopRequest(StrictModel):
     symbol: Symbol
-    side: Literal["long", "short"]
-    entry_price: PositivePrice | None = Field(None, description="default: the map's price")
-    quantity: PositiveQuantity | None = None
+    side: PositionSide
+    entry_price: Price | None = Field(None, description="default: the map's price")
+    quantity: Quantity | None = None
     risk_usd: float | None = Field(
         None, gt=0, description="most the position may lose at the stop, in quote currency"
     )
@@ -35,11 +56,11 @@ class StopRequest(Request):
     exchange: Exchange = None
 
 
-class TakeProfitRequest(Request):
+class TakeProfitRequest(StrictModel):
     symbol: Symbol
-    side: Literal["long", "short"]
-    entry_price: PositivePrice | None = None
-    quantity: PositiveQuantity | None = None
+    side: PositionSide
+    entry_price: Price | None = None
+    quantity: Quantity | None = None
     max_zones: int = Field(3, ge=1, le=10)
     window: Window = "7d"
     exchange: Exchange = None
@@ -49,17 +70,6 @@ class MapRef(BaseModel):
     version: int
     age_s: float
     stale: bool
-
-
-class ClusterOut(BaseModel):
-    rank: int
-    side: Literal["long", "short"]
-    price_low: float
-    price_high: float
-    peak_price: float
-    notional_quote: float
-    intensity: float
-    distance_pct: float
 
 
 class Buffer(BaseModel):
@@ -77,11 +87,11 @@ class Alternative(BaseModel):
 
 class StopResponse(BaseModel):
     symbol: str
-    side: Literal["long", "short"]
+    side: PositionSide
     entry_price: float
     stop_price: float
     distance_pct: float
-    avoided_clusters: list[ClusterOut]
+    avoided_clusters: list[ClusterDoc]
     buffer: Buffer
     alternatives: list[Alternative]
     fits_risk: bool
@@ -99,23 +109,23 @@ class Zone(BaseModel):
     target_price: float
     size_fraction: float
     quantity: float | None = Field(None, description="base units, when quantity was given")
-    cluster: ClusterOut
+    cluster: ClusterDoc
     distance_pct: float
 
 
 class TakeProfitResponse(BaseModel):
     symbol: str
-    side: Literal["long", "short"]
+    side: PositionSide
     entry_price: float
     zones: list[Zone]
     rationale: str
     map: MapRef
 
 
-class SliceRequest(Request):
+class SliceRequest(StrictModel):
     symbol: Symbol
-    side: Literal["buy", "sell"]
-    quantity: PositiveQuantity
+    side: OrderSide
+    quantity: Quantity
     horizon_s: float = Field(gt=0, le=7 * 86_400, description="seconds to complete the order")
     strategy: Literal["auto", "twap", "almgren_chriss", "pov"] = "auto"
     risk_aversion: float | None = Field(
@@ -151,7 +161,7 @@ class Calibration(BaseModel):
 
 class SliceResponse(BaseModel):
     symbol: str
-    side: Literal["buy", "sell"]
+    side: OrderSide
     quantity: float
     horizon_s: float
     strategy_used: str
@@ -163,3 +173,191 @@ class SliceResponse(BaseModel):
     notes: list[str]
     book_source: str
     map: MapRef
+
+
+# ---- maps ---------------------------------------------------------------------------------------
+
+
+class MapResponse(MapDocument):
+    """`GET /map/{symbol}`: the stored map document with its version and freshness."""
+
+
+class WindowStatus(BaseModel):
+    version: int | None
+    age_s: float | None
+    stale: bool
+
+
+class SymbolStatus(BaseModel):
+    symbol: str
+    exchange: str
+    quote_currency: str | None
+    has_open_interest: bool | None
+    windows: dict[str, WindowStatus]
+    last_error: str | None
+
+
+class SymbolsResponse(BaseModel):
+    symbols: list[SymbolStatus]
+
+
+class StatusResponse(BaseModel):
+    status: Literal["ok", "ready"]
+
+
+class UiConfig(BaseModel):
+    symbols: list[str]
+    windows: list[str]
+    default_window: str
+    leverages: list[float]
+    max_map_age_s: float
+    refresh_interval_s: float
+
+
+# ---- risk ---------------------------------------------------------------------------------------
+
+
+class RiskCheckRequest(StrictModel):
+    symbol: Symbol
+    side: OrderSide
+    quantity: Quantity
+    price: Price | None = Field(None, description="limit price, quote per base")
+    stop_price: Price | None = Field(
+        None, description="stop trigger (type stop) or the stop protecting the position, "
+        "quote per base")
+    type: OrderType | None = Field(None, description="default: limit with a price, else market")
+    leverage: float = Field(10.0, ge=1, le=1000, description="multiple, 20 = 20x")
+    reduce_only: bool = False
+    client_order_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    exchange: Exchange = None
+
+
+class ViolationOut(BaseModel):
+    code: str = Field(examples=["NOTIONAL_EXCEEDS_MAX"])
+    rule: str = Field(description="the policy field, e.g. max_order_notional_quote")
+    limit: float
+    value: float
+    unit: str = Field(description="unit of limit and value: quote currency, %, x, orders/min")
+    severity: Literal["error", "warning"]
+    message: str
+
+
+class PolicyOut(BaseModel):
+    name: str
+    version: int | str
+
+
+class RiskCheckResponse(BaseModel):
+    allowed: bool
+    max_quantity: float = Field(description="largest quantity (base units) the quantity "
+                                "rules allow for this order")
+    violations: list[ViolationOut]
+    policy: PolicyOut
+    symbol: str
+    mark_price: float
+    map: MapRef
+
+
+# ---- orders -------------------------------------------------------------------------------------
+
+
+class OrderBody(StrictModel):
+    client_order_id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,36}$",
+                                 description="your id; retries with the same id are safe")
+    symbol: Symbol
+    side: OrderSide
+    type: OrderType
+    quantity: Quantity = Field(le=1e9)
+    price: Price | None = Field(None, description="limit price")
+    stop_price: Price | None = Field(None, description="stop trigger")
+    reduce_only: bool = False
+    time_in_force: TimeInForce = "GTC"
+    leverage: float = Field(10.0, ge=1, le=125)
+
+
+class FillOut(BaseModel):
+    quantity: float = Field(description="base units")
+    price: float
+    fee_quote: float
+    liquidity: Literal["maker", "taker"]
+    timestamp_ms: int
+
+
+class OrderOut(BaseModel):
+    """An order: the request's fields, its state and fills; `id` is the service's order id
+    (the audit stream names the same id), `mode` paper or live."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    type: OrderType
+    quantity: float = Field(description="base units")
+    price: float | None
+    stop_price: float | None
+    reduce_only: bool
+    time_in_force: TimeInForce
+    leverage: float
+    status: OrderStatus
+    filled_quantity: float
+    remaining_quantity: float
+    average_price: float | None
+    fees_quote: float
+    created_at_ms: int
+    updated_at_ms: int
+    reason: str | None
+    exchange_order_id: str | None
+    fills: list[FillOut]
+    mode: Literal["paper", "live"]
+
+
+def order_out(order: Order, mode: str) -> dict[str, Any]:
+    """An order as `OrderOut` (the request's fields flattened into the order's)."""
+    stored = order_to_json(order)
+    return {
+        "id": order.id,
+        **stored.pop("request"),
+        **{k: stored[k] for k in ("status", "filled_quantity", "average_price", "fees_quote",
+                                  "created_at_ms", "updated_at_ms", "reason",
+                                  "exchange_order_id")},
+        "remaining_quantity": order.remaining_quantity,
+        "fills": [{k: f[k] for k in ("quantity", "price", "fee_quote", "liquidity",
+                                     "timestamp_ms")} for f in stored["fills"]],
+        "mode": mode,
+    }
+
+
+class PositionOut(BaseModel):
+    symbol: str
+    side: PositionSide
+    size: float = Field(description="base units, signed: long > 0, short < 0")
+    entry_price: float
+    leverage: float
+    margin_quote: float
+    liquidation_price: float | None
+    realized_pnl_quote: float
+    notional_at_entry_quote: float
+    mark_price: float | None
+    unrealized_pnl_quote: float
+
+
+class PositionsResponse(BaseModel):
+    positions: list[PositionOut]
+    mode: Literal["paper", "live"]
+
+
+class AccountResponse(BaseModel):
+    """Wallet figures in quote currency; paper accounts report fees and realised PnL, live
+    ones the exchange's margin balance and available funds."""
+
+    model_config = ConfigDict(extra="allow")
+
+    balance_quote: float
+    unrealized_pnl_quote: float
+    position_margin_quote: float
+    fees_paid_quote: float | None = None
+    realized_pnl_quote: float | None = None
+    order_margin_quote: float | None = None
+    margin_balance_quote: float | None = None
+    available_quote: float | None = None
+    mode: Literal["paper", "live"]

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
 from execsvc.charts import palette, scale
 from execsvc.charts.svg import element, num, text, text_width
+from execsvc.domain.units import price_decimals
 
 MODEL_NAMES = {"oi_delta": "open-interest model", "volume_proxy": "volume-proxy model"}
 LEGEND_FONT = 11.0
@@ -47,6 +46,11 @@ class Frame:
     @property
     def plot_width(self) -> float:
         return self.right - self.left
+
+
+def chart_decimals(price: float) -> int:
+    """Decimals that show about five significant digits of a price on a chart."""
+    return price_decimals(price, significant=5, minimum=0)
 
 
 def leverage_label(leverage: float) -> str:
@@ -142,7 +146,7 @@ def header(document: dict[str, Any], frame: Frame, freshness: dict[str, Any] | N
            shown_label: str | None) -> str:
     """Title, subtitle (venue, price, band width, model, data time, version), STALE mark."""
     quote = document["quote_currency"]
-    decimals = price_decimals(document["price"])
+    decimals = chart_decimals(document["price"])
     symbol, window = document["symbol"], document["window"]
     only = f" \u00b7 {shown_label} only" if shown_label else ""
     stale_label = ""
@@ -182,11 +186,6 @@ def utc_minute(epoch_ms: float | None) -> str:
     if epoch_ms is None:
         return "?"
     return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def price_decimals(price: float) -> int:
-    """Decimals that show about five significant digits of a price."""
-    return int(min(10, max(0, 4 - np.floor(np.log10(max(abs(price), 1e-12))))))
 
 
 def axes(frame: Frame, x: scale.Linear, y: scale.Linear, y2: scale.Linear, price: float,

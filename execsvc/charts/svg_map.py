@@ -33,6 +33,7 @@ from execsvc.charts import palette, scale
 from execsvc.charts.map_frame import (
     Frame,
     axes,
+    chart_decimals,
     frame_for,
     header,
     legend,
@@ -40,10 +41,10 @@ from execsvc.charts.map_frame import (
     legend_layout,
     leverage_label,
     margins,
-    price_decimals,
 )
 from execsvc.charts.svg import document as svg_document
 from execsvc.charts.svg import element, num, text, text_width, title
+from execsvc.domain.map_document import leverage_indices
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,20 +60,6 @@ class Bands:
     @property
     def total(self) -> np.ndarray:
         return self.by_leverage.sum(axis=1)
-
-
-def select_leverages(available: Sequence[float], wanted: Sequence[float] | None) -> list[int]:
-    """Indices of `wanted` in `available` (all when None); ValueError names unknown ones."""
-    if not wanted:
-        return list(range(len(available)))
-    indices = []
-    for value in wanted:
-        matches = [i for i, lev in enumerate(available) if abs(lev - value) < 1e-9]
-        if not matches:
-            shown = ", ".join(leverage_label(v) for v in available)
-            raise ValueError(f"leverage {value:g} is not in this map ({shown})")
-        indices.extend(m for m in matches if m not in indices)
-    return sorted(indices)
 
 
 def _bands(document: dict[str, Any], shown: list[int], range_pct: float | None) -> Bands:
@@ -294,11 +281,11 @@ def render_map_svg(
     `age_s`, `stale`, `max_age_s`) goes into the subtitle, the STALE mark and `data-*`.
     """
     all_leverages = [float(v) for v in document["leverages"]]
-    shown = select_leverages(all_leverages, leverages)
+    shown = leverage_indices(all_leverages, leverages)
     bands = _bands(document, shown, range_pct)
     price = float(document["price"])
     quote = document["quote_currency"]
-    decimals = price_decimals(price)
+    decimals = chart_decimals(price)
     colours = palette.leverage_colours(len(all_leverages))
     legend_rows = legend_layout(legend_items(all_leverages, shown), width - sum(margins(width)))
     frame = frame_for(width, height, len(legend_rows))

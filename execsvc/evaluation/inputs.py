@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.funding import FundingRates
 from execsvc.market.csv_source import (
     CANDLES_FILE,
@@ -34,7 +35,7 @@ from execsvc.market.csv_source import (
     parse_non_negative,
     read_table,
 )
-from execsvc.market.types import Candles, MarketSourceError, OpenInterest
+from execsvc.market.types import MarketSourceError, OpenInterest
 
 TRUTH_COLUMNS = ("date", "coin", "long_usd", "short_usd", "total_usd", "liq_count")
 DAY_MS = 86_400_000

@@ -30,12 +30,13 @@ from typing import Any, Literal
 import numpy as np
 
 from execsvc.evaluation.inputs import DAY_MS, CoinMarket, TruthDay, day_candles
+from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.churn import churn_liquidated, churn_liquidated_on_path
 from execsvc.liqmap.funding import CROWDING_SPAN_MS, FundingRates
 from execsvc.liqmap.model import MapParams
 from execsvc.liqmap.venues import venue_brackets
-from execsvc.market.types import Candles, OpenInterest, SymbolInfo
-from execsvc.refresh import MarketSnapshot, build_documents, snapshot_lookback_s
+from execsvc.maps.refresh import MarketSnapshot, build_documents, snapshot_lookback_s
+from execsvc.market.types import OpenInterest, SymbolInfo
 
 OI_KNOWN_AFTER_MS = 3_600_000
 """An open-interest sample stamped t is taken as known from t + 1 h."""

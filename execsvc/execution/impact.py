@@ -50,9 +50,8 @@ from typing import Literal
 
 import numpy as np
 
-from execsvc.execution.book_walk import cost_curve
+from execsvc.domain.book import OrderBook, cost_curve
 from execsvc.liqmap.candles import Candles
-from execsvc.market.types import OrderBook
 
 DEFAULT_LOOKBACK_S = 86_400.0
 DEFAULT_FIT_POINTS = 32

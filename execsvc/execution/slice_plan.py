@@ -63,12 +63,11 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from execsvc.execution.book_walk import walk_book
+from execsvc.domain.book import OrderBook, walk_book
+from execsvc.domain.units import OrderSide
 from execsvc.execution.impact import book_side, half_spread, impact_from_book, price_tick
 from execsvc.execution.slicing import almgren_chriss, pov_schedule
-from execsvc.market.types import OrderBook
 
-Side = Literal["buy", "sell"]
 STRATEGIES = ("auto", "twap", "almgren_chriss", "pov")
 
 DEFAULT_RISK_AVERSION = 1e-6
@@ -132,7 +131,7 @@ class SlicePlan:
     `risk_aversion` is per quote unit (None unless Almgren-Chriss was used).
     """
 
-    side: Side
+    side: OrderSide
     quantity: float
     horizon_s: float
     strategy_requested: str
@@ -155,7 +154,7 @@ class SlicePlan:
 
 @dataclass(frozen=True, slots=True)
 class _Request:
-    side: Side
+    side: OrderSide
     quantity: float
     horizon_s: float
     strategy: str
@@ -369,7 +368,7 @@ def reach_probability(distance: float, sigma: float, horizon_s: float) -> float:
     return math.erfc(distance / (sigma * math.sqrt(2.0 * horizon_s)))
 
 
-def _fill_side(side: Side) -> str:
+def _fill_side(side: OrderSide) -> str:
     """The cluster side whose forced orders fill our limits: long liquidations sell (fill our
     buys), short liquidations buy (fill our sells)."""
     return "long" if side == "buy" else "short"
@@ -627,14 +626,14 @@ def _aggregate_bps(
     return market.sign * (notional / filled - market.mid) / market.mid * 1e4
 
 
-def _walk(market: _Market, quantity: float, side: Side) -> tuple[float, float]:
+def _walk(market: _Market, quantity: float, side: OrderSide) -> tuple[float, float]:
     """(filled base, notional quote) of one market order walking the book."""
     walk = walk_book(market.levels, quantity, side, reference_price=market.mid)
     return walk.filled_quantity, walk.notional_quote
 
 
 def _children_bps(
-    children: Sequence[ChildOrder], market: _Market, side: Side, limits_fill: bool
+    children: Sequence[ChildOrder], market: _Market, side: OrderSide, limits_fill: bool
 ) -> float:
     """Plan slippage: market children walk the book, limit children fill at their price (or,
     with `limits_fill` False, are bought with one extra market order walking the book)."""
@@ -789,7 +788,7 @@ def _plan_notes(
 
 def plan_slices(
     book: OrderBook,
-    side: Side,
+    side: OrderSide,
     quantity: float,
     horizon_s: float,
     strategy: str = "auto",

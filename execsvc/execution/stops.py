@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
+from execsvc.domain.units import PositionSide
 from execsvc.liqmap.clusters import Cluster
 
-PositionSide = Literal["long", "short"]
 Overshoot = Callable[[Cluster], float]
 """Cascade overshoot in percent beyond a cluster's far edge (>= 0)."""
 

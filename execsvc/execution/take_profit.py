@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
+from execsvc.domain.units import PositionSide
 from execsvc.liqmap.clusters import Cluster
-
-PositionSide = Literal["long", "short"]
 
 
 @dataclass(frozen=True, slots=True)

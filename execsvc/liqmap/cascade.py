@@ -1,6 +1,6 @@
 """Liquidation cascades: how far the price overshoots once it is pushed into liquidations
-(DESIGN.md section 3, "Cascade"). Pure numpy, no I/O; the book is walked by
-`execsvc.execution.book_walk.walk_book` only.
+(README.md, "Execution advice"). Pure numpy, no I/O; the book is walked by
+`execsvc.domain.book.walk_book` only.
 
 Model (direction "down"; "up" mirrors it with shorts, asks and forced buying):
 
@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from execsvc.execution.book_walk import walk_book
+from execsvc.domain.book import walk_book
 
 if TYPE_CHECKING:
     from execsvc.liqmap.clusters import Cluster

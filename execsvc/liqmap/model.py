@@ -1,4 +1,5 @@
-"""The liquidation map: cohorts -> survival -> bands -> clusters (DESIGN.md section 3).
+"""The liquidation map: cohorts -> survival -> bands -> clusters (README.md, "How the map is
+estimated").
 
 `build_map` is pure: arrays in, a `LiquidationMap` out. Cohort groups are the (side, leverage)
 pairs; a group's liquidation price is a fixed ratio of the entry price (see
@@ -36,13 +37,14 @@ from typing import Literal
 
 import numpy as np
 
+from execsvc.domain.brackets import Bracket, max_leverage_for
 from execsvc.liqmap import cohorts, stock, survival
 from execsvc.liqmap.bands import BandGrid, bin_cohorts, cumulative_outward, relative_intensity
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.clusters import Cluster, find_clusters
 from execsvc.liqmap.funding import FundingRates, long_share_at
 from execsvc.liqmap.leverage import effective_leverage_mix
-from execsvc.liqmap.margin import Bracket, liquidation_price_ratio, max_leverage_for
+from execsvc.liqmap.margin import liquidation_price_ratio
 from execsvc.liqmap.scratch import work_array
 
 Model = Literal["oi_delta", "volume_proxy"]

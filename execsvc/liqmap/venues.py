@@ -16,7 +16,7 @@ formula behind the bracket table.
 
 from __future__ import annotations
 
-from execsvc.liqmap.margin import BINANCE_USDM_BRACKETS, Bracket, brackets_from_floors
+from execsvc.domain.brackets import BINANCE_USDM_BRACKETS, Bracket, brackets_from_floors
 
 HYPERLIQUID_MARGIN_TIERS: dict[str, list[tuple[float, float]]] = {
     "BTC": [(0.0, 40.0), (150e6, 20.0)],

@@ -30,28 +30,28 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import ccxt
-import ccxt.async_support as ccxt_async
 import numpy as np
 from pydantic import SecretStr
 from tenacity import (
-    AsyncRetrying,
     RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
 )
 
-from execsvc.liqmap.margin import BINANCE_USDM_BRACKETS, Bracket, brackets_from_floors
-from execsvc.market.types import Candles, MarketSourceError, OpenInterest, OrderBook, SymbolInfo
-from execsvc.settings import Settings
+from execsvc.domain.book import OrderBook
+from execsvc.domain.brackets import Bracket, brackets_from_floors, bundled_table
+from execsvc.liqmap.candles import Candles
+from execsvc.market.ccxt_client import (
+    BINANCE_FAMILY,
+    build_exchange_client,
+    network_retrying,
+    redacting_logger,
+)
+from execsvc.market.types import MarketSourceError, OpenInterest, SymbolInfo
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 DEFAULT_EXCHANGE = "binanceusdm"
-BINANCE_FAMILY = frozenset({"binance", "binanceusdm"})
-BINANCE_FAPI_ORIGIN = "https://fapi.binance.com"
 KLINES_PAGE_LIMIT = 1500
 OI_PAGE_LIMIT = 500
 OI_HISTORY_MS = 30 * 86_400_000
@@ -59,26 +59,6 @@ OI_PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
 BINANCE_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 BRACKET_CACHE_S = 3600.0
 MAX_PAGES = 1000
-
-
-class _RedactingLogger(logging.LoggerAdapter):
-    """Formats each message and replaces the given secrets with `***` before logging it.
-
-    ccxt logs every request's headers at DEBUG, and Binance's include `X-MBX-APIKEY`."""
-
-    def __init__(self, logger: logging.Logger, secrets: Sequence[str]) -> None:
-        super().__init__(logger, {})
-        self._secrets = [s for s in secrets if s]
-
-    def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(level):
-            text = str(msg) % args if args else str(msg)
-            self.logger.log(level, self.redact(text), **kwargs)
 
 
 class CcxtSource:
@@ -122,31 +102,17 @@ class CcxtSource:
         self._retry_wait_s = retry_wait_s
         self._retry_max_wait_s = retry_max_wait_s
         self._clock = clock
-        secrets = [k.get_secret_value() for k in (api_key, secret) if k is not None]
-        self._log = _RedactingLogger(log, secrets)
-        self._exchange = _build_exchange(exchange_id, timeout_ms, api_key, secret, self._log)
-        _override_urls(self._exchange, base_url, urls_override)
+        self._log = redacting_logger(log, [api_key, secret])
+        self._exchange = build_exchange_client(
+            exchange_id, timeout_ms=timeout_ms, api_key=api_key, secret=secret, logger=self._log,
+            base_url=base_url, urls_override=urls_override,
+        )
         if timeframe not in (self._exchange.timeframes or {}):
             raise MarketSourceError(f"{exchange_id} does not offer the timeframe {timeframe!r}")
         self._interval_ms = int(self._exchange.parse_timeframe(timeframe) * 1000)
         self._markets_lock = asyncio.Lock()
         self._markets_loaded = False
         self._brackets: dict[str, tuple[float, list[Bracket]]] = {}
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> CcxtSource:
-        """A source configured from `settings` (exchange, symbols, timeframe, timeout, keys);
-        keyword `overrides` (e.g. `base_url`) win."""
-        symbols = overrides.pop("symbols", settings.symbols)
-        options: dict[str, Any] = {
-            "exchange_id": settings.exchange,
-            "timeframe": settings.ccxt_timeframe,
-            "timeout_ms": settings.ccxt_timeout_ms,
-            "api_key": settings.exchange_api_key,
-            "secret": settings.exchange_secret,
-        }
-        options.update(overrides)
-        return cls(symbols, **options)
 
     @property
     def exchange_id(self) -> str:
@@ -443,113 +409,14 @@ class CcxtSource:
         return _brackets_from_tiers(symbol_tiers)
 
     def _bundled_brackets(self, symbol: str) -> list[Bracket]:
-        table = BINANCE_USDM_BRACKETS.get(symbol) if self._is_binance else None
+        table = bundled_table(symbol) if self._is_binance else None
         if table is None:
             raise MarketSourceError(
                 f"{self._exchange_id} leverage_brackets {symbol} failed: no bundled bracket "
                 "table for this symbol; set EXECSVC_EXCHANGE_API_KEY and EXECSVC_EXCHANGE_SECRET "
                 "so they can be fetched from the exchange"
             )
-        return list(table)
-
-
-# ---- shared with the live order router (`execsvc.exchange.router`) -------------------------------
-
-
-def network_retrying(
-    attempts: int,
-    wait_s: float,
-    max_wait_s: float,
-    before_sleep: Callable[[RetryCallState], None] | None = None,
-) -> AsyncRetrying:
-    """A tenacity policy retrying `ccxt.NetworkError` only: `attempts` tries in all, waiting
-    `wait_s * 2**k` seconds (at most `max_wait_s`) in between; the last error is re-raised."""
-    return AsyncRetrying(
-        retry=retry_if_exception_type(ccxt.NetworkError),
-        stop=stop_after_attempt(max(1, attempts)),
-        wait=wait_exponential(multiplier=wait_s, max=max_wait_s),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
-
-
-def redacting_logger(
-    logger: logging.Logger, secrets: Sequence[SecretStr | None]
-) -> _RedactingLogger:
-    """A logger adapter that replaces the values of `secrets` with `***` in every message; its
-    `redact(text)` does the same for any text (exception messages)."""
-    return _RedactingLogger(logger, [s.get_secret_value() for s in secrets if s is not None])
-
-
-def build_exchange_client(
-    exchange_id: str,
-    *,
-    timeout_ms: int,
-    api_key: SecretStr | None,
-    secret: SecretStr | None,
-    logger: logging.LoggerAdapter,
-    base_url: str | None = None,
-    urls_override: Mapping[str, str] | None = None,
-) -> ccxt_async.Exchange:
-    """An async ccxt client configured like `CcxtSource`'s (rate limit, timeout, linear swap
-    markets, keys, `logger` for ccxt's own debug log) with Binance USD-M endpoints moved to
-    `base_url` and `urls_override` applied. Raises `MarketSourceError` for an unknown id."""
-    exchange = _build_exchange(exchange_id, timeout_ms, api_key, secret, logger)
-    _override_urls(exchange, base_url, urls_override)
-    return exchange
-
-
-# ---- construction helpers ------------------------------------------------------------------------
-
-
-def _exchange_options(exchange_id: str) -> dict[str, Any]:
-    """ccxt options: linear perpetuals only; for Binance, load linear markets only and skip the
-    signed (and here useless) currency fetch that keys would otherwise trigger."""
-    if exchange_id in BINANCE_FAMILY:
-        return {
-            "defaultType": "swap",
-            "defaultSubType": "linear",
-            "fetchMarkets": {"types": ["linear"]},
-            "fetchCurrencies": False,
-        }
-    return {"defaultType": "swap"}
-
-
-def _build_exchange(
-    exchange_id: str,
-    timeout_ms: int,
-    api_key: SecretStr | None,
-    secret: SecretStr | None,
-    logger: logging.LoggerAdapter,
-) -> ccxt_async.Exchange:
-    exchange_class = getattr(ccxt_async, exchange_id, None)
-    if exchange_class is None or exchange_id not in ccxt_async.exchanges:
-        raise MarketSourceError(f"ccxt has no exchange {exchange_id!r}")
-    config: dict[str, Any] = {
-        "enableRateLimit": True,
-        "timeout": timeout_ms,
-        "options": _exchange_options(exchange_id),
-    }
-    if api_key is not None and secret is not None:
-        config["apiKey"] = api_key.get_secret_value()
-        config["secret"] = secret.get_secret_value()
-    exchange = exchange_class(config)
-    exchange.logger = logger
-    return exchange
-
-
-def _override_urls(
-    exchange: ccxt_async.Exchange, base_url: str | None, urls_override: Mapping[str, str] | None
-) -> None:
-    """Point Binance USD-M endpoints at `base_url` and apply `urls_override` entries."""
-    api = dict(exchange.urls.get("api") or {})
-    if base_url:
-        origin = base_url.rstrip("/")
-        for name, url in api.items():
-            if isinstance(url, str) and url.startswith(BINANCE_FAPI_ORIGIN):
-                api[name] = origin + url[len(BINANCE_FAPI_ORIGIN):]
-    api.update(urls_override or {})
-    exchange.urls = {**exchange.urls, "api": api}
+        return table
 
 
 def _guess_quote(symbol: str) -> str:

@@ -69,9 +69,11 @@ from pathlib import Path
 
 import numpy as np
 
+from execsvc.domain.book import OrderBook
+from execsvc.domain.brackets import STAND_IN_TABLE, Bracket, bracket_table, has_bundled_table
+from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.funding import FundingRates
-from execsvc.liqmap.margin import BINANCE_USDM_BRACKETS, Bracket
-from execsvc.market.types import Candles, MarketSourceError, OpenInterest, OrderBook, SymbolInfo
+from execsvc.market.types import MarketSourceError, OpenInterest, SymbolInfo
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +84,6 @@ CANDLE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
 OPTIONAL_CANDLE_COLUMNS = ("taker_buy_volume",)
 OI_COLUMNS = ("time", "oi_quote")
 FUNDING_COLUMNS = ("time", "funding_rate_per_h")
-FALLBACK_BRACKETS = "BTCUSDT"
 MIN_EPOCH_MS = 10**11  # 1973-03-03 in ms; smaller integers are most likely epoch seconds
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -353,13 +354,11 @@ class CsvSource:
         self._info = SymbolInfo(
             self.symbol, exchange, quote_currency, self._open_interest is not None
         )
-        self.bracket_symbol = self.symbol
-        if self.symbol not in BINANCE_USDM_BRACKETS:
-            self.bracket_symbol = FALLBACK_BRACKETS
+        if not has_bundled_table(self.symbol):
             log.warning(
                 "no maintenance bracket table for %s; using %s's as a stand-in",
                 self.symbol,
-                FALLBACK_BRACKETS,
+                STAND_IN_TABLE,
             )
 
     @property
@@ -399,7 +398,7 @@ class CsvSource:
     async def leverage_brackets(self, symbol: str) -> list[Bracket]:
         """Binance USD-M brackets of the symbol, or BTCUSDT's when it has none."""
         self._check(symbol)
-        return list(BINANCE_USDM_BRACKETS[self.bracket_symbol])
+        return bracket_table(self.symbol)
 
     async def mark_price(self, symbol: str) -> float:
         """Close of the last candle (quote per base)."""

@@ -36,16 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from execsvc.liqmap.margin import BINANCE_USDM_BRACKETS, Bracket
-from execsvc.market.types import Candles, MarketSourceError, OpenInterest, OrderBook, SymbolInfo
+from execsvc.domain.book import OrderBook
+from execsvc.domain.brackets import Bracket, bracket_table
+from execsvc.liqmap.candles import Candles
+from execsvc.market.types import MarketSourceError, OpenInterest, SymbolInfo
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MANIFEST = "replay_manifest.json"
 WARMUP_MS = 30 * 86_400_000
-
-# Symbol keys without a Binance bracket table of their own, and the table used instead. FTX
-# published no bracket table with this data; BTCUSDT's (a similar BTC linear perp) stands in.
-BRACKET_STAND_INS = {"BTC-PERP": "BTCUSDT"}
 
 _CANDLE_FIELDS = ("open_time_ms", "open", "high", "low", "close", "volume", "taker_buy_volume")
 
@@ -180,9 +178,9 @@ class ReplaySource:
     ones. `clock` returns seconds (monotonic); tests pass a fake one or use `advance` /
     `set_elapsed_ms`. `data_dir` overrides the bundled data directory.
 
-    Brackets: `BINANCE_USDM_BRACKETS[symbol]`; the FTX `BTC-PERP` recording has no table of its
-    own and uses BTCUSDT's as a stand-in (`BRACKET_STAND_INS`), so its liquidation prices follow
-    Binance's rules, not FTX's. Order books come from `execsvc.market.replay_books` (recorded
+    Brackets: `domain.brackets.bracket_table(symbol)`; the FTX `BTC-PERP` recording has no table
+    of its own and gets the stand-in (BTCUSDT's), so its liquidation prices follow Binance's
+    rules, not FTX's. Order books come from `execsvc.market.replay_books` (recorded
     Binance books rescaled to the replay mark price).
     """
 
@@ -277,11 +275,7 @@ class ReplaySource:
 
     async def leverage_brackets(self, symbol: str) -> list[Bracket]:
         """Binance USD-M brackets for the symbol (BTC-PERP: BTCUSDT's, see class docstring)."""
-        key = self.dataset(symbol).info.symbol
-        table = BINANCE_USDM_BRACKETS.get(BRACKET_STAND_INS.get(key, key))
-        if table is None:
-            raise MarketSourceError(f"no maintenance bracket table for {key}")
-        return list(table)
+        return bracket_table(self.dataset(symbol).info.symbol)
 
     async def mark_price(self, symbol: str) -> float:
         """Close (quote per base) of the last closed candle at the replay position."""

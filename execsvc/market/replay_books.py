@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from execsvc.market.types import OrderBook
+from execsvc.domain.book import OrderBook
 
 RECORDED_SYMBOL = "BTCUSDT"
 RECORDED_EXCHANGE = "binanceusdm"

@@ -11,18 +11,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from execsvc.domain.book import OrderBook
+from execsvc.domain.brackets import Bracket
 from execsvc.liqmap.candles import Candles
-from execsvc.liqmap.margin import Bracket
-
-__all__ = [
-    "Bracket",
-    "Candles",
-    "MarketSource",
-    "MarketSourceError",
-    "OpenInterest",
-    "OrderBook",
-    "SymbolInfo",
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,21 +25,6 @@ class OpenInterest:
 
     def __len__(self) -> int:
         return int(self.time_ms.shape[0])
-
-
-@dataclass(frozen=True, slots=True)
-class OrderBook:
-    """An L2 book: `bids` descending and `asks` ascending, each an (n, 2) array of
-    (price, base quantity). `source` says where it came from (exchange, replay file, ...)."""
-
-    bids: np.ndarray
-    asks: np.ndarray
-    timestamp_ms: int
-    source: str
-
-    @property
-    def mid(self) -> float:
-        return float((self.bids[0, 0] + self.asks[0, 0]) / 2.0)
 
 
 @dataclass(frozen=True, slots=True)

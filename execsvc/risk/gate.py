@@ -6,12 +6,13 @@ API keys appear only as their key id (`execsvc.api.auth.key_id`: a short SHA-256
 in clear. Keys (prefix `execsvc`):
 - `risk:rate:{key_id}:{minute}`: orders counted in one fixed UTC minute (`epoch_s // 60`);
   INCR and PEXPIRE in one MULTI, expiring two minutes after creation.
-- `risk:coid:{key_id}:{client_order_id}`: the order id an accepted `client_order_id` went to,
-  written with SET NX and a TTL (`dedupe_ttl_s`, default 7 days).
+- `risk:coid:{key_id}:{client_order_id}`: the request (`request_digest`) an accepted
+  `client_order_id` went to, written with SET NX and a TTL (`dedupe_ttl_s`, default 7 days).
 - stream `audit`: one entry per decision (checks and orders), trimmed to about
   `audit_maxlen` (100,000) entries. Fields: `ts` (epoch ms), `kind` (`check`|`order`),
   `api_key_id`, `symbol`, `side`, `quantity`, `price`, `stop_price`, `client_order_id`,
-  `order_id` (empty when absent), `allowed` (`true`|`false`), `max_quantity`, `codes`
+  `order_id` (the id `POST /orders` answers; empty for checks, refusals and orders the venue
+  failed to take), `allowed` (`true`|`false`), `max_quantity`, `codes`
   (comma-separated), `policy` and `policy_version`.
 """
 
@@ -23,7 +24,7 @@ from typing import Any, Literal, TypeVar
 
 from redis.asyncio import Redis
 
-from execsvc.orders.model import OrderRequest
+from execsvc.domain.orders import OrderRequest
 from execsvc.risk.policy import Policy
 from execsvc.risk.rules import (
     OrderLike,
@@ -160,14 +161,15 @@ class RiskGate:
         order: OrderRequest,
         context: RiskContext,
         key_id: str,
-        order_id: str,
+        request_id: str,
     ) -> RiskDecision:
-        """The decision for an order about to be placed, audited as an `order`. Every attempt
-        counts toward the key's orders this minute (refused ones too, so hammering stays
-        limited); the id is claimed for `order_id` only when the order is allowed, so a refused
-        order may be corrected and sent again under the same id. A claim already held for the
-        same `order_id` is a retry of this very order (e.g. after a store outage), not a
-        duplicate."""
+        """The decision for an order about to be placed. Every attempt counts toward the key's
+        orders this minute (refused ones too, so hammering stays limited); the
+        `client_order_id` is claimed for `request_id` (`domain.orders.request_digest`) only
+        when the order is allowed, so a refused order may be corrected and sent again under the
+        same id. A claim already held for the same `request_id` is a retry of this very order
+        (e.g. after a store outage), not a duplicate. A refusal is audited here; an allowed
+        order is audited by `placed` once the venue has given it its order id."""
         decision = evaluate(policy, order, context)
         coid = order.client_order_id
         count = await self.count_order(key_id)
@@ -175,12 +177,18 @@ class RiskGate:
             decision = decision.with_violations([rate_limited(count,
                                                               policy.max_orders_per_minute)])
         if decision.allowed:
-            taken = (not await self.claim(key_id, coid, order_id)
-                     and await self.order_id_for(key_id, coid) != order_id)
+            taken = (not await self.claim(key_id, coid, request_id)
+                     and await self.order_id_for(key_id, coid) != request_id)
         else:
             taken = await self.order_id_for(key_id, coid) is not None
         if taken:
             decision = decision.with_violations([duplicate_order(coid)])
-        await self.record("order", key_id, order, decision,
-                          order_id=order_id if decision.allowed else None)
+        if not decision.allowed:
+            await self.record("order", key_id, order, decision)
         return decision
+
+    async def placed(self, key_id: str, order: OrderRequest, decision: RiskDecision,
+                     order_id: str | None) -> str:
+        """Audit an allowed order with the order id the venue gave it (the id the API
+        answers), or with none when the venue failed to take it."""
+        return await self.record("order", key_id, order, decision, order_id=order_id)

@@ -32,9 +32,10 @@ from pydantic import (
     model_validator,
 )
 
+from execsvc.domain.units import Window
+
 SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 SYMBOL_KEY = re.compile(r"^[A-Z0-9._-]{1,40}$")
-MapWindow = Literal["1d", "7d", "30d"]
 
 
 def _version(value: Any) -> Any:
@@ -132,7 +133,7 @@ class Policy(_Model):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
     version: Version
     description: str = ""
-    map_window: MapWindow = "7d"
+    map_window: Window = "7d"
     max_orders_per_minute: Annotated[int, Field(ge=1)]
     default: Limits
     symbols: dict[SymbolKey, LimitsOverride] = Field(default_factory=dict)

@@ -42,10 +42,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
+from execsvc.domain.brackets import Bracket
+from execsvc.domain.orders import OrderType, Position
+from execsvc.domain.units import OrderSide, price_decimals
 from execsvc.liqmap.clusters import Cluster
-from execsvc.liqmap.margin import Bracket, liquidation_price
-from execsvc.mapdoc import price_decimals
-from execsvc.orders.model import OrderSide, OrderType, Position
+from execsvc.liqmap.margin import liquidation_price
 from execsvc.risk.policy import Limits, NearCluster, Policy
 
 TOLERANCE = 1e-9

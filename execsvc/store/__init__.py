@@ -1,3 +1,5 @@
-from execsvc.store.band_store import BandStore, StoredMap, StoreUnavailable
+"""Redis: the band store (maps, books, history, worker status), its connection and leases."""
 
-__all__ = ["BandStore", "StoreUnavailable", "StoredMap"]
+from execsvc.store.band_store import BandStore, MapFreshness, StoredMap, StoreUnavailable
+
+__all__ = ["BandStore", "MapFreshness", "StoreUnavailable", "StoredMap"]

@@ -1,7 +1,9 @@
 """`BandStore`: the cached maps in Redis, their versions, worker status and update notices.
 
 Keys (prefix `execsvc`):
-- `map:{exchange}:{symbol}:{window}`: hash `doc` (JSON), `version`, `computed_at_ms`; with a TTL.
+- `map:{exchange}:{symbol}:{window}`: hash `doc` (JSON), `version`, `computed_at_ms` and the
+  document's `data_lag_s` / `candle_interval_s` (so freshness is read without the document);
+  with a TTL.
 - `mapver:{exchange}:{symbol}:{window}`: the version counter (no TTL, so versions only grow).
 - `book:{exchange}:{symbol}`: hash `doc` (JSON order book) and `version`; with the same TTL.
 - `history:{exchange}:{symbol}:{window}`: stream of compact snapshots (one per new candle),
@@ -26,9 +28,13 @@ import orjson
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from execsvc.domain.book import OrderBook
+from execsvc.domain.map_document import MapDocument, MapSummary, StaleReason, stale_reason
+
 PUT_MAP_SCRIPT = """
 local version = redis.call('INCR', KEYS[2])
-redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'version', version, 'computed_at_ms', ARGV[2])
+redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'version', version, 'computed_at_ms', ARGV[2],
+           'data_lag_s', ARGV[6], 'candle_interval_s', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], '{"version":' .. version .. ',' .. string.sub(ARGV[5], 2))
 return version
@@ -46,13 +52,32 @@ class StoreUnavailable(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class StoredMap:
-    document: dict[str, Any]
+    document: MapDocument
     version: int
     computed_at_ms: int
 
     def age_s(self, now_ms: float | None = None) -> float:
         now = time.time() * 1000.0 if now_ms is None else now_ms
         return max(0.0, (now - self.computed_at_ms) / 1000.0)
+
+
+@dataclass(frozen=True, slots=True)
+class MapFreshness:
+    """What `map_freshness` reads of a stored map: enough for `stale_reason`."""
+
+    version: int
+    computed_at_ms: int
+    data_lag_s: float | None
+    candle_interval_s: float
+
+    def age_s(self, now_ms: float | None = None) -> float:
+        now = time.time() * 1000.0 if now_ms is None else now_ms
+        return max(0.0, (now - self.computed_at_ms) / 1000.0)
+
+    def stale_reason(self, max_map_age_s: float, now_ms: float | None = None
+                     ) -> StaleReason | None:
+        return stale_reason(self.age_s(now_ms), self.data_lag_s, self.candle_interval_s,
+                            max_map_age_s)
 
 
 class BandStore:
@@ -70,17 +95,20 @@ class BandStore:
         await self._call(self.redis.ping())
 
     async def put_map(
-        self, document: dict[str, Any], summary: dict[str, Any], computed_at_ms: int | None = None
+        self, document: MapDocument, summary: MapSummary, computed_at_ms: int | None = None
     ) -> int:
         """Store a map document; returns its new version. `summary` goes into the notice."""
         ident = (document["exchange"], document["symbol"], document["window"])
         computed = int(time.time() * 1000) if computed_at_ms is None else computed_at_ms
-        summary = {**summary, "computed_at_ms": computed}
+        notice = {**summary, "computed_at_ms": computed}
+        stats = document.get("stats") or {}
+        lag = stats.get("data_lag_s")
         version = await self._call(
             self._put_map(
                 keys=[self._key("map", *ident), self._key("mapver", *ident)],
                 args=[orjson.dumps(document), computed, self.ttl_ms, self.channel,
-                      orjson.dumps(summary)],
+                      orjson.dumps(notice), "" if lag is None else lag,
+                      stats.get("candle_interval_s", 0.0)],
             )
         )
         return int(version)
@@ -95,23 +123,23 @@ class BandStore:
             computed_at_ms=int(raw[b"computed_at_ms"]),
         )
 
-    async def map_freshness(
-        self, exchange: str, symbol: str, window: str
-    ) -> tuple[int, int] | None:
-        """`(version, computed_at_ms)` without reading the document, or None."""
+    async def map_freshness(self, exchange: str, symbol: str, window: str) -> MapFreshness | None:
+        """Version, time and data lag of a stored map without reading the document, or None."""
         key = self._key("map", exchange, symbol, window)
-        version, computed = await self._call(self.redis.hmget(key, "version", "computed_at_ms"))
+        version, computed, lag, interval = await self._call(
+            self.redis.hmget(key, "version", "computed_at_ms", "data_lag_s", "candle_interval_s")
+        )
         if version is None or computed is None:
             return None
-        return int(version), int(computed)
+        return MapFreshness(int(version), int(computed), float(lag) if lag else None,
+                            float(interval or 0.0))
 
-    async def put_book(self, exchange: str, symbol: str, book: dict[str, Any]) -> int:
-        """Store the latest order book of a symbol (`bids`, `asks`, `timestamp_ms`, `source`);
-        returns its version."""
+    async def put_book(self, exchange: str, symbol: str, book: OrderBook) -> int:
+        """Store the latest order book of a symbol; returns its version."""
         key = self._key("book", exchange, symbol)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "version", 1)
-            pipe.hset(key, "doc", orjson.dumps(book, option=orjson.OPT_SERIALIZE_NUMPY))
+            pipe.hset(key, "doc", orjson.dumps(book.to_json()))
             pipe.pexpire(key, self.ttl_ms)
             version, *_ = await self._call(pipe.execute())
         return int(version)
@@ -120,12 +148,13 @@ class BandStore:
         version = await self._call(self.redis.hget(self._key("book", exchange, symbol), "version"))
         return None if version is None else int(version)
 
-    async def get_book(self, exchange: str, symbol: str) -> tuple[int, dict[str, Any]] | None:
+    async def get_book(self, exchange: str, symbol: str) -> OrderBook | None:
+        """The latest stored book with its `version`, or None."""
         key = self._key("book", exchange, symbol)
         version, doc = await self._call(self.redis.hmget(key, "version", "doc"))
         if version is None or doc is None:
             return None
-        return int(version), orjson.loads(doc)
+        return OrderBook.from_json(orjson.loads(doc), version=int(version))
 
     async def append_history(
         self, exchange: str, symbol: str, window: str, snapshot: dict[str, Any],

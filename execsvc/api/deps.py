@@ -1,0 +1,185 @@
+"""Everything the routes use, reached one way: the app's `ApiContext`, as the dependency `Ctx`.
+
+`ApiContext` is built once by the composition root (`execsvc.runtime`) and holds the settings,
+the band store, the read cache, the risk policy and gate, the order venue, the metrics and the
+shared map feed; its methods are the lookups every route shares (known symbol and window, the
+venue a symbol is stored under, the stored map, the fresh map advice needs), each failing with
+the problem document that names the offending field.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
+
+from execsvc.api.map_feed import MapFeed
+from execsvc.api.metrics import StoreMetrics
+from execsvc.api.problems import Problem, field_problem
+from execsvc.api.render_cache import RenderCache
+from execsvc.api.schemas import MapRef
+from execsvc.domain.book import OrderBook
+from execsvc.domain.brackets import bracket_table
+from execsvc.domain.map_document import Freshness, document_stale_reason, freshness
+from execsvc.maps.cache import AdviceCache, MapView
+from execsvc.risk import Policy, RiskContext, RiskGate
+from execsvc.settings import Settings
+from execsvc.store import BandStore, StoredMap
+from execsvc.venues.base import OrderVenue
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    store: BandStore
+    registry: CollectorRegistry
+    cache: AdviceCache
+    policy: Policy
+    risk_gate: RiskGate
+    venue: OrderVenue
+    store_metrics: StoreMetrics = field(init=False)
+    feed: MapFeed = field(init=False)
+    renders: RenderCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store_metrics = StoreMetrics(self.registry)
+        self.feed = MapFeed(self.store)
+        self.renders = RenderCache()
+
+    def known_symbol(self, symbol: str, where: str = "path.symbol") -> str:
+        """The configured symbol key (upper case), or 404 naming the field `where`."""
+        key = symbol.upper()
+        if key not in self.settings.symbols:
+            raise Problem(
+                404, f"unknown symbol {symbol!r}; configured: {', '.join(self.settings.symbols)}",
+                field=where, reason="unknown_symbol",
+            )
+        return key
+
+    def known_window(self, window: str, where: str = "query.window") -> str:
+        if window not in self.settings.windows:
+            raise field_problem(
+                where, "window not configured",
+                f"window {window!r} is not computed; configured: "
+                f"{', '.join(self.settings.windows)}",
+            )
+        return window
+
+    async def exchange_of(self, symbol: str, exchange: str | None,
+                          where: str = "query.exchange") -> str:
+        """The venue a symbol's maps are stored under; 404 when `exchange` names another."""
+        venue = await self.cache.exchange_of(symbol)
+        if exchange and exchange != venue:
+            raise Problem(404, f"{symbol} is served from {venue}, not {exchange}",
+                          field=where, reason="unknown_exchange")
+        return venue
+
+    def freshness(self, stored: StoredMap) -> Freshness:
+        return freshness(stored.document, stored.version, stored.computed_at_ms,
+                         time.time() * 1000, self.settings.max_map_age_s)
+
+    async def stored_map(self, symbol: str, window: str, exchange: str | None) -> StoredMap:
+        """The cached map, or 404/422 for bad names and 503 when there is none yet."""
+        key = self.known_symbol(symbol)
+        self.known_window(window)
+        venue = await self.exchange_of(key, exchange)
+        stored = await self.store.get_map(venue, key, window)
+        if stored is None:
+            raise Problem(
+                503, f"no map for {key} {window} on {venue} yet: the worker has not stored one "
+                "(starting, or failing: see /readyz)", reason="map_missing",
+            )
+        return stored
+
+    async def fresh_map(
+        self, symbol: str, window: str, exchange: str | None, where: str = "body"
+    ) -> tuple[str, MapView, OrderBook | None]:
+        """The symbol key, its fresh map and latest book for advice; 404/422 for bad names
+        (fields under `where`), 503 for a missing or stale map (advice on an old map would
+        mislead)."""
+        key = self.known_symbol(symbol, f"{where}.symbol")
+        self.known_window(window, f"{where}.window")
+        venue = await self.exchange_of(key, exchange, f"{where}.exchange")
+        view = await self.cache.map_view(venue, key, window)
+        if view is None:
+            raise Problem(503, f"no map for {key} {window} yet", reason="map_missing")
+        limit = self.settings.max_map_age_s
+        reason = document_stale_reason(view.document, view.age_s(), limit)
+        if reason == "map_stale":
+            raise Problem(
+                503, f"the {key} {window} map is {view.age_s():.0f} s old (limit {limit:g} s): "
+                "the worker is not refreshing it", reason="map_stale",
+            )
+        if reason == "data_stale":
+            lag = view.document["stats"]["data_lag_s"]
+            raise Problem(503, f"the {key} market data stopped: its newest candle closed "
+                          f"{lag:.0f} s before the source's clock", reason="data_stale")
+        return key, view, await self.cache.book(venue, key)
+
+    async def policy_map(self, symbol: str, exchange: str | None
+                         ) -> tuple[str, MapView, OrderBook | None]:
+        """`fresh_map` of the window the risk policy reads; 503 when it is not computed."""
+        window = self.policy.map_window
+        if window not in self.settings.windows:
+            raise Problem(503, f"policy {self.policy.label} reads the {window} map, which is "
+                          "not computed (EXECSVC_WINDOWS)", reason="policy_window_missing")
+        return await self.fresh_map(symbol, window, exchange)
+
+    async def risk_context(self, key_id: str | None, symbol: str, view: MapView) -> RiskContext:
+        """What the risk rules read: the map's price as the mark, its clusters, the symbol's
+        brackets and the position `key_id` holds at the venue (none without a key)."""
+        position = None if key_id is None else await self.venue.position(key_id, symbol)
+        return RiskContext(
+            mark_price=view.price, brackets=bracket_table(symbol), clusters=view.clusters,
+            position=position,
+            quote_currency=view.document["quote_currency"],
+        )
+
+    def map_ref(self, view: MapView) -> MapRef:
+        age = view.age_s()
+        stale = document_stale_reason(view.document, age, self.settings.max_map_age_s)
+        return MapRef(version=view.version, age_s=round(age, 3), stale=stale is not None)
+
+
+def get_context(request: Request) -> ApiContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[ApiContext, Depends(get_context)]
+
+
+def _declared_query(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _declared_query(sub)
+    return names
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameters `route` and its dependencies declare (kept on the route)."""
+    names = getattr(route, "execsvc_query_names", None)
+    if names is None:
+        names = frozenset(_declared_query(route.dependant))
+        route.execsvc_query_names = names  # type: ignore[attr-defined]
+    return names
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """422 naming every query parameter the route does not declare (`?windw=1d` is a typo,
+    not a request for the default window)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    allowed = _query_names(route)
+    unknown = sorted({name for name in request.query_params if name not in allowed})
+    if unknown:
+        known = ", ".join(sorted(allowed)) or "none"
+        raise Problem(422, f"unknown query parameter(s): {', '.join(unknown)}",
+                      errors=[{"field": f"query.{name}", "type": "extra_forbidden",
+                               "message": f"unknown query parameter; this route takes: {known}"}
+                              for name in unknown])

@@ -1,0 +1,88 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from execsvc.api.deps import ApiContext, Ctx
+from execsvc.api.problems import problem_response, problems
+from execsvc.api.responses import FastJSONResponse
+from execsvc.api.schemas import StatusResponse
+from execsvc.store import StoreUnavailable
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Process is alive", response_model=StatusResponse,
+            responses=problems())
+async def healthz() -> FastJSONResponse:
+    return FastJSONResponse({"status": "ok"})
+
+
+async def _not_ready_reasons(ctx: ApiContext) -> list[str]:
+    try:
+        await ctx.store.ping()
+    except StoreUnavailable as exc:
+        return [str(exc)]
+    reasons: list[str] = []
+    registry = await ctx.store.symbol_registry()
+    limit = ctx.settings.max_map_age_s
+    for symbol in ctx.settings.symbols:
+        exchange = registry.get(symbol, {}).get("exchange", ctx.settings.exchange)
+        for window in ctx.settings.windows:
+            fresh = await ctx.store.map_freshness(exchange, symbol, window)
+            if fresh is None:
+                reasons.append(f"{symbol} {window}: no map yet")
+            elif (why := fresh.stale_reason(limit)) == "map_stale":
+                reasons.append(f"{symbol} {window}: map is {fresh.age_s():.0f} s old "
+                               f"(limit {limit:.0f} s)")
+            elif why == "data_stale":
+                reasons.append(f"{symbol} {window}: market data stopped (newest candle "
+                               f"{fresh.data_lag_s:.0f} s behind the source's clock)")
+        status = await ctx.store.status(exchange, symbol)
+        if int(status.get("consecutive_failures", 0)):
+            reasons.append(f"{symbol}: last refresh failed: {status.get('last_error', '?')}")
+    if not await ctx.store.live_workers():
+        reasons.append("no worker heartbeat")
+    return reasons
+
+
+@router.get("/readyz", summary="Store reachable and every map fresh",
+            response_model=StatusResponse, responses=problems(503))
+async def readyz(ctx: Ctx) -> Response:
+    reasons = await _not_ready_reasons(ctx)
+    if reasons:
+        return problem_response(503, "not ready", reason="not_ready", reasons=reasons)
+    return FastJSONResponse({"status": "ready"})
+
+
+async def _refresh_store_gauges(ctx: ApiContext) -> None:
+    gauges = ctx.store_metrics
+    try:
+        registry = await ctx.store.symbol_registry()
+    except StoreUnavailable:
+        gauges.store_up.set(0)
+        return
+    gauges.store_up.set(1)
+    for symbol in ctx.settings.symbols:
+        exchange = registry.get(symbol, {}).get("exchange", ctx.settings.exchange)
+        for window in ctx.settings.windows:
+            fresh = await ctx.store.map_freshness(exchange, symbol, window)
+            age = fresh.age_s() if fresh else float("inf")
+            gauges.map_age.labels(symbol, window).set(age)
+            gauges.map_version.labels(symbol, window).set(fresh.version if fresh else 0)
+            stale = fresh is None or fresh.stale_reason(ctx.settings.max_map_age_s) is not None
+            gauges.map_stale.labels(symbol, window).set(stale)
+        status = await ctx.store.status(exchange, symbol)
+        gauges.symbol_failures.labels(symbol).set(int(status.get("failures_total", 0)))
+
+
+@router.get("/metrics", summary="Prometheus metrics (text exposition format)",
+            response_class=Response, responses={
+                200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                      "description": "Prometheus text format"}, **problems()})
+async def metrics(ctx: Ctx) -> Response:
+    await _refresh_store_gauges(ctx)
+    return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)

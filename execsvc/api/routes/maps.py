@@ -1,0 +1,72 @@
+"""Configured symbols and their cached liquidation maps. The API never computes a map."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from execsvc.api.deps import Ctx
+from execsvc.api.problems import field_problem, problems
+from execsvc.api.responses import FastJSONResponse
+from execsvc.api.schemas import (
+    ExchangeQuery,
+    LeverageQuery,
+    MapResponse,
+    SymbolPath,
+    SymbolsResponse,
+    WindowQuery,
+)
+from execsvc.domain.map_document import UnknownLeverage
+from execsvc.maps.leverage_filter import for_leverages
+
+router = APIRouter(tags=["maps"])
+
+
+@router.get("/symbols", summary="Configured symbols with map version, age and freshness",
+            response_model=SymbolsResponse, responses=problems(503))
+async def symbols(ctx: Ctx) -> FastJSONResponse:
+    registry = await ctx.store.symbol_registry()
+    limit = ctx.settings.max_map_age_s
+    answer = []
+    for symbol in ctx.settings.symbols:
+        info = registry.get(symbol, {})
+        exchange = info.get("exchange", ctx.settings.exchange)
+        windows = {}
+        for window in ctx.settings.windows:
+            fresh = await ctx.store.map_freshness(exchange, symbol, window)
+            windows[window] = {
+                "version": None if fresh is None else fresh.version,
+                "age_s": None if fresh is None else round(fresh.age_s(), 3),
+                "stale": fresh is None or fresh.stale_reason(limit) is not None,
+            }
+        status = await ctx.store.status(exchange, symbol)
+        failing = status.get("consecutive_failures", "0") != "0"
+        answer.append({
+            "symbol": symbol,
+            "exchange": exchange,
+            "quote_currency": info.get("quote_currency"),
+            "has_open_interest": info.get("has_open_interest"),
+            "windows": windows,
+            "last_error": status.get("last_error") if failing else None,
+        })
+    return FastJSONResponse({"symbols": answer})
+
+
+@router.get("/map/{symbol}", summary="The cached liquidation map of a symbol",
+            response_model=MapResponse, responses=problems(404, 503))
+async def get_map(
+    ctx: Ctx,
+    symbol: SymbolPath,
+    window: WindowQuery = "7d",
+    exchange: ExchangeQuery = None,
+    leverage: LeverageQuery = None,
+) -> FastJSONResponse:
+    """With `leverage=` (repeatable) the bands, cumulative curves, totals and clusters are
+    those of the given leverages only, as the chart draws them."""
+    stored = await ctx.stored_map(symbol, window, exchange)
+    document = stored.document
+    if leverage:
+        try:
+            document = for_leverages(document, leverage)
+        except UnknownLeverage as exc:
+            raise field_problem("query.leverage", str(exc)) from None
+    return FastJSONResponse({**document, **ctx.freshness(stored)})

@@ -1,0 +1,121 @@
+"""Orders, positions and the account, behind API keys.
+
+Every order is risk-checked against the active policy (with the map the policy names, which
+must be fresh) before it reaches the venue: paper accounts or, with `TRADING_MODE=live`, the
+exchange. Idempotent on `client_order_id` per API key: the same request again returns the same
+order; the same id with a different request is refused (409, `DUPLICATE_ORDER`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from execsvc.api.auth import ApiKeyId
+from execsvc.api.deps import Ctx
+from execsvc.api.problems import Problem, body_problem, problems
+from execsvc.api.responses import FastJSONResponse
+from execsvc.api.schemas import (
+    AccountResponse,
+    OrderBody,
+    OrderOut,
+    PositionsResponse,
+    order_out,
+)
+from execsvc.domain.orders import (
+    DuplicateOrder,
+    OrderRequest,
+    order_shape_problem,
+    request_digest,
+)
+from execsvc.venues.live import MAX_LIVE_CLIENT_ID
+
+router = APIRouter(tags=["orders"])
+OrderId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+                              description="the order id, or your client_order_id")]
+
+
+def _request(body: OrderBody, symbol: str, mode: str) -> OrderRequest:
+    """The order as the venues take it; 422 naming the field when its shape is wrong."""
+    problem = order_shape_problem(body.type, body.quantity, body.price, body.stop_price,
+                                  body.time_in_force)
+    if problem is not None:
+        raise body_problem(*problem)
+    if mode == "live" and len(body.client_order_id) > MAX_LIVE_CLIENT_ID:
+        raise body_problem("client_order_id", f"at most {MAX_LIVE_CLIENT_ID} characters in "
+                           "live mode (the exchange id carries a prefix naming your key)")
+    return OrderRequest(
+        client_order_id=body.client_order_id, symbol=symbol, side=body.side, type=body.type,
+        quantity=body.quantity, price=body.price, stop_price=body.stop_price,
+        reduce_only=body.reduce_only, time_in_force=body.time_in_force, leverage=body.leverage,
+    )
+
+
+@router.post("/orders", status_code=201, response_model=OrderOut,
+             responses={200: {"model": OrderOut, "description": "A retry: the order the same "
+                              "request already created"}, **problems(401, 404, 409, 503)},
+             summary="Place an order (risk-checked; idempotent on client_order_id)")
+async def place_order(body: OrderBody, key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
+    venue = ctx.venue
+    symbol = ctx.known_symbol(body.symbol, "body.symbol")
+    order_request = _request(body, symbol, venue.mode)
+    try:
+        existing = await venue.existing(key, order_request)
+    except DuplicateOrder as exc:
+        raise Problem(409, str(exc), code="DUPLICATE_ORDER", order_id=exc.order_id) from exc
+    if existing is not None:
+        return FastJSONResponse(order_out(existing, venue.mode), status_code=200)
+    _, view, _ = await ctx.policy_map(symbol, None)
+    context = await ctx.risk_context(key, symbol, view)
+    decision = await ctx.risk_gate.admit(
+        ctx.policy, order_request, context, key, request_digest(order_request)
+    )
+    if not decision.allowed:
+        raise Problem(
+            422, "refused by the risk policy: " + ", ".join(decision.codes),
+            type_="urn:execsvc:risk-rejected", policy=ctx.policy.label,
+            max_quantity=decision.max_quantity,
+            violations=[asdict(v) for v in decision.violations],
+        )
+    try:
+        order = await venue.submit(key, order_request)
+    except Exception:
+        await ctx.risk_gate.placed(key, order_request, decision, None)
+        raise
+    await ctx.risk_gate.placed(key, order_request, decision, order.id)
+    return FastJSONResponse(order_out(order, venue.mode), status_code=201)
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut, responses=problems(401, 404),
+            summary="An order with its fills, by order id or client_order_id")
+async def get_order(order_id: OrderId, key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
+    order = await ctx.venue.get(key, order_id)
+    if order is None:
+        raise Problem(404, f"no order {order_id!r} for this API key", field="path.order_id",
+                      reason="unknown_order")
+    return FastJSONResponse(order_out(order, ctx.venue.mode))
+
+
+@router.delete("/orders/{order_id}", response_model=OrderOut, responses=problems(401, 404),
+               summary="Cancel a working order")
+async def cancel_order(order_id: OrderId, key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
+    order = await ctx.venue.cancel(key, order_id)
+    if order is None:
+        raise Problem(404, f"no order {order_id!r} for this API key", field="path.order_id",
+                      reason="unknown_order")
+    return FastJSONResponse(order_out(order, ctx.venue.mode))
+
+
+@router.get("/positions", response_model=PositionsResponse, responses=problems(401),
+            summary="Open positions, marked to market")
+async def positions(key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
+    return FastJSONResponse({"positions": await ctx.venue.positions(key),
+                             "mode": ctx.venue.mode})
+
+
+@router.get("/account", response_model=AccountResponse, responses=problems(401),
+            summary="Balance, margin and PnL")
+async def account(key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
+    return FastJSONResponse({**await ctx.venue.account(key), "mode": ctx.venue.mode})

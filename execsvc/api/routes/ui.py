@@ -1,0 +1,155 @@
+"""The map as a picture: `GET /map/{symbol}.svg`, `GET /map/{symbol}/heatmap.svg` and the page
+`GET /ui` (with its script, stylesheet and `GET /ui/config.json`).
+
+The charts are rendered here from the cached documents (`execsvc.charts`, pure functions, run
+in a worker thread); nothing is computed from market data. Include this router before
+`routes.maps`: `/map/{symbol}` would otherwise take `BTCUSDT.svg` as a symbol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+from importlib import resources
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import HTMLResponse, Response
+
+from execsvc.api.deps import Ctx
+from execsvc.api.problems import field_problem, problems
+from execsvc.api.responses import FastJSONResponse
+from execsvc.api.schemas import ExchangeQuery, LeverageQuery, SymbolPath, UiConfig, WindowQuery
+from execsvc.charts import render_heatmap_svg, render_map_svg
+from execsvc.domain.map_document import UnknownLeverage
+
+router = APIRouter(tags=["charts"])
+
+SVG_MEDIA_TYPE = "image/svg+xml"
+NO_STORE = {"Cache-Control": "no-store"}
+ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+
+Width = Annotated[int, Query(ge=320, le=2400, description="Image width in pixels")]
+RangePct = Annotated[float | None, Query(
+    gt=0, le=100, allow_inf_nan=False,
+    description="Percent either side of the price to show; default: every band with notional")]
+SVG_RESPONSES = {
+    200: {"content": {SVG_MEDIA_TYPE: {"schema": {"type": "string"}}},
+          "description": "The chart as an SVG image"},
+    **problems(404, 503),
+}
+
+
+class SvgResponse(Response):
+    media_type = SVG_MEDIA_TYPE
+
+
+@router.get(
+    "/map/{symbol}.svg",
+    summary="The liquidation map as an SVG image (bars by leverage, cumulative curves, "
+            "price line, clusters, legend)",
+    response_class=SvgResponse,
+    responses=SVG_RESPONSES,
+)
+async def map_svg(
+    ctx: Ctx,
+    symbol: SymbolPath,
+    window: WindowQuery = "7d",
+    exchange: ExchangeQuery = None,
+    width: Width = 1200,
+    height: Annotated[int, Query(ge=200, le=1600, description="Image height in pixels")] = 600,
+    leverage: LeverageQuery = None,
+    range_pct: RangePct = None,
+) -> SvgResponse:
+    stored = await ctx.stored_map(symbol, window, exchange)
+    freshness = {**ctx.freshness(stored), "max_age_s": ctx.settings.max_map_age_s}
+    try:
+        svg = await asyncio.to_thread(
+            render_map_svg, stored.document, width=width, height=height, leverages=leverage,
+            range_pct=range_pct, freshness=freshness,
+        )
+    except UnknownLeverage as exc:
+        raise field_problem("query.leverage", str(exc)) from None
+    headers = {**NO_STORE, "X-Map-Version": str(stored.version)}
+    return SvgResponse(svg, headers=headers)
+
+
+@router.get(
+    "/map/{symbol}/heatmap.svg",
+    summary="The liquidation map over time (time x price, colour = estimated liquidations, "
+            "price path) from the worker's bounded history, as an SVG image",
+    response_class=SvgResponse,
+    responses=SVG_RESPONSES,
+)
+async def heatmap_svg(
+    ctx: Ctx,
+    symbol: SymbolPath,
+    window: WindowQuery = "7d",
+    exchange: ExchangeQuery = None,
+    width: Width = 1200,
+    height: Annotated[int, Query(ge=200, le=1600, description="Image height in pixels")] = 420,
+    range_pct: RangePct = None,
+) -> SvgResponse:
+    stored = await ctx.stored_map(symbol, window, exchange)
+    document = stored.document
+    key = ("heatmap", document["exchange"], document["symbol"], window, stored.version, width,
+           height, range_pct)
+    svg = ctx.renders.get(key)
+    if svg is None:
+        history = await ctx.store.history(document["exchange"], document["symbol"], window)
+        svg = await asyncio.to_thread(
+            render_heatmap_svg, history, symbol=document["symbol"], window=window,
+            quote_currency=document["quote_currency"], width=width, height=height,
+            bin_width_bps=document["bin_width_bps"], range_pct=range_pct,
+        )
+        ctx.renders.put(key, svg)
+    return SvgResponse(svg, headers={**NO_STORE, "X-Map-Version": str(stored.version)})
+
+
+@cache
+def _asset(name: str) -> bytes:
+    return resources.files("execsvc.ui").joinpath(name).read_bytes()
+
+
+@router.get("/ui", summary="A page that draws the maps and updates itself",
+            response_class=HTMLResponse, responses=problems())
+async def ui_page(
+    symbol: Annotated[str | None, Query(max_length=40, description="Symbol shown first")] = None,
+    window: Annotated[str | None, Query(max_length=8, description="Window shown first")] = None,
+    leverage: Annotated[list[str] | None, Query(max_length=16,
+                                                description="Leverages shown (repeat)")] = None,
+    range: Annotated[str | None, Query(max_length=8, description="Percent either side of the "
+                                       "price: 2, 5, 10 or 20")] = None,
+) -> HTMLResponse:
+    """The page reads its query (a bookmarkable selection) itself; values it does not know
+    fall back to the defaults of `/ui/config.json`."""
+    return HTMLResponse(_asset("index.html"), headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/ui/config.json", summary="What the page needs: symbols, windows, leverages, "
+            "the age from which a map is stale", response_model=UiConfig,
+            responses=problems())
+async def ui_config(ctx: Ctx) -> FastJSONResponse:
+    settings = ctx.settings
+    return FastJSONResponse({
+        "symbols": settings.symbols,
+        "windows": settings.windows,
+        "default_window": "7d" if "7d" in settings.windows else settings.windows[0],
+        "leverages": sorted(settings.leverage_mix),
+        "max_map_age_s": settings.max_map_age_s,
+        "refresh_interval_s": settings.refresh_interval_s,
+    }, headers=NO_STORE)
+
+
+@router.get("/ui/app.js", include_in_schema=False)
+async def ui_script() -> Response:
+    return _asset_response("app.js")
+
+
+@router.get("/ui/app.css", include_in_schema=False)
+async def ui_style() -> Response:
+    return _asset_response("app.css")
+
+
+def _asset_response(name: str) -> Response:
+    return Response(_asset(name), media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,230 @@
+"""`execsvc` command line: serve, api, worker, map, evaluate, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from execsvc.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:
+        typer.echo(f"invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+@contextmanager
+def _starting() -> Iterator[None]:
+    """Configuration errors at start-up as one clean line naming the settings to fix."""
+    from execsvc.runtime import start_up_problem
+
+    try:
+        yield
+    except Exception as exc:
+        problem = start_up_problem(exc)
+        if problem is None:
+            raise
+        typer.echo(problem, err=True)
+        raise typer.Exit(2) from exc
+
+
+def _uvicorn(settings: Settings, *, with_worker: bool) -> None:
+    import uvicorn
+
+    from execsvc.runtime import load_policy, log_startup, make_app
+
+    with _starting():
+        policy = load_policy(settings)
+        log_startup(settings, "serve" if with_worker else "api", policy)
+        application = make_app(settings, with_worker=with_worker, policy=policy)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+Host = Annotated[str | None, typer.Option(help="Bind address (EXECSVC_HOST)")]
+Port = Annotated[int | None, typer.Option(help="Port (EXECSVC_PORT)")]
+
+
+@app.command()
+def serve(host: Host = None, port: Port = None) -> None:
+    """API and worker in one process (embedded store unless EXECSVC_REDIS_URL is set)."""
+    _uvicorn(_settings(host=host, port=port), with_worker=True)
+
+
+@app.command()
+def api(host: Host = None, port: Port = None) -> None:
+    """HTTP API only; maps come from workers through Redis (EXECSVC_REDIS_URL required)."""
+    settings = _settings(host=host, port=port)
+    _require_redis(settings, "api")
+    _uvicorn(settings, with_worker=False)
+
+
+@app.command()
+def worker() -> None:
+    """Refresh loop only, writing maps to Redis (EXECSVC_REDIS_URL required)."""
+    from execsvc.runtime import log_startup, make_store, make_worker
+
+    settings = _settings()
+    _require_redis(settings, "worker")
+    with _starting():
+        log_startup(settings, "worker")
+        the_worker = make_worker(settings, make_store(settings))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await the_worker.run(stop)
+        finally:
+            await the_worker.source.close()
+
+    asyncio.run(main())
+
+
+def _require_redis(settings: Settings, role: str) -> None:
+    if settings.redis_url is None:
+        typer.echo(
+            f"execsvc {role} runs beside other processes and needs a shared store: set "
+            "EXECSVC_REDIS_URL (or use `execsvc serve` for the all-in-one embedded mode)",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+@app.command("map")
+def map_command(
+    symbol: Annotated[str, typer.Argument(help="Symbol key, e.g. BTCUSDT")],
+    window: Annotated[str, typer.Option(help="1d, 7d or 30d")] = "7d",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the map document as JSON")] = False,
+    data: Annotated[
+        Path | None, typer.Option(help="Directory with candles.csv [and open_interest.csv]")
+    ] = None,
+    rows: Annotated[int, typer.Option(help="Table rows on each side of the price")] = 10,
+    row_bps: Annotated[float, typer.Option(help="Price span of one table row, bps")] = 50.0,
+) -> None:
+    """Build one map now and print it (a table of bands and clusters, or --json)."""
+    from execsvc.cli.map_table import build_document, render
+
+    settings = _settings(symbols=symbol, windows=window)
+    try:
+        document = asyncio.run(build_document(settings, symbol.upper(), window, data))
+    except Exception as exc:
+        typer.echo(f"cannot build the map: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        render(document, row_bps, rows)
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path | None, typer.Option(
+        help="Directory with one <COIN>/ directory of candles.csv + open_interest.csv each "
+             "(default: the bundled evaluation set)")] = None,
+    truth: Annotated[Path | None, typer.Option(
+        help="Realised daily liquidations CSV (default: bundled Hyperliquid Dec 2025)")] = None,
+    window: Annotated[str, typer.Option(help="Map window: 1d, 7d or 30d")] = "7d",
+    venue: Annotated[str, typer.Option(
+        help="Venue whose margin rules price the map: hyperliquid or binanceusdm")]
+        = "hyperliquid",
+    out: Annotated[Path | None, typer.Option(
+        help="Write metrics.json, days.csv (and variants.json) here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
+    variants: Annotated[bool, typer.Option(
+        help="Also fit and score every model variant (LOWO / LOCO; about a minute)")] = False,
+    model_card: Annotated[Path | None, typer.Option(
+        help="Write the model card GET /model serves (needs --variants)")] = None,
+) -> None:
+    """The map against realised liquidations, with the naive and shape-removed baselines."""
+    from execsvc.cli.evaluate_table import render, write_card
+    from execsvc.evaluation.inputs import EvaluationInputError
+    from execsvc.evaluation.run import (
+        DEFAULT_MARKETS,
+        DEFAULT_TRUTH,
+        dumps,
+        write_outputs,
+    )
+    from execsvc.evaluation.run import (
+        evaluate as run_evaluation,
+    )
+    from execsvc.evaluation.run import (
+        model_card as make_card,
+    )
+    from execsvc.liqmap.venues import VENUE_BRACKETS
+    from execsvc.maps.refresh import map_params
+    from execsvc.settings import WINDOW_SECONDS
+
+    settings = _settings()
+    if window not in WINDOW_SECONDS:
+        typer.echo(f"--window must be one of {', '.join(WINDOW_SECONDS)}, not {window!r}",
+                   err=True)
+        raise typer.Exit(2)
+    if venue not in VENUE_BRACKETS:
+        typer.echo(f"--venue must be one of {', '.join(sorted(VENUE_BRACKETS))}, not {venue!r}",
+                   err=True)
+        raise typer.Exit(2)
+    if model_card is not None and not variants:
+        typer.echo("--model-card needs --variants (the card carries LOWO/LOCO scores)", err=True)
+        raise typer.Exit(2)
+    try:
+        result = run_evaluation(
+            map_params(settings), data_dir=data or DEFAULT_MARKETS, truth_file=truth or
+            DEFAULT_TRUTH, window=window, window_s=WINDOW_SECONDS[window], venue=venue,
+            variants=variants)
+    except (EvaluationInputError, KeyError) as exc:
+        typer.echo(f"cannot evaluate: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if as_json:
+        sys.stdout.write(dumps(result.metrics))
+    else:
+        render(result)
+    if out is not None:
+        for path in write_outputs(result, out):
+            typer.echo(f"wrote {path}", err=True)
+    if model_card is not None:
+        write_card(model_card, make_card(result, WINNING_VARIANT))
+        typer.echo(f"wrote {model_card}", err=True)
+
+
+WINNING_VARIANT = "churn"
+"""The variant whose structure the default settings configure (docs/evaluation.md)."""
+
+
+@app.command()
+def bench(
+    repeats: Annotated[int, typer.Option(help="Timed repetitions per figure")] = 30,
+    symbols: Annotated[int, typer.Option(help="Symbols in the worker-tick benchmark")] = 100,
+    http_seconds: Annotated[float, typer.Option(help="Seconds of load per endpoint")] = 5.0,
+) -> None:
+    """Print benchmark figures (medians and ratios against same-run baselines)."""
+    from execsvc.bench.run import run_all
+
+    run_all(repeats=repeats, tick_symbols=symbols, http_seconds=http_seconds)
+

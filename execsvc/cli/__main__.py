@@ -1,0 +1,5 @@
+"""`python -m execsvc.cli`: the `execsvc` command."""
+
+from execsvc.cli import app
+
+app()

@@ -1,0 +1,188 @@
+"""The read side of the stored maps: parsed maps and books for advice, risk checks and paper
+fills, cached per stored version, and the venue each symbol's maps are stored under.
+
+Bots ask for stops many times a second while a map changes every few seconds. A cached view is
+trusted for `revalidate_s` (default 1 s); after that one small Redis read compares versions,
+and the JSON document is fetched and parsed into arrays and clusters only when the version
+changed. A view is never served past `MAX_MAP_AGE_S` (the routes check its age), so a stopped
+worker still shows up as a stale map. Cascade overshoots are memoised per (window, map
+version, cluster) on the book view.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from execsvc.domain.book import OrderBook
+from execsvc.domain.map_document import MapDocument
+from execsvc.liqmap.cascade import cluster_overshoot_pct
+from execsvc.liqmap.clusters import Cluster
+from execsvc.store import BandStore
+
+REGISTRY_TTL_S = 5.0
+
+
+@dataclass
+class MapView:
+    """A stored map parsed for advice: its clusters and the band edges and notionals as arrays
+    (quote per base, quote)."""
+
+    version: int
+    computed_at_ms: int
+    document: MapDocument
+    clusters: list[Cluster]
+    edges: np.ndarray
+    long_notional: np.ndarray
+    short_notional: np.ndarray
+
+    @property
+    def price(self) -> float:
+        return float(self.document["price"])
+
+    @property
+    def atr_quote(self) -> float:
+        return float(self.document["stats"]["atr_quote"])
+
+    @property
+    def band_width_quote(self) -> float:
+        return float(self.edges[1] - self.edges[0]) if len(self.edges) > 1 else 0.0
+
+    def age_s(self) -> float:
+        return max(0.0, time.time() - self.computed_at_ms / 1000.0)
+
+
+def parse_map(version: int, computed_at_ms: int, document: MapDocument) -> MapView:
+    bands = document["bands"]
+    edges = np.array([b["price_low"] for b in bands] + [bands[-1]["price_high"]]) if bands else (
+        np.zeros(0))
+    return MapView(
+        version=version,
+        computed_at_ms=computed_at_ms,
+        document=document,
+        clusters=[Cluster(**c) for c in document["clusters"]],
+        edges=edges,
+        long_notional=np.array([b["long_notional_quote"] for b in bands], dtype=np.float64),
+        short_notional=np.array([b["short_notional_quote"] for b in bands], dtype=np.float64),
+    )
+
+
+class AdviceCache:
+    """Maps, books and memoised answers of one process; `default_exchange` is the venue of a
+    symbol the worker has not registered yet."""
+
+    def __init__(
+        self, store: BandStore, default_exchange: str, max_entries: int = 256,
+        revalidate_s: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.default_exchange = default_exchange
+        self._venues: dict[str, str | None] = {}
+        self._venues_read = 0.0
+        self.max_entries = max_entries
+        self.revalidate_s = revalidate_s
+        self._maps: OrderedDict[tuple[str, str, str], MapView] = OrderedDict()
+        self._books: OrderedDict[tuple[str, str], OrderBook] = OrderedDict()
+        self._overshoots: OrderedDict[tuple, float] = OrderedDict()
+        self._checked: dict[tuple, float] = {}
+        self._answers: OrderedDict[tuple, Any] = OrderedDict()
+
+    def _remember(self, cache: OrderedDict, key: tuple, value: Any) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        self._checked[key] = time.monotonic()
+        while len(cache) > self.max_entries:
+            old, _ = cache.popitem(last=False)
+            self._checked.pop(old, None)
+
+    def _trusted(self, cache: OrderedDict, key: tuple) -> Any:
+        """The cached value if it was checked against Redis less than `revalidate_s` ago."""
+        value = cache.get(key)
+        if value is not None and time.monotonic() - self._checked[key] < self.revalidate_s:
+            return value
+        return None
+
+    def answer(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """A memoised answer for `key` (which must name every input, versions included)."""
+        if key in self._answers:
+            self._answers.move_to_end(key)
+            return self._answers[key]
+        value = compute()
+        self._answers[key] = value
+        if len(self._answers) > 4 * self.max_entries:
+            self._answers.popitem(last=False)
+        return value
+
+    def overshoot_pct(self, map_view: MapView, book: OrderBook | None, cluster: Cluster) -> float:
+        """Percent the price runs past `cluster`'s far edge once a move reaches it (cascade
+        model); 0 without a book. Memoised per (map, map version, book version, cluster)."""
+        if book is None:
+            return 0.0
+        document = map_view.document
+        key = (document["exchange"], document["symbol"], document["window"], map_view.version,
+               book.version, cluster.rank)
+        if key not in self._overshoots:
+            self._overshoots[key] = cluster_overshoot_pct(
+                map_view.edges, map_view.long_notional, map_view.short_notional, map_view.price,
+                book.bids, book.asks, cluster,
+            )
+            if len(self._overshoots) > 4 * self.max_entries:
+                self._overshoots.popitem(last=False)
+        return self._overshoots[key]
+
+    async def exchange_of(self, symbol: str) -> str:
+        """The venue a symbol's maps are stored under, as the worker registered it (re-read at
+        most every `REGISTRY_TTL_S`), else `default_exchange`."""
+        now = time.monotonic()
+        if symbol not in self._venues or now - self._venues_read > REGISTRY_TTL_S:
+            registry = await self.store.symbol_registry()
+            self._venues = {s: info.get("exchange") for s, info in registry.items()}
+            self._venues_read = now
+        return self._venues.get(symbol) or self.default_exchange
+
+    async def latest_book(self, symbol: str) -> OrderBook | None:
+        """The latest stored book of `symbol` on its registered venue (paper fills use it)."""
+        return await self.book(await self.exchange_of(symbol), symbol)
+
+    async def map_view(self, exchange: str, symbol: str, window: str) -> MapView | None:
+        key = (exchange, symbol, window)
+        trusted = self._trusted(self._maps, key)
+        if trusted is not None:
+            return trusted
+        fresh = await self.store.map_freshness(exchange, symbol, window)
+        if fresh is None:
+            return None
+        cached = self._maps.get(key)
+        if cached is not None and cached.version == fresh.version:
+            self._checked[key] = time.monotonic()
+            return cached
+        stored = await self.store.get_map(exchange, symbol, window)
+        if stored is None:
+            return None
+        view = parse_map(stored.version, stored.computed_at_ms, stored.document)
+        self._remember(self._maps, key, view)
+        return view
+
+    async def book(self, exchange: str, symbol: str) -> OrderBook | None:
+        """The latest stored book (with its version), revalidated like the maps."""
+        key = (exchange, symbol)
+        trusted = self._trusted(self._books, key)
+        if trusted is not None:
+            return trusted
+        version = await self.store.book_version(exchange, symbol)
+        if version is None:
+            return None
+        cached = self._books.get(key)
+        if cached is not None and cached.version == version:
+            self._checked[key] = time.monotonic()
+            return cached
+        book = await self.store.get_book(exchange, symbol)
+        if book is None:
+            return None
+        self._remember(self._books, key, book)
+        return book

@@ -1,0 +1,140 @@
+"""The async ccxt client both ccxt adapters build on: `CcxtSource` (market data) and the live
+order router (`execsvc.venues.live_router`). One place for the client's configuration (rate
+limit, timeout, linear swap markets, keys), the redaction of keys from ccxt's debug log and the
+retry policy for network errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ccxt
+import ccxt.async_support as ccxt_async
+from pydantic import SecretStr
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from execsvc.market.types import MarketSourceError
+
+BINANCE_FAMILY = frozenset({"binance", "binanceusdm"})
+BINANCE_FAPI_ORIGIN = "https://fapi.binance.com"
+
+
+class _RedactingLogger(logging.LoggerAdapter):
+    """Formats each message and replaces the given secrets with `***` before logging it.
+
+    ccxt logs every request's headers at DEBUG, and Binance's include `X-MBX-APIKEY`."""
+
+    def __init__(self, logger: logging.Logger, secrets: Sequence[str]) -> None:
+        super().__init__(logger, {})
+        self._secrets = [s for s in secrets if s]
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            text = str(msg) % args if args else str(msg)
+            self.logger.log(level, self.redact(text), **kwargs)
+
+
+def network_retrying(
+    attempts: int,
+    wait_s: float,
+    max_wait_s: float,
+    before_sleep: Callable[[RetryCallState], None] | None = None,
+) -> AsyncRetrying:
+    """A tenacity policy retrying `ccxt.NetworkError` only: `attempts` tries in all, waiting
+    `wait_s * 2**k` seconds (at most `max_wait_s`) in between; the last error is re-raised."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type(ccxt.NetworkError),
+        stop=stop_after_attempt(max(1, attempts)),
+        wait=wait_exponential(multiplier=wait_s, max=max_wait_s),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def redacting_logger(
+    logger: logging.Logger, secrets: Sequence[SecretStr | None]
+) -> _RedactingLogger:
+    """A logger adapter that replaces the values of `secrets` with `***` in every message; its
+    `redact(text)` does the same for any text (exception messages)."""
+    return _RedactingLogger(logger, [s.get_secret_value() for s in secrets if s is not None])
+
+
+def build_exchange_client(
+    exchange_id: str,
+    *,
+    timeout_ms: int,
+    api_key: SecretStr | None,
+    secret: SecretStr | None,
+    logger: logging.LoggerAdapter,
+    base_url: str | None = None,
+    urls_override: Mapping[str, str] | None = None,
+) -> ccxt_async.Exchange:
+    """An async ccxt client configured like `CcxtSource`'s (rate limit, timeout, linear swap
+    markets, keys, `logger` for ccxt's own debug log) with Binance USD-M endpoints moved to
+    `base_url` and `urls_override` applied. Raises `MarketSourceError` for an unknown id."""
+    exchange = _build_exchange(exchange_id, timeout_ms, api_key, secret, logger)
+    _override_urls(exchange, base_url, urls_override)
+    return exchange
+
+
+def _exchange_options(exchange_id: str) -> dict[str, Any]:
+    """ccxt options: linear perpetuals only; for Binance, load linear markets only and skip the
+    signed (and here useless) currency fetch that keys would otherwise trigger."""
+    if exchange_id in BINANCE_FAMILY:
+        return {
+            "defaultType": "swap",
+            "defaultSubType": "linear",
+            "fetchMarkets": {"types": ["linear"]},
+            "fetchCurrencies": False,
+        }
+    return {"defaultType": "swap"}
+
+
+def _build_exchange(
+    exchange_id: str,
+    timeout_ms: int,
+    api_key: SecretStr | None,
+    secret: SecretStr | None,
+    logger: logging.LoggerAdapter,
+) -> ccxt_async.Exchange:
+    exchange_class = getattr(ccxt_async, exchange_id, None)
+    if exchange_class is None or exchange_id not in ccxt_async.exchanges:
+        raise MarketSourceError(f"ccxt has no exchange {exchange_id!r}")
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": timeout_ms,
+        "options": _exchange_options(exchange_id),
+    }
+    if api_key is not None and secret is not None:
+        config["apiKey"] = api_key.get_secret_value()
+        config["secret"] = secret.get_secret_value()
+    exchange = exchange_class(config)
+    exchange.logger = logger
+    return exchange
+
+
+def _override_urls(
+    exchange: ccxt_async.Exchange, base_url: str | None, urls_override: Mapping[str, str] | None
+) -> None:
+    """Point Binance USD-M endpoints at `base_url` and apply `urls_override` entries."""
+    api = dict(exchange.urls.get("api") or {})
+    if base_url:
+        origin = base_url.rstrip("/")
+        for name, url in api.items():
+            if isinstance(url, str) and url.startswith(BINANCE_FAPI_ORIGIN):
+                api[name] = origin + url[len(BINANCE_FAPI_ORIGIN):]
+    api.update(urls_override or {})
+    exchange.urls = {**exchange.urls, "api": api}

@@ -1,0 +1,235 @@
+"""/suggest/stop and /suggest/take-profit on replayed real data in a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from execsvc.maps.worker import MapWorker
+from execsvc.market.replay import ReplaySource
+from execsvc.runtime import make_app
+from execsvc.settings import Settings
+from execsvc.store import BandStore
+from tests.support.apps import asgi_client
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "BTC-PERP"]
+
+
+@pytest.fixture
+async def client(redis_client: Redis):
+    config = Settings(_env_file=None, symbols=",".join(SYMBOLS), windows="1d,7d")
+    store = BandStore(redis_client)
+    assert (await MapWorker(ReplaySource(720, SYMBOLS), store, config).tick()).failed == {}
+    app = make_app(config, with_worker=False, store=store)
+    async with asgi_client(app) as c:
+        yield c
+
+
+async def the_map(client, symbol="BTCUSDT", window="7d") -> dict:
+    return (await client.get(f"/map/{symbol}", params={"window": window})).json()
+
+
+@pytest.mark.parametrize("side", ["long", "short"])
+async def test_stop_beyond_the_nearest_dense_cluster(client, side) -> None:
+    doc = await the_map(client)
+    response = await client.post("/suggest/stop", json={"symbol": "BTCUSDT", "side": side})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    price, stop = doc["price"], body["stop_price"]
+    assert body["entry_price"] == price
+    assert (stop < price) if side == "long" else (stop > price)
+    own = [c for c in doc["clusters"] if c["side"] == side]
+    assert not [c for c in own if c["price_low"] < stop < c["price_high"]], "never inside"
+    dense = sorted((c for c in own if c["intensity"] >= 0.25), key=lambda c: c["distance_pct"])
+    anchor = dense[0]
+    far = anchor["price_low"] if side == "long" else anchor["price_high"]
+    assert (stop < far) if side == "long" else (stop > far)
+    assert body["buffer"]["atr"] > 0 and body["buffer"]["overshoot_pct"] >= 0
+    assert anchor["rank"] in [c["rank"] for c in body["avoided_clusters"]]
+    assert [a["label"] for a in body["alternatives"]] == ["tight", "standard", "wide"]
+    assert body["book_source"].startswith("recorded:binanceusdm:BTCUSDT")
+    assert body["map"]["version"] == doc["version"] and body["map"]["stale"] is False
+    assert body["fits_risk"] is True and "cluster" in body["rationale"]
+
+
+async def test_stop_with_risk_budget_and_tight_max_loss(client) -> None:
+    body = (await client.post("/suggest/stop", json={
+        "symbol": "ETHUSDT", "side": "long", "risk_usd": 1000, "window": "1d"})).json()
+    entry, stop = body["entry_price"], body["stop_price"]
+    assert body["suggested_quantity"] * (entry - stop) == pytest.approx(1000, rel=1e-3)
+    tight = (await client.post("/suggest/stop", json={
+        "symbol": "ETHUSDT", "side": "long", "quantity": 10, "window": "1d",
+        "max_loss_pct": body["distance_pct"] / 4})).json()
+    assert tight["fits_risk"] is False
+    assert tight["distance_pct"] <= body["distance_pct"] / 4 + 1e-9
+    assert tight["suggested_quantity"] < 10
+    assert "max loss" in tight["rationale"]
+
+
+async def test_take_profit_zones_sum_to_one_in_front_of_clusters(client) -> None:
+    doc = await the_map(client)
+    body = (await client.post("/suggest/take-profit", json={
+        "symbol": "BTCUSDT", "side": "long", "quantity": 2.0})).json()
+    zones = body["zones"]
+    assert zones and len(zones) <= 3
+    assert sum(z["size_fraction"] for z in zones) == pytest.approx(1.0)
+    assert sum(z["quantity"] for z in zones) == pytest.approx(2.0)
+    for zone in zones:
+        assert zone["cluster"]["side"] == "short"
+        assert doc["price"] < zone["target_price"] <= zone["price_low"]
+
+
+async def test_stale_map_is_503(client, redis_client: Redis) -> None:
+    old = int(time.time() * 1000) - 120_000
+    await redis_client.hset("execsvc:map:binanceusdm:BTCUSDT:7d", "computed_at_ms", old)
+    await redis_client.hincrby("execsvc:map:binanceusdm:BTCUSDT:7d", "version", 1)
+    response = await client.post("/suggest/stop", json={"symbol": "BTCUSDT", "side": "long"})
+    assert response.status_code == 503
+    assert response.json()["reason"] == "map_stale"
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"symbol": "BTCUSDT", "side": "flat"}, "body.side"),
+    ({"symbol": "BTCUSDT", "side": "long", "quantity": -1}, "body.quantity"),
+    ({"symbol": "BTCUSDT", "side": "long", "quantity": 0}, "body.quantity"),
+    ({"symbol": "BTCUSDT", "side": "long", "entry_price": "NaN"}, "body.entry_price"),
+    ({"symbol": "BTCUSDT", "side": "long", "max_loss_pct": 150}, "body.max_loss_pct"),
+    ({"symbol": "BTCUSDT", "side": "long", "window": "2w"}, "body.window"),
+    ({"symbol": "BTCUSDT", "side": "long", "stop": 1}, "body.stop"),
+    ({"side": "long"}, "body.symbol"),
+])
+async def test_bad_input_is_422_naming_the_field(client, body, field) -> None:
+    response = await client.post("/suggest/stop", json=body)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+async def test_infinity_in_raw_json_is_422(client) -> None:
+    raw = b'{"symbol": "BTCUSDT", "side": "long", "entry_price": Infinity}'
+    response = await client.post("/suggest/stop", content=raw,
+                                 headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+async def test_unknown_symbol_is_404(client) -> None:
+    response = await client.post("/suggest/take-profit", json={"symbol": "XRPUSDT", "side": "long"})
+    assert response.status_code == 404
+
+
+finite = st.floats(allow_nan=True, allow_infinity=True)
+bodies = st.fixed_dictionaries(
+    {"symbol": st.sampled_from(["BTCUSDT", "ETHUSDT", "BTC-PERP", "btcusdt", "NOPE", ""]),
+     "side": st.sampled_from(["long", "short", "buy"])},
+    optional={"entry_price": finite, "quantity": finite, "risk_usd": finite,
+              "max_loss_pct": finite, "window": st.sampled_from(["1d", "7d", "30d", "x"])},
+)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=bodies, path=st.sampled_from(["/suggest/stop", "/suggest/take-profit"]))
+async def test_no_request_body_gives_a_server_error(client, body, path) -> None:
+    if path.endswith("take-profit"):
+        body = {k: v for k, v in body.items() if k not in ("risk_usd", "max_loss_pct")}
+    payload = {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
+               for k, v in body.items()}
+    response = await client.post(path, json=payload)
+    assert response.status_code in (200, 404, 422), response.text
+
+
+@pytest.mark.parametrize("strategy", ["auto", "twap", "almgren_chriss", "pov"])
+async def test_slice_children_sum_exactly_and_beat_one_market_order(client, strategy) -> None:
+    response = await client.post("/suggest/slice", json={
+        "symbol": "BTCUSDT", "side": "buy", "quantity": 120.0, "horizon_s": 900,
+        "strategy": strategy, "max_participation": 0.5})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    children = body["children"]
+    assert sum(c["quantity"] for c in children) == 120.0
+    assert all(c["quantity"] > 0 and c["reason"] for c in children)
+    assert [c["t_offset_s"] for c in children] == sorted(c["t_offset_s"] for c in children)
+    slippage = body["slippage"]
+    assert slippage["plan_if_limits_unfilled_bps"] <= slippage["market_order_bps"]
+    assert slippage["twap_bps"] < slippage["market_order_bps"]
+    assert body["book_source"].startswith("recorded:binanceusdm:BTCUSDT")
+    assert body["calibration"]["eta"] > 0 and body["calibration"]["sigma_quote_per_sqrt_s"] > 0
+    if strategy != "auto":
+        assert body["strategy_used"] == strategy
+
+
+async def test_slice_for_a_symbol_without_a_recorded_book_says_so(client) -> None:
+    body = (await client.post("/suggest/slice", json={
+        "symbol": "ETHUSDT", "side": "sell", "quantity": 500, "horizon_s": 300})).json()
+    assert body["book_source"].startswith("profile:BTCUSDT->ETHUSDT")
+    assert sum(c["quantity"] for c in body["children"]) == 500
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"quantity": 0}, "body.quantity"),
+    ({"quantity": -5}, "body.quantity"),
+    ({"horizon_s": 0}, "body.horizon_s"),
+    ({"strategy": "vwap"}, "body.strategy"),
+    ({"side": "long"}, "body.side"),
+    ({"max_participation": 1.5}, "body.max_participation"),
+    ({"risk_aversion": -1}, "body.risk_aversion"),
+    ({"quantity": "NaN"}, "body.quantity"),
+])
+async def test_slice_bad_input_names_the_field(client, body, field) -> None:
+    request = {"symbol": "BTCUSDT", "side": "buy", "quantity": 10, "horizon_s": 60, **body}
+    response = await client.post("/suggest/slice", json=request)
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+slice_bodies = st.fixed_dictionaries(
+    {"symbol": st.sampled_from(["BTCUSDT", "BTC-PERP", "NOPE"]),
+     "side": st.sampled_from(["buy", "sell", "long"]),
+     "quantity": st.one_of(finite, st.floats(1e-9, 1e6)),
+     "horizon_s": st.one_of(finite, st.floats(1e-3, 1e6))},
+    optional={"strategy": st.sampled_from(["auto", "twap", "almgren_chriss", "pov", "x"]),
+              "risk_aversion": finite, "max_participation": finite},
+)
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=slice_bodies)
+async def test_no_slice_request_gives_a_server_error(client, body) -> None:
+    payload = {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
+               for k, v in body.items()}
+    response = await client.post("/suggest/slice", json=payload)
+    assert response.status_code in (200, 404, 422), response.text
+    if response.status_code == 200:
+        children = response.json()["children"]
+        assert sum(c["quantity"] for c in children) == payload["quantity"]
+
+
+@pytest.mark.parametrize("path", ["/suggest/stop", "/suggest/take-profit"])
+async def test_entry_far_from_the_map_is_422(client, path) -> None:
+    doc = await the_map(client)
+    for entry in (1e-300, doc["price"] * 2, doc["price"] * 0.5):
+        response = await client.post(path, json={"symbol": "BTCUSDT", "side": "long",
+                                                 "entry_price": entry})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"] == "body.entry_price"
+
+
+async def test_a_source_that_stops_delivering_candles_makes_the_map_stale(
+    client, redis_client
+) -> None:
+    """Recomputed on time, but from candles that stopped arriving: stale, and no advice."""
+    key = "execsvc:map:binanceusdm:BTCUSDT:7d"
+    document = json.loads(await redis_client.hget(key, "doc"))
+    document["stats"]["data_lag_s"] = 3 * 3600 + 31
+    await redis_client.hset(key, mapping={"doc": json.dumps(document)})
+    await redis_client.hincrby(key, "version", 1)
+    assert (await client.get("/map/BTCUSDT")).json()["stale"] is True
+    response = await client.post("/suggest/stop", json={"symbol": "BTCUSDT", "side": "long"})
+    assert response.status_code == 503 and response.json()["reason"] == "data_stale"

@@ -1,0 +1,161 @@
+"""BandStore and the refresh worker against a real redis-server (and the embedded store)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from execsvc.maps.worker import MapWorker
+from execsvc.market.replay import ReplaySource
+from execsvc.market.types import MarketSourceError
+from execsvc.settings import Settings
+from execsvc.store import BandStore, StoreUnavailable
+from execsvc.store.connection import connect, is_embedded
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "BTC-PERP"]
+
+
+def settings(**overrides) -> Settings:
+    base = {"symbols": ",".join(SYMBOLS), "refresh_interval_s": 0.2, "windows": "1d,7d"}
+    return Settings(_env_file=None, **{**base, **overrides})
+
+
+class FailingFor:
+    """A replay source whose data for some symbols raises, as an exchange outage would."""
+
+    def __init__(self, inner: ReplaySource, broken: set[str]) -> None:
+        self.inner = inner
+        self.broken = broken
+        self.name = "replay-with-faults"
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def candles(self, symbol, since_ms):
+        if symbol in self.broken:
+            raise MarketSourceError(f"{symbol}: exchange returned HTTP 503")
+        return await self.inner.candles(symbol, since_ms)
+
+
+async def test_put_map_is_versioned_and_published(redis_client: Redis) -> None:
+    store = BandStore(redis_client, ttl_s=30)
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(store.channel)
+    await pubsub.get_message(timeout=1)  # subscribe confirmation
+    doc = {"exchange": "binanceusdm", "symbol": "BTCUSDT", "window": "7d", "bands": [1, 2]}
+    first = await store.put_map(doc, {"symbol": "BTCUSDT", "window": "7d"}, computed_at_ms=1000)
+    second = await store.put_map(doc, {"symbol": "BTCUSDT", "window": "7d"}, computed_at_ms=2000)
+    assert (first, second) == (1, 2)
+    stored = await store.get_map("binanceusdm", "BTCUSDT", "7d")
+    assert stored.version == 2 and stored.computed_at_ms == 2000 and stored.document == doc
+    ttl_ms = await redis_client.pttl("execsvc:map:binanceusdm:BTCUSDT:7d")
+    assert 0 < ttl_ms <= 30_000
+    notices = []
+    while len(notices) < 2:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+        if message:
+            notices.append(orjson.loads(message["data"]))
+    assert [n["version"] for n in notices] == [1, 2]
+    assert notices[1]["symbol"] == "BTCUSDT" and notices[1]["computed_at_ms"] == 2000
+    await pubsub.aclose()
+
+
+async def test_worker_tick_stores_every_symbol_and_window(redis_client: Redis) -> None:
+    config = settings()
+    store = BandStore(redis_client)
+    worker = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), store, config)
+    report = await worker.tick()
+    assert report.failed == {}
+    assert report.built == len(SYMBOLS) * 2
+    btc = await store.get_map("binanceusdm", "BTCUSDT", "7d")
+    assert btc.document["model"] == "oi_delta"
+    sides = {c["side"] for c in btc.document["clusters"]}
+    assert sides == {"long", "short"}, "clusters on both sides of the price"
+    ftx = await store.get_map("ftx", "BTC-PERP", "1d")
+    assert ftx.document["model"] == "volume_proxy"
+    registry = await store.symbol_registry()
+    assert registry["BTC-PERP"]["exchange"] == "ftx"
+
+
+async def test_one_failing_symbol_does_not_stop_the_others(redis_client: Redis, caplog) -> None:
+    store = BandStore(redis_client)
+    source = FailingFor(ReplaySource(speed=720, symbols=SYMBOLS), {"ETHUSDT"})
+    worker = MapWorker(source, store, settings())
+    for _ in range(3):
+        report = await worker.tick()
+    assert set(report.failed) == {"ETHUSDT"}
+    assert "HTTP 503" in report.failed["ETHUSDT"]
+    assert await store.get_map("binanceusdm", "BTCUSDT", "1d") is not None
+    assert await store.get_map("binanceusdm", "ETHUSDT", "1d") is None
+    status = await store.status("binanceusdm", "ETHUSDT")
+    assert status["consecutive_failures"] == "3" and status["failures_total"] == "3"
+    logged = [r for r in caplog.records if "ETHUSDT" in r.getMessage()]
+    assert len(logged) == 1, "a burst of failures is logged once"
+    source.broken.clear()
+    await worker.tick()
+    status = await store.status("binanceusdm", "ETHUSDT")
+    assert status["consecutive_failures"] == "0"
+
+
+async def test_two_workers_share_symbols_without_overlap(redis_client: Redis) -> None:
+    store = BandStore(redis_client)
+    a = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), store, settings(), worker_id="a")
+    b = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), store, settings(), worker_id="b")
+    owned_a = await a.leases.acquire(SYMBOLS[:2])
+    owned_b = await b.leases.acquire(SYMBOLS)
+    assert owned_a == SYMBOLS[:2] and owned_b == SYMBOLS[2:]
+    assert await a.leases.acquire(SYMBOLS) == SYMBOLS[:2], "a renews, b keeps its own"
+    await a.leases.release_all()
+    assert await b.leases.acquire(SYMBOLS) == SYMBOLS, "freed leases are taken over"
+
+
+async def test_worker_survives_store_outage() -> None:
+    dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    worker = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), BandStore(dead), settings())
+    report = await worker.tick()
+    assert set(report.failed) == set(SYMBOLS)
+    assert all("redis unreachable" in reason for reason in report.failed.values())
+    with pytest.raises(StoreUnavailable):
+        await BandStore(dead).get_map("x", "y", "1d")
+
+
+async def test_run_loop_refreshes_until_stopped(redis_client: Redis) -> None:
+    store = BandStore(redis_client)
+    worker = MapWorker(ReplaySource(speed=3600, symbols=SYMBOLS), store, settings())
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(1.0)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    stored = await store.get_map("binanceusdm", "BTCUSDT", "1d")
+    assert stored.version >= 3, "several ticks in a second at a 0.2 s interval"
+    assert await redis_client.keys("execsvc:lease:*") == [], "leases released on stop"
+
+
+async def test_embedded_store_runs_the_same_code() -> None:
+    redis = connect(settings())
+    assert is_embedded(redis)
+    store = BandStore(redis)
+    worker = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), store, settings())
+    report = await worker.tick()
+    assert report.failed == {} and report.built == 6
+    assert (await store.get_map("binanceusdm", "ETHUSDT", "7d")).version == 1
+
+
+async def test_history_keeps_one_snapshot_per_candle(redis_client: Redis) -> None:
+    store = BandStore(redis_client)
+    source = ReplaySource(speed=720, symbols=SYMBOLS, clock=lambda: 0.0)  # time stands still
+    worker = MapWorker(source, store, settings())
+    await worker.tick()
+    await worker.tick()  # same replay hour: no new snapshot
+    source.advance(3_600_000)
+    await worker.tick()
+    history = await store.history("binanceusdm", "BTCUSDT", "1d")
+    assert len(history) == 2
+    first, second = history
+    assert second["t_ms"] - first["t_ms"] >= 3_600_000
+    assert len(first["values"]) == 400 and first["width"] > 0
+    assert first["low"] < first["price"] < first["low"] + 400 * first["width"]

@@ -1,0 +1,280 @@
+"""The bundled replay datasets and `ReplaySource`: data sanity, clock, looping, no look-ahead."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from execsvc.domain.brackets import BINANCE_USDM_BRACKETS
+from execsvc.market.replay import DATA_DIR, MANIFEST, WARMUP_MS, ReplaySource, read_manifest
+from execsvc.market.types import MarketSource, MarketSourceError
+from tests.support import REPO
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "BTC-PERP")
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+SHARED_DATA = Path("/work/shared/data")
+
+
+class FakeClock:
+    """A settable clock in seconds."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture(scope="module")
+def shared_source() -> ReplaySource:
+    """One source for read-only checks; tests that move its clock use `set_elapsed_ms`."""
+    return ReplaySource(speed=720.0, clock=FakeClock())
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def source(clock: FakeClock) -> ReplaySource:
+    return ReplaySource(speed=720.0, clock=clock)
+
+
+def test_manifest_describes_every_bundled_file() -> None:
+    manifest = read_manifest(DATA_DIR)
+    assert set(manifest) == set(SYMBOLS)
+    assert manifest["BTCUSDT"]["exchange"] == "binanceusdm"
+    assert manifest["BTCUSDT"]["quote_currency"] == "USDT"
+    assert manifest["BTCUSDT"]["open_interest_venue"] == "hyperliquid"
+    assert manifest["BTC-PERP"]["exchange"] == "ftx"
+    assert manifest["BTC-PERP"]["quote_currency"] == "USD"
+    assert manifest["BTC-PERP"]["open_interest_venue"] is None
+    for entry in manifest.values():
+        assert (DATA_DIR / entry["file"]).is_file()
+        assert entry["sources"] and all(s["license"] and s["sha256"] for s in entry["sources"])
+    total = sum((DATA_DIR / entry["file"]).stat().st_size for entry in manifest.values())
+    assert total < 3_000_000
+
+
+@pytest.mark.parametrize("symbol", SYMBOLS)
+def test_bundled_candles_are_sane(shared_source: ReplaySource, symbol: str) -> None:
+    dataset = shared_source.dataset(symbol)
+    c = dataset.candles
+    entry = read_manifest(DATA_DIR)[symbol]
+    assert len(c) == entry["candles"]
+    assert c.interval_ms == entry["interval_ms"]
+    assert c.open_time_ms.dtype == np.int64
+    assert np.all(np.diff(c.open_time_ms) == c.interval_ms)  # no gaps, no duplicates
+    for name in ("open", "high", "low", "close", "volume"):
+        values = getattr(c, name)
+        assert values.dtype == np.float64 and values.shape == (len(c),)
+        assert np.isfinite(values).all()
+    assert np.all(c.high >= np.maximum(c.open, c.close))
+    assert np.all(c.low <= np.minimum(c.open, c.close))
+    assert np.all(c.low > 0) and np.all(c.volume >= 0)
+    assert np.isnan(c.taker_buy_volume).all()  # no source has the taker split
+    assert int(c.open_time_ms[0]) == entry["start_ms"]
+    assert int(c.open_time_ms[-1]) + c.interval_ms == entry["end_ms"]
+    assert entry["end_ms"] - entry["start_ms"] > WARMUP_MS
+
+
+@pytest.mark.parametrize("symbol", ["BTCUSDT", "ETHUSDT"])
+def test_bundled_open_interest_is_sane(shared_source: ReplaySource, symbol: str) -> None:
+    dataset = shared_source.dataset(symbol)
+    oi = dataset.open_interest
+    assert oi is not None and len(oi) == read_manifest(DATA_DIR)[symbol]["open_interest_samples"]
+    assert np.all(np.diff(oi.time_ms) > 0)
+    assert np.all(np.diff(oi.time_ms) % HOUR_MS == 0)
+    assert np.all(np.isfinite(oi.oi_quote)) and np.all(oi.oi_quote > 1e8)  # USD notional
+    start, end = dataset.start_ms, int(dataset.candles.open_time_ms[-1]) + HOUR_MS
+    assert start <= oi.time_ms[0] and oi.time_ms[-1] <= end
+
+
+def test_bundled_prices_are_plausible(shared_source: ReplaySource) -> None:
+    btc = shared_source.dataset("BTCUSDT").candles.close
+    eth = shared_source.dataset("ETHUSDT").candles.close
+    ftx = shared_source.dataset("BTC-PERP").candles
+    assert btc.min() > 50_000 and btc.max() < 150_000
+    assert eth.min() > 1_000 and eth.max() < 6_000
+    assert ftx.close.min() > 30_000 and ftx.close.max() < 50_000
+    assert 0 < np.median(ftx.volume) < 1_000  # BTC, not USD
+
+
+def test_implements_protocol_and_symbols(source: ReplaySource) -> None:
+    assert isinstance(source, MarketSource)
+    info = {s.symbol: s for s in source.symbols()}
+    assert set(info) == set(SYMBOLS)
+    assert info["BTCUSDT"].has_open_interest and info["ETHUSDT"].has_open_interest
+    assert not info["BTC-PERP"].has_open_interest
+    assert info["BTC-PERP"].exchange == "ftx" and info["BTC-PERP"].quote_currency == "USD"
+    assert info["ETHUSDT"].exchange == "binanceusdm" and info["ETHUSDT"].quote_currency == "USDT"
+
+
+def test_symbol_selection_and_unknown_symbols(clock: FakeClock) -> None:
+    only = ReplaySource(speed=1.0, symbols=["btcusdt"], clock=clock)
+    assert [s.symbol for s in only.symbols()] == ["BTCUSDT"]
+    with pytest.raises(MarketSourceError, match="ETHUSDT"):
+        only.dataset("ETHUSDT")
+    with pytest.raises(MarketSourceError) as excinfo:
+        ReplaySource(speed=1.0, symbols=["BTCUSDT", "DOGEUSDT"], clock=clock)
+    message = str(excinfo.value)
+    assert "DOGEUSDT" in message and all(s in message for s in SYMBOLS)
+
+
+@pytest.mark.parametrize("speed", [0.0, -1.0, float("nan"), float("inf")])
+def test_invalid_speed_is_refused(speed: float) -> None:
+    with pytest.raises(ValueError):
+        ReplaySource(speed=speed)
+
+
+def test_missing_data_dir_is_a_source_error(tmp_path: Path) -> None:
+    with pytest.raises(MarketSourceError, match=MANIFEST):
+        ReplaySource(speed=1.0, data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "method, args",
+    [
+        ("candles", (0,)),
+        ("open_interest", (0,)),
+        ("leverage_brackets", ()),
+        ("mark_price", ()),
+        ("now_ms", ()),
+    ],
+)
+async def test_unknown_symbol_in_every_method(
+    source: ReplaySource, method: str, args: tuple[int, ...]
+) -> None:
+    with pytest.raises(MarketSourceError, match="XRPUSDT"):
+        await getattr(source, method)("XRPUSDT", *args)
+
+
+@pytest.mark.parametrize("symbol", SYMBOLS)
+async def test_start_position_has_a_full_30_day_window(source: ReplaySource, symbol: str) -> None:
+    dataset = source.dataset(symbol)
+    now = await source.now_ms(symbol)
+    assert now == dataset.start_ms + WARMUP_MS
+    candles = await source.candles(symbol, now - WARMUP_MS)
+    assert len(candles) == WARMUP_MS // dataset.candles.interval_ms
+    assert int(candles.open_time_ms[-1]) + candles.interval_ms == now
+
+
+async def test_clock_advances_at_speed_for_all_symbols(
+    source: ReplaySource, clock: FakeClock
+) -> None:
+    before = {s: await source.now_ms(s) for s in SYMBOLS}
+    count = len(await source.candles("BTCUSDT", 0))
+    clock.t += 5.0  # 5 s wall at speed 720 = one hour of replay
+    after = {s: await source.now_ms(s) for s in SYMBOLS}
+    assert all(after[s] - before[s] == HOUR_MS for s in SYMBOLS)
+    assert len(await source.candles("BTCUSDT", 0)) == count + 1
+    assert len(await source.candles("BTC-PERP", 0)) == WARMUP_MS // 60_000 + 60
+
+
+async def test_advance_and_set_elapsed(source: ReplaySource, clock: FakeClock) -> None:
+    start = await source.now_ms("ETHUSDT")
+    source.advance(2 * HOUR_MS)
+    assert await source.now_ms("ETHUSDT") == start + 2 * HOUR_MS
+    source.set_elapsed_ms(5 * HOUR_MS)
+    assert source.elapsed_ms() == 5 * HOUR_MS
+    clock.t += 1.0
+    assert source.elapsed_ms() == 5 * HOUR_MS + 720_000
+
+
+@pytest.mark.parametrize("symbol", SYMBOLS)
+async def test_replay_loops_and_shows_the_last_candle(source: ReplaySource, symbol: str) -> None:
+    dataset = source.dataset(symbol)
+    interval = dataset.candles.interval_ms
+    last_close = int(dataset.candles.open_time_ms[-1]) + interval
+    source.set_elapsed_ms(dataset.cycle_ms - 1)
+    assert await source.now_ms(symbol) == last_close + interval - 1
+    assert len(await source.candles(symbol, 0)) == len(dataset.candles)
+    source.set_elapsed_ms(dataset.cycle_ms)
+    assert await source.now_ms(symbol) == dataset.start_ms + dataset.warmup_ms
+    source.set_elapsed_ms(3 * dataset.cycle_ms + 7 * interval)
+    assert await source.now_ms(symbol) == dataset.start_ms + dataset.warmup_ms + 7 * interval
+
+
+async def test_mark_price_is_last_closed_close(source: ReplaySource) -> None:
+    source.set_elapsed_ms(10 * HOUR_MS + 1_234)
+    for symbol in SYMBOLS:
+        candles = await source.candles(symbol, 0)
+        assert await source.mark_price(symbol) == candles.close[-1]
+
+
+async def test_since_filter(source: ReplaySource) -> None:
+    now = await source.now_ms("BTCUSDT")
+    since = now - 24 * HOUR_MS + 1  # excludes the candle that opened exactly 24 h ago
+    day = await source.candles("BTCUSDT", since)
+    assert len(day) == 23 and day.open_time_ms[0] >= since
+    oi = await source.open_interest("BTCUSDT", since)
+    assert oi is not None and len(oi) > 0 and oi.time_ms[0] >= since
+    assert len(await source.candles("BTCUSDT", now + 1)) == 0
+    empty = await source.open_interest("BTCUSDT", now + 1)
+    assert empty is not None and len(empty) == 0
+
+
+async def test_ftx_has_no_open_interest(source: ReplaySource) -> None:
+    assert await source.open_interest("BTC-PERP", 0) is None
+
+
+async def test_brackets(source: ReplaySource) -> None:
+    assert await source.leverage_brackets("ETHUSDT") == BINANCE_USDM_BRACKETS["ETHUSDT"]
+    assert await source.leverage_brackets("BTC-PERP") == BINANCE_USDM_BRACKETS["BTCUSDT"]
+
+
+async def test_returned_arrays_are_read_only(source: ReplaySource) -> None:
+    candles = await source.candles("BTCUSDT", 0)
+    with pytest.raises(ValueError):
+        candles.close[0] = 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(elapsed=st.integers(min_value=-(10**13), max_value=10**13), symbol=st.sampled_from(SYMBOLS))
+def test_any_elapsed_time_stays_in_range_without_look_ahead(
+    shared_source: ReplaySource, elapsed: int, symbol: str
+) -> None:
+    shared_source.set_elapsed_ms(elapsed)
+    dataset = shared_source.dataset(symbol)
+    now = asyncio.run(shared_source.now_ms(symbol))
+    assert dataset.start_ms + dataset.warmup_ms <= now < dataset.start_ms + dataset.span_ms
+    candles = asyncio.run(shared_source.candles(symbol, now - 7 * DAY_MS))
+    assert len(candles) > 0
+    assert np.all(candles.open_time_ms + candles.interval_ms <= now)  # all closed
+    assert int(candles.open_time_ms[-1]) + 2 * candles.interval_ms > now  # and none held back
+    assert candles.open_time_ms[0] >= now - 7 * DAY_MS
+    oi = asyncio.run(shared_source.open_interest(symbol, now - 7 * DAY_MS))
+    if oi is not None:
+        assert len(oi) > 0 and np.all(oi.time_ms <= now)
+        assert np.all(oi.time_ms >= now - 7 * DAY_MS)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pandas") is None or not SHARED_DATA.is_dir(),
+    reason="needs pandas/pyarrow and the shared raw data",
+)
+def test_build_script_reproduces_the_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "build_replay_data", REPO / "scripts" / "build_replay_data.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    module.main(["--source", str(SHARED_DATA), "--out", str(tmp_path)])
+    names = [entry["file"] for entry in read_manifest(DATA_DIR).values()]
+    for name in [*names, MANIFEST]:
+        assert (tmp_path / name).read_bytes() == (DATA_DIR / name).read_bytes(), name
+    assert json.loads((tmp_path / MANIFEST).read_text())["format"] == 1

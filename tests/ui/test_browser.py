@@ -1,0 +1,285 @@
+"""End to end: the `/ui` page in Debian's headless Chromium, driven over the Chrome DevTools
+Protocol (a small client over `websockets`; no browser download, no driver binary).
+
+The app runs on a real port with the replay worker ticking every second over redis-server:
+the chart draws, hovering shows a tooltip, switching the window redraws it, stream updates
+redraw it without a reload, and with the worker gone the page turns STALE by itself.
+Screenshots go to the test's temporary folder (`ui-*.png`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+from websockets.sync.client import connect
+
+from execsvc.charts.palette import CLUSTER_COLOURS
+from execsvc.maps.worker import MapWorker
+from execsvc.market.replay import ReplaySource
+from execsvc.runtime import make_app
+from execsvc.store import BandStore
+from tests.api.test_stream import settings
+from tests.support.live_server import LiveServer
+
+VIEWPORT = (1360, 1700)
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--no-first-run",
+                  "--no-default-browser-check", "--hide-scrollbars", "--mute-audio"]
+
+
+class BrowserError(AssertionError):
+    pass
+
+
+class Chromium:
+    """A headless Chromium process and one page, over the DevTools protocol."""
+
+    def __init__(self, profile: Path) -> None:
+        self._stack = contextlib.ExitStack()
+        binary = shutil.which("chromium") or shutil.which("chromium-browser")
+        if binary is None:
+            raise RuntimeError("chromium is not installed; .ci/run installs it (apt: chromium)")
+        self.process = subprocess.Popen(
+            [binary, *CHROMIUM_FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}",
+             f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        try:
+            port = self._devtools_port(profile / "DevToolsActivePort")
+            self.socket = self._stack.enter_context(
+                connect(self._page_socket(port), max_size=None, open_timeout=10))
+        except BaseException:
+            self.close()
+            raise
+        self._ids = itertools.count(1)
+
+    def _devtools_port(self, path: Path, timeout_s: float = 20) -> int:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"chromium exited with {self.process.returncode}")
+            if path.exists() and path.read_text().strip():
+                return int(path.read_text().split()[0])
+            time.sleep(0.05)
+        raise RuntimeError("chromium did not open its DevTools port")
+
+    @staticmethod
+    def _page_socket(port: int) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as answer:
+            targets = json.load(answer)
+        return next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        ident = next(self._ids)
+        self.socket.send(json.dumps({"id": ident, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv(timeout=30))
+            if message.get("id") == ident:
+                if "error" in message:
+                    raise BrowserError(f"{method}: {message['error']}")
+                return message.get("result", {})
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True,
+                           returnByValue=True)
+        if "exceptionDetails" in result:
+            raise BrowserError(f"{expression!r}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout_s: float = 20) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                page = self.evaluate("document.body ? document.body.innerText.slice(0, 600) : ''")
+                raise BrowserError(f"timed out waiting for {expression!r}; page: {page!r}")
+            time.sleep(0.1)
+
+    def navigate(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+
+    def hover(self, x: float, y: float) -> None:
+        self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+
+    def screenshot(self, path: Path) -> Path:
+        """The whole page (not only the viewport) as a PNG. Beyond the viewport Chromium
+        re-lays the page out, which drops hover state, so only a long page is captured so."""
+        metrics = self.call("Page.getLayoutMetrics")
+        size, view = metrics["cssContentSize"], metrics["cssLayoutViewport"]
+        options: dict[str, Any] = {"format": "png"}
+        if size["height"] > view["clientHeight"] + 1:
+            options["captureBeyondViewport"] = True
+            options["clip"] = {"x": 0, "y": 0, "width": size["width"],
+                               "height": size["height"], "scale": 1}
+        shot = self.call("Page.captureScreenshot", **options)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def close(self) -> None:
+        self._stack.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    chromium = Chromium(tmp_path_factory.mktemp("chromium-profile"))
+    yield chromium
+    chromium.close()
+
+
+async def seeded_store(url: str, hours: int) -> ReplaySource:
+    """Fill the store with `hours` hourly map snapshots (history for the heatmap) using a
+    short-lived worker with its own client, then release its symbol leases."""
+    redis = Redis.from_url(url)
+    config = settings(windows="1d,7d,30d")
+    source = ReplaySource(speed=720, symbols=config.symbols)
+    worker = MapWorker(source, BandStore(redis), config, worker_id="seeder")
+    for _ in range(hours):
+        report = await worker.tick()
+        assert report.failed == {}, report.failed
+        source.advance(3_600_000)
+    await worker.leases.release_all()
+    await redis.aclose()
+    return source
+
+
+def app_over(url: str, source: ReplaySource | None, **overrides: Any):
+    config = settings(windows="1d,7d,30d", **overrides)
+    store = BandStore(Redis.from_url(url))
+    worker = MapWorker(source, store, config, worker_id="live") if source else None
+    return make_app(config, with_worker=True, store=store, worker=worker)
+
+
+def svg_state(browser: Chromium) -> dict[str, Any]:
+    return browser.evaluate("""(() => {
+      const svg = document.querySelector('#map svg');
+      const line = svg.querySelector('line.price-line');
+      const strips = Array.from(svg.querySelectorAll('g.cluster')).map((g) => ({
+        rank: Number(g.dataset.rank), fill: g.querySelector('.cluster-strip').getAttribute('fill'),
+        side: g.dataset.side}));
+      return {
+        version: Number(svg.dataset.version), window: svg.dataset.window,
+        price: Number(svg.dataset.price), plot: svg.dataset.plot, domain: svg.dataset.xDomain,
+        lineX: Number(line.getAttribute('x1')), linePrice: Number(line.dataset.price),
+        bars: svg.querySelectorAll('g.bars rect').length, clusters: strips,
+        rows: document.querySelectorAll('#clusters tbody tr').length,
+        heatmapWindow: document.querySelector('#heatmap').dataset.window,
+        snapshots: Number(document.querySelector('#heatmap').dataset.snapshots || 0),
+        loadId: window.__loadId,
+        navigations: performance.getEntriesByType('navigation').length,
+      };
+    })()""")
+
+
+def expected_x(state: dict[str, Any]) -> float:
+    left, _, right, _ = (float(v) for v in state["plot"].split(","))
+    low, high = (float(v) for v in state["domain"].split(","))
+    return left + (state["price"] - low) / (high - low) * (right - left)
+
+
+def test_page_draws_switches_window_and_follows_the_stream(
+    browser: Chromium, redis_server, tmp_path: Path
+) -> None:
+    SyncRedis.from_url(redis_server.url).flushall()
+    source = asyncio.run(seeded_store(redis_server.url, hours=72))
+    app = app_over(redis_server.url, source, refresh_interval_s=1.0)
+    with LiveServer(app) as server:
+        browser.navigate(f"{server.url}/ui?symbol=BTCUSDT&window=7d")
+        browser.wait_for("document.querySelectorAll('#map svg g.bars rect').length > 20 && "
+                         "document.querySelector('#heatmap svg image.heat') !== null")
+        first = svg_state(browser)
+        assert first["window"] == "7d" and first["bars"] > 20
+        assert first["linePrice"] == first["price"]
+        assert first["lineX"] == pytest.approx(expected_x(first), abs=0.1)
+        by_rank = {c["rank"]: c for c in first["clusters"]}
+        assert by_rank[1]["fill"] == CLUSTER_COLOURS[0] and by_rank[2]["fill"] == CLUSTER_COLOURS[1]
+        assert first["rows"] == min(10, len(first["clusters"]))
+        assert first["snapshots"] >= 70 and first["heatmapWindow"] == "7d"
+        assert browser.evaluate("document.getElementById('live').textContent") == "live"
+        assert browser.evaluate("document.getElementById('stale').hidden") is True
+        # the model's version and its out-of-sample scores, in one line
+        browser.wait_for("document.getElementById('model-line').textContent.length > 0")
+        model_line = browser.evaluate("document.getElementById('model-line').textContent")
+        assert model_line.startswith("Model 2.") and "leave-one-week-out" in model_line
+        assert "naive" in model_line
+
+        # hovering a bar shows its range, notional, intensity and distance
+        box = browser.evaluate("""(() => {
+          const hits = Array.from(document.querySelectorAll('#map svg rect.hit'));
+          const hit = hits.sort((a, b) => b.dataset.notional - a.dataset.notional)[0];
+          const r = hit.getBoundingClientRect();
+          return {x: r.left + r.width / 2, y: r.top + r.height * 0.7};
+        })()""")
+        browser.hover(box["x"], box["y"])
+        tip = browser.wait_for("!document.getElementById('tooltip').hidden && "
+                               "document.getElementById('tooltip').innerText")
+        assert "USDT" in tip and "Intensity" in tip
+        assert "% below the price" in tip or "% above the price" in tip
+        browser.screenshot(tmp_path / "ui-btcusdt-7d.png")
+        browser.hover(5, 5)
+
+        # switching the window redraws the chart in place
+        browser.evaluate("(() => { const s = document.getElementById('window'); s.value = '1d';"
+                         " s.dispatchEvent(new Event('change')); })()")
+        browser.wait_for("document.querySelector('#map svg').dataset.window === '1d' && "
+                         "document.querySelector('#heatmap').dataset.window === '1d'")
+        switched = svg_state(browser)
+        assert switched["bars"] > 0 and switched["loadId"] == first["loadId"]
+        assert "window=1d" in browser.evaluate("location.search")
+
+        # the worker's next ticks arrive over /stream/maps and redraw it without a reload
+        before = switched["version"]
+        browser.wait_for(f"Number(document.querySelector('#map svg').dataset.version) > {before}"
+                         " && Number(document.getElementById('map').dataset.streamUpdates) > 0",
+                         timeout_s=15)
+        updated = svg_state(browser)
+        assert updated["version"] > before and updated["window"] == "1d"
+        assert updated["loadId"] == first["loadId"] and updated["navigations"] == 1
+        assert browser.evaluate("document.getElementById('age').textContent").startswith(
+            f"v{updated['version']}")
+        browser.screenshot(tmp_path / "ui-btcusdt-1d-updated.png")
+        browser.navigate("about:blank")
+
+
+def test_page_turns_stale_when_the_worker_stops(
+    browser: Chromium, redis_server, tmp_path: Path
+) -> None:
+    SyncRedis.from_url(redis_server.url).flushall()
+    asyncio.run(seeded_store(redis_server.url, hours=3))
+    app = app_over(redis_server.url, None, max_map_age_s=3)  # no worker: nothing refreshes
+    with LiveServer(app) as server:
+        browser.navigate(f"{server.url}/ui?symbol=ETHUSDT&window=1d")
+        browser.wait_for("document.querySelectorAll('#map svg g.bars rect').length > 0")
+        load_id = browser.evaluate("window.__loadId")
+        browser.wait_for("!document.getElementById('stale').hidden", timeout_s=10)
+        assert browser.evaluate("window.__loadId") == load_id  # it turned stale by itself
+        banner = browser.evaluate("document.getElementById('stale').textContent")
+        assert banner.startswith("STALE") and "worker" in banner
+        assert browser.evaluate("document.body.dataset.stale") == "true"
+        assert browser.evaluate("document.getElementById('live').textContent") == (
+            "connected, no updates")
+        assert "updated" in browser.evaluate("document.getElementById('age').textContent")
+        browser.screenshot(tmp_path / "ui-ethusdt-stale.png")
+        browser.navigate("about:blank")
