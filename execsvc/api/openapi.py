@@ -17,12 +17,13 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 
 
 def _problem_media_types(schema: dict[str, Any]) -> None:
+    """Error responses are `application/problem+json`, whatever the route's success type."""
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             for status, response in operation.get("responses", {}).items():
-                content = response.get("content", {})
-                if status[0] in "45" and "application/json" in content:
-                    content[PROBLEM_JSON] = content.pop("application/json")
+                if status[0] in "45" and response.get("content"):
+                    media = next(iter(response["content"].values()))
+                    response["content"] = {PROBLEM_JSON: media}
 
 
 def _add_map_event(schema: dict[str, Any]) -> None:

@@ -7,7 +7,9 @@ OpenAPI document gives every error response; `problems(404, 503)` declares a rou
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -46,6 +48,7 @@ class ProblemDoc(BaseModel):
 
 
 ERROR_DESCRIPTIONS = {
+    400: "The body could not be parsed as JSON",
     401: "Missing or invalid X-API-Key (order endpoints)",
     404: "Unknown symbol, exchange or order",
     409: "client_order_id already used for a different request (code DUPLICATE_ORDER)",
@@ -87,11 +90,12 @@ def body_problem(field: str, message: str) -> Problem:
 
 
 def problem_response(
-    status: int, detail: str, *, type_: str = "about:blank", **extra: Any
+    status: int, detail: str, *, type_: str = "about:blank",
+    headers: dict[str, str] | None = None, **extra: Any,
 ) -> FastJSONResponse:
     body = {"type": type_, "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
     body.update(extra)
-    return FastJSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return FastJSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _field(location: tuple[Any, ...]) -> str:
@@ -107,8 +111,33 @@ async def _validation(_: Request, exc: RequestValidationError) -> FastJSONRespon
     return problem_response(422, f"invalid request: {fields}", errors=errors)
 
 
-async def _http(_: Request, exc: StarletteHTTPException) -> FastJSONResponse:
-    return problem_response(exc.status_code, str(exc.detail))
+async def _http(request: Request, exc: StarletteHTTPException) -> FastJSONResponse:
+    """Starlette's own errors: 404 for an unknown path, 400 for a body that is not JSON, 405
+    with `Allow` listing the methods of every route on the path (Starlette names only the
+    first route's)."""
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request, headers.get("Allow", "")))
+    return problem_response(exc.status_code, str(exc.detail), headers=headers or None)
+
+
+def allowed_methods(request: Request, named: str) -> list[str]:
+    """The methods of every documented route whose path template matches the request's path,
+    with those Starlette `named`."""
+    methods = {m.strip() for m in named.split(",") if m.strip()}
+    for template, operations in request.app.openapi()["paths"].items():
+        if _template(template).fullmatch(request.url.path):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+@functools.cache
+def _template(path: str) -> re.Pattern[str]:
+    """`/orders/{order_id}` as a regex matching one path segment per parameter."""
+    parts = re.split(r"(\{[^}]+\})", path)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
 
 
 async def _problem(_: Request, exc: Problem) -> FastJSONResponse:

@@ -126,7 +126,7 @@ class SliceRequest(StrictModel):
     symbol: Symbol
     side: OrderSide
     quantity: Quantity
-    horizon_s: float = Field(gt=0, le=7 * 86_400, description="seconds to complete the order")
+    horizon_s: float = Field(ge=1, le=7 * 86_400, description="seconds to complete the order")
     strategy: Literal["auto", "twap", "almgren_chriss", "pov"] = "auto"
     risk_aversion: float | None = Field(
         None, ge=0, le=1, description="Almgren-Chriss lambda, 1/quote (typical 1e-6)"

@@ -13,6 +13,7 @@ from typing import Any
 
 from execsvc.charts import palette, scale
 from execsvc.charts.svg import element, num, text, text_width
+from execsvc.domain.map_document import MapDocument
 from execsvc.domain.units import price_decimals
 
 MODEL_NAMES = {"oi_delta": "open-interest model", "volume_proxy": "volume-proxy model"}
@@ -142,7 +143,7 @@ def legend(rows: list[list[tuple]], frame: Frame) -> str:
     return element("g", {"class": "legend"}, "".join(parts))
 
 
-def header(document: dict[str, Any], frame: Frame, freshness: dict[str, Any] | None,
+def header(document: MapDocument, frame: Frame, freshness: dict[str, Any] | None,
            shown_label: str | None) -> str:
     """Title, subtitle (venue, price, band width, model, data time, version), STALE mark."""
     quote = document["quote_currency"]

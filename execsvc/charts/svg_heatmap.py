@@ -25,6 +25,7 @@ from execsvc.charts import palette, scale
 from execsvc.charts.png import data_uri
 from execsvc.charts.svg import document as svg_document
 from execsvc.charts.svg import element, num, text, title
+from execsvc.domain.map_document import HistorySnapshot
 
 EMPTY_RGB = np.array([241, 243, 245], dtype=np.uint8)
 MAX_COLUMNS = 720
@@ -34,7 +35,7 @@ CLIP_ID = "execsvc-heatmap-plot"
 """Id of the plot's clip path (unique on the page that inlines both charts)."""
 
 
-def latest_run(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def latest_run(history: list[HistorySnapshot]) -> list[HistorySnapshot]:
     """The snapshots after the last time the data clock went backwards (a replay loop)."""
     start = 0
     for i in range(1, len(history)):
@@ -44,7 +45,7 @@ def latest_run(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def sample_grid(
-    history: list[dict[str, Any]], times: np.ndarray, prices: np.ndarray, step_ms: float
+    history: list[HistorySnapshot], times: np.ndarray, prices: np.ndarray, step_ms: float
 ) -> np.ndarray:
     """Values (rows = `prices`, columns = `times`; NaN where there is no snapshot) of the
     latest snapshot at or before each time, read at each price from that snapshot's bands."""
@@ -65,7 +66,7 @@ def sample_grid(
     return grid
 
 
-def price_extent(run: list[dict[str, Any]]) -> tuple[float, float]:
+def price_extent(run: list[HistorySnapshot]) -> tuple[float, float]:
     """The price range drawn: every band with notional and the whole price path, plus a
     margin; the empty outer bands of the grids are left out."""
     lows, highs = [], []
@@ -125,7 +126,7 @@ def _colour_bar(x0: float, top: float, bottom: float, vmax: float, quote: str) -
 
 
 def render_heatmap_svg(
-    history: list[dict[str, Any]],
+    history: list[HistorySnapshot],
     *,
     symbol: str,
     window: str,
@@ -211,7 +212,7 @@ def _heat_axes(left: float, right: float, top: float, bottom: float, x: scale.Li
     return element("g", {"class": "axes"}, "".join(parts))
 
 
-def _price_path(run: list[dict[str, Any]], x: scale.Linear, y: scale.Linear,
+def _price_path(run: list[HistorySnapshot], x: scale.Linear, y: scale.Linear,
                 box: tuple[float, float, float, float]) -> str:
     """The price of each snapshot, held to the end of the last snapshot's column, clipped to
     the plot (a narrow `range_pct` can leave parts of the path outside)."""
@@ -229,7 +230,7 @@ def _price_path(run: list[dict[str, Any]], x: scale.Linear, y: scale.Linear,
                    element("defs", {}, clip) + under + over)
 
 
-def _column_tips(run: list[dict[str, Any]], t: np.ndarray, step: float, t1: float,
+def _column_tips(run: list[HistorySnapshot], t: np.ndarray, step: float, t1: float,
                  x: scale.Linear, top: float, bottom: float, decimals: int, quote: str) -> str:
     """One hover target per snapshot: its time, price and densest band."""
     parts = []

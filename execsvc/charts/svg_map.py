@@ -44,7 +44,7 @@ from execsvc.charts.map_frame import (
 )
 from execsvc.charts.svg import document as svg_document
 from execsvc.charts.svg import element, num, text, text_width, title
-from execsvc.domain.map_document import leverage_indices
+from execsvc.domain.map_document import ClusterDoc, MapDocument, leverage_indices
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ class Bands:
         return self.by_leverage.sum(axis=1)
 
 
-def _bands(document: dict[str, Any], shown: list[int], range_pct: float | None) -> Bands:
+def _bands(document: MapDocument, shown: list[int], range_pct: float | None) -> Bands:
     rows = document["bands"]
     count = len(document["leverages"])
     low = np.array([b["price_low"] for b in rows], dtype=float)
@@ -99,7 +99,7 @@ def cumulative(bands: Bands, price: float) -> tuple[np.ndarray, np.ndarray, np.n
     cum_short[~below] = np.cumsum(total[~below])
     return below, cum_long, cum_short
 
-def _cluster_tip(c: dict[str, Any], decimals: int, quote: str) -> str:
+def _cluster_tip(c: ClusterDoc, decimals: int, quote: str) -> str:
     where = "below" if c["side"] == "long" else "above"
     return "\n".join([
         f"Cluster #{c['rank']} ({c['side']} liquidations)",
@@ -111,7 +111,7 @@ def _cluster_tip(c: dict[str, Any], decimals: int, quote: str) -> str:
     ])
 
 
-def _clusters(clusters: list[dict[str, Any]], frame: Frame, x: scale.Linear, decimals: int,
+def _clusters(clusters: list[ClusterDoc], frame: Frame, x: scale.Linear, decimals: int,
               quote: str, top: int) -> str:
     """Spans and strips, largest rank drawn first so rank 1 ends on top; labels placed greedily
     by rank in two rows above the strip, skipped where they would collide."""
@@ -142,7 +142,7 @@ def _clusters(clusters: list[dict[str, Any]], frame: Frame, x: scale.Linear, dec
     return element("g", {"class": "clusters"}, "".join(parts))
 
 
-def _cluster_labels(visible: list[dict[str, Any]], frame: Frame, x: scale.Linear,
+def _cluster_labels(visible: list[ClusterDoc], frame: Frame, x: scale.Linear,
                     top: int) -> str:
     placed: list[list[tuple[float, float]]] = [[]] if frame.short else [[], []]
     parts = []
@@ -208,7 +208,7 @@ def _curves(bands: Bands, below: np.ndarray, cum_long: np.ndarray, cum_short: np
 
 
 def _band_tips(bands: Bands, below: np.ndarray, cum_long: np.ndarray, cum_short: np.ndarray,
-               clusters: list[dict[str, Any]], leverages: list[float], price: float,
+               clusters: list[ClusterDoc], leverages: list[float], price: float,
                decimals: int, quote: str, frame: Frame, x: scale.Linear) -> str:
     """One transparent full-height hover target per band with notional."""
     total = bands.total
@@ -264,7 +264,7 @@ def _price_marker(frame: Frame, px: float, price: float, decimals: int) -> str:
 
 
 def render_map_svg(
-    document: dict[str, Any],
+    document: MapDocument,
     *,
     width: int = 1200,
     height: int = 600,
@@ -334,6 +334,6 @@ def render_map_svg(
     return svg_document(width, height, body, data, label=_aria(document))
 
 
-def _aria(document: dict[str, Any]) -> str:
+def _aria(document: MapDocument) -> str:
     return (f"Liquidation map of {document['symbol']} ({document['window']} window) at price "
             f"{document['price']} {document['quote_currency']}")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from execsvc.domain.map_document import MapDocument
 from execsvc.domain.units import price_decimals
 from execsvc.maps.refresh import build_documents, fetch_snapshot, map_params, snapshot_lookback_s
 from execsvc.runtime import make_source
@@ -16,7 +16,7 @@ from execsvc.settings import Settings
 
 async def build_document(
     settings: Settings, symbol: str, window: str, data_dir: Path | None
-) -> dict[str, Any]:
+) -> MapDocument:
     """The same fetch and build the worker does, for one symbol and window, without a store."""
     source = make_source(settings, data_dir)
     try:
@@ -39,7 +39,7 @@ def _money(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def _grouped_rows(document: dict[str, Any], group: int, per_side: int) -> list[dict[str, float]]:
+def _grouped_rows(document: MapDocument, group: int, per_side: int) -> list[dict[str, float]]:
     """Bands merged `group` at a time outward from the price, `per_side` rows on each side."""
     bands = document["bands"]
     middle = len(bands) // 2
@@ -59,7 +59,7 @@ def _grouped_rows(document: dict[str, Any], group: int, per_side: int) -> list[d
     return rows
 
 
-def _bands_table(document: dict[str, Any], row_bps: float, per_side: int) -> Table:
+def _bands_table(document: MapDocument, row_bps: float, per_side: int) -> Table:
     group = max(1, round(row_bps / document["bin_width_bps"]))
     rows = _grouped_rows(document, group, per_side)
     decimals = max(0, price_decimals(document["price"]) - 1)
@@ -81,7 +81,7 @@ def _bands_table(document: dict[str, Any], row_bps: float, per_side: int) -> Tab
     return table
 
 
-def _clusters_table(document: dict[str, Any]) -> Table:
+def _clusters_table(document: MapDocument) -> Table:
     table = Table(title="Clusters (largest first)", title_justify="left")
     for column in ("rank", "side", "price range", "peak", "notional", "intensity", "distance"):
         table.add_column(column, justify="right")
@@ -94,7 +94,7 @@ def _clusters_table(document: dict[str, Any]) -> Table:
     return table
 
 
-def render(document: dict[str, Any], row_bps: float, per_side: int) -> None:
+def render(document: MapDocument, row_bps: float, per_side: int) -> None:
     console = Console(width=max(100, Console().width))
     totals = document["totals"]
     console.print(

@@ -29,7 +29,13 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from execsvc.domain.book import OrderBook
-from execsvc.domain.map_document import MapDocument, MapSummary, StaleReason, stale_reason
+from execsvc.domain.map_document import (
+    HistorySnapshot,
+    MapDocument,
+    MapSummary,
+    StaleReason,
+    stale_reason,
+)
 
 PUT_MAP_SCRIPT = """
 local version = redis.call('INCR', KEYS[2])
@@ -157,7 +163,7 @@ class BandStore:
         return OrderBook.from_json(orjson.loads(doc), version=int(version))
 
     async def append_history(
-        self, exchange: str, symbol: str, window: str, snapshot: dict[str, Any],
+        self, exchange: str, symbol: str, window: str, snapshot: HistorySnapshot,
         max_len: int = HISTORY_LENGTH,
     ) -> None:
         """Append a compact map snapshot to the bounded history (a stream, oldest trimmed)."""
@@ -168,7 +174,7 @@ class BandStore:
 
     async def history(
         self, exchange: str, symbol: str, window: str, count: int = HISTORY_LENGTH
-    ) -> list[dict[str, Any]]:
+    ) -> list[HistorySnapshot]:
         """Up to `count` newest snapshots, oldest first."""
         key = self._key("history", exchange, symbol, window)
         entries = await self._call(self.redis.xrevrange(key, count=count))

@@ -163,3 +163,44 @@ async def test_no_input_gives_a_server_error(ready, symbol, window, exchange) ->
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("/map/BTCUSDT", {"windw": "1d"}),
+    ("/map/BTCUSDT.svg", {"window": "1d", "leverge": "10"}),
+    ("/symbols", {"symbol": "BTCUSDT"}),
+    ("/readyz", {"verbose": "1"}),
+])
+async def test_unknown_query_parameters_are_422_naming_them(ready, path, params) -> None:
+    client, _, _ = ready
+    body = assert_problem(await client.get(path, params=params), 422)
+    known = {"window", "exchange", "leverage", "width", "height", "range_pct"}
+    assert [e["field"] for e in body["errors"]] == [f"query.{k}" for k in params if k not in known]
+
+
+async def test_leverage_filters_bands_totals_and_clusters(ready) -> None:
+    client, _, _ = ready
+    whole = (await client.get("/map/BTCUSDT", params={"window": "7d"})).json()
+    some = (await client.get("/map/BTCUSDT", params={"window": "7d",
+                                                      "leverage": ["25", "100"]})).json()
+    assert whole["leverages"] == [10, 25, 50, 100] and some["leverages"] == [25, 100]
+    kept = [1, 3]
+    for full, part in zip(whole["bands"], some["bands"], strict=True):
+        assert part["notional_by_leverage_quote"] == [full["notional_by_leverage_quote"][i]
+                                                      for i in kept]
+        total = sum(part["notional_by_leverage_quote"])
+        assert part["long_notional_quote"] + part["short_notional_quote"] == pytest.approx(
+            total, abs=0.02)
+    assert some["totals"]["long_notional_quote"] < whole["totals"]["long_notional_quote"]
+    assert some["clusters"] and some["clusters"] != whole["clusters"]
+    assert [c["rank"] for c in some["clusters"]] == list(range(1, len(some["clusters"]) + 1))
+    assert (some["version"], some["stale"]) == (whole["version"], whole["stale"])
+    body = assert_problem(await client.get("/map/BTCUSDT", params={"leverage": "7"}), 422)
+    assert body["errors"][0]["field"] == "query.leverage" and "25x" in body["detail"]
+
+
+async def test_method_not_allowed_lists_every_method_of_the_path(ready) -> None:
+    client, _, _ = ready
+    response = await client.request("PUT", "/orders/o-1")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "DELETE, GET, HEAD"

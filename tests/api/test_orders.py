@@ -97,6 +97,18 @@ async def test_risk_policy_refuses_and_audits(client, redis_client) -> None:
     assert (await client.get("/orders/huge", headers=HEADERS)).status_code == 404
 
 
+async def test_audit_entries_carry_the_order_id_the_api_returns(client, redis_client) -> None:
+    placed = (await client.post("/orders", json=market("aud-1", 0.1), headers=HEADERS)).json()
+    again = await client.post("/orders", json=market("aud-1", 0.1), headers=HEADERS)
+    assert again.status_code == 200 and again.json()["id"] == placed["id"]
+    entries = [{k.decode(): v.decode() for k, v in fields.items()}
+               for _, fields in await redis_client.xrange("execsvc:audit")]
+    orders = [e for e in entries if e["kind"] == "order"]
+    assert [(e["order_id"], e["client_order_id"], e["allowed"]) for e in orders] == [
+        (placed["id"], "aud-1", "true")], "one entry, with the id the client got"
+    assert placed["id"].startswith("po-")
+
+
 async def test_limit_order_rests_and_cancels(client) -> None:
     doc = (await client.get("/map/BTCUSDT")).json()
     body = {"client_order_id": "l1", "symbol": "BTCUSDT", "side": "buy", "type": "limit",

@@ -161,6 +161,7 @@ async def test_bad_filters_are_problems(redis_client: Redis) -> None:
         unknown = await c.get("/stream/maps", params={"symbol": "DOGEUSDT"})
         assert unknown.status_code == 404
         assert unknown.headers["content-type"].startswith("application/problem+json")
+        assert unknown.json()["field"] == "query.symbol"
         window = await c.get("/stream/maps", params={"window": "30d"})
         assert window.status_code == 422 and window.json()["errors"][0]["field"] == "query.window"
 

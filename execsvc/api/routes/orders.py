@@ -55,7 +55,7 @@ def _request(body: OrderBody, symbol: str, mode: str) -> OrderRequest:
 
 @router.post("/orders", status_code=201, response_model=OrderOut,
              responses={200: {"model": OrderOut, "description": "A retry: the order the same "
-                              "request already created"}, **problems(401, 404, 409, 503)},
+                              "request already created"}, **problems(400, 401, 404, 409, 503)},
              summary="Place an order (risk-checked; idempotent on client_order_id)")
 async def place_order(body: OrderBody, key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
     venue = ctx.venue

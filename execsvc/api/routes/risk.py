@@ -40,7 +40,9 @@ def _order(body: RiskCheckRequest, symbol: str) -> RiskOrder:
                      body.leverage, body.reduce_only, body.client_order_id)
 
 
-@router.post("/check", response_model=RiskCheckResponse, responses=problems(401, 404, 503),
+@router.post("/check", response_model=RiskCheckResponse,
+             responses=problems(400, 401, 404, 503),
+             openapi_extra={"security": [{}, {"APIKeyHeader": []}]},
              summary="Would the active risk policy accept this order? Places nothing")
 async def check(body: RiskCheckRequest, ctx: Ctx, key: OptionalApiKeyId) -> RiskCheckResponse:
     symbol, view, _ = await ctx.policy_map(body.symbol, body.exchange)

@@ -114,12 +114,11 @@ def _asset(name: str) -> bytes:
 @router.get("/ui", summary="A page that draws the maps and updates itself",
             response_class=HTMLResponse, responses=problems())
 async def ui_page(
-    symbol: Annotated[str | None, Query(max_length=40, description="Symbol shown first")] = None,
-    window: Annotated[str | None, Query(max_length=8, description="Window shown first")] = None,
-    leverage: Annotated[list[str] | None, Query(max_length=16,
-                                                description="Leverages shown (repeat)")] = None,
-    range: Annotated[str | None, Query(max_length=8, description="Percent either side of the "
-                                       "price: 2, 5, 10 or 20")] = None,
+    symbol: Annotated[str | None, Query(description="Symbol shown first")] = None,
+    window: Annotated[str | None, Query(description="Window shown first")] = None,
+    leverage: Annotated[list[str] | None, Query(description="Leverages shown (repeat)")] = None,
+    range: Annotated[str | None, Query(description="Percent either side of the price: 2, 5, "
+                                       "10 or 20")] = None,
 ) -> HTMLResponse:
     """The page reads its query (a bookmarkable selection) itself; values it does not know
     fall back to the defaults of `/ui/config.json`."""
