@@ -255,6 +255,8 @@ def test_dockerfile_copy_sources_are_in_build_context() -> None:
     assert rules[0] == "*", "the ignore file is an allow-list: it starts by excluding everything"
     allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
     assert not allowed & {".env", ".git", "tests", ".venv"}
+    for name in sorted(allowed):
+        assert (ROOT / name).exists(), f"{DOCKERIGNORE.name} lets in {name}, not in the repo"
     _, stages = _dockerfile_stages()
     sources: set[str] = set()
     for stage in stages:
@@ -269,6 +271,25 @@ def test_dockerfile_copy_sources_are_in_build_context() -> None:
     for source in sorted(sources):
         assert source.split("/")[0] in allowed, f"{source} is excluded by {DOCKERIGNORE.name}"
         assert (ROOT / source).exists(), f"the Dockerfile copies {source}, missing in the repo"
+
+
+def test_docs_and_comments_match_the_redis_fsync_policy() -> None:
+    """The deploy files fsync on every write; no comment or doc claims otherwise."""
+    for path in (COMPOSE, K8S / "redis.yaml", DEPLOY / "README.md"):
+        text = path.read_text(encoding="utf-8")
+        assert "fsync every second" not in text, path.name
+
+
+def test_readme_runs_api_and_worker_only_with_a_redis_url() -> None:
+    """Every documented `docker run` of the image's default command (`execsvc api`) or of
+    `execsvc worker` sets EXECSVC_REDIS_URL: without it they refuse to start."""
+    text = (DEPLOY / "README.md").read_text(encoding="utf-8").replace("\\\n", " ")
+    runs = [line for line in text.splitlines() if line.strip().startswith("docker run")]
+    assert runs
+    for run in runs:
+        command = run.split("#")[0].split("execsvc:0.1.0", 1)[1].split()
+        if not command or command[:2] in (["execsvc", "api"], ["execsvc", "worker"]):
+            assert "EXECSVC_REDIS_URL=" in run, run
 
 
 def test_dockerfile_passes_hadolint() -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from execsvc.cli import app
 from execsvc.market.replay import ReplaySource
+from execsvc.runtime import load_policy, log_startup
+from execsvc.settings import Settings
 
 runner = CliRunner()
 
@@ -81,3 +85,40 @@ def test_serve_refuses_to_start_on_an_invalid_policy(tmp_path: Path) -> None:
                            env={"EXECSVC_POLICIES_DIR": str(tmp_path)})
     assert result.exit_code == 2
     assert "refusing to start" in result.output and "max_levrage" in result.output
+
+
+@pytest.mark.parametrize(("command", "env", "named"), [
+    (["worker"], {"EXECSVC_REDIS_URL": "redis://127.0.0.1:1/0", "EXECSVC_SYMBOLS": "NOPE"},
+     "EXECSVC_SYMBOLS"),
+    (["serve", "--port", "0"], {"EXECSVC_TRADING_MODE": "live", "EXECSVC_SOURCE": "ccxt",
+                                "EXECSVC_EXCHANGE_API_KEY": "", "EXECSVC_EXCHANGE_SECRET": ""},
+     "EXECSVC_EXCHANGE_API_KEY"),
+    (["serve", "--port", "0"], {"EXECSVC_SYMBOLS": "BTCUSDT,NOPE"}, "EXECSVC_SYMBOLS"),
+])
+def test_start_up_errors_are_one_line_naming_the_setting(command, env, named) -> None:
+    result = runner.invoke(app, command, env=env)
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if "refusing to start" in line]
+    assert len(errors) == 1 and named in errors[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_start_up_logs_what_runs(caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(_env_file=None, symbols="BTCUSDT,ETHUSDT", windows="1d,7d",
+                        api_keys="k1,k2")
+    with caplog.at_level(logging.INFO, logger="execsvc"):
+        log_startup(settings, "serve", load_policy(settings))
+    lines = {r.getMessage().split(":")[0]: r for r in caplog.records}
+    assert {"store", "source", "symbols", "windows", "policy", "trading mode"} <= set(lines)
+    assert lines["store"].levelno == logging.WARNING
+    assert "lost on restart" in lines["store"].getMessage()
+    assert lines["symbols"].getMessage() == "symbols: BTCUSDT, ETHUSDT"
+    assert "default@1.0.0" in lines["policy"].getMessage()
+    assert "paper (2 API keys" in lines["trading mode"].getMessage()
+    caplog.clear()
+    secret = "redis://:hunter2@redis.internal:6380/0"
+    with caplog.at_level(logging.INFO, logger="execsvc"):
+        log_startup(Settings(_env_file=None, redis_url=secret), "worker")
+    text = caplog.text
+    assert "redis://redis.internal:6380/0" in text and "hunter2" not in text
+    assert "trading mode" not in text and "source: replay" in text
