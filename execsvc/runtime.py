@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from execsvc.market.types import MarketSource
-from execsvc.risk import Policy, RiskGate, load_policies_dir
+from execsvc.risk.gate import RiskGate
+from execsvc.risk.policy import Policy, load_policies_dir
 from execsvc.settings import Settings
 from execsvc.store import BandStore
 from execsvc.store.connection import connect, describe_store
@@ -87,7 +88,8 @@ def make_venue(settings: Settings, store: BandStore, cache):
         from execsvc.venues.live import LiveVenue
 
         return LiveVenue(live_router(settings), store.redis, store.prefix)
-    from execsvc.venues.paper import Fees, PaperAccounts
+    from execsvc.venues.paper.accounts import PaperAccounts
+    from execsvc.venues.paper.engine import Fees
     from execsvc.venues.paper.venue import PaperVenue
 
     accounts = PaperAccounts(
@@ -147,7 +149,7 @@ def start_up_problem(exc: BaseException) -> str | None:
     """One line naming what failed at start-up and the settings that fix it, for the errors
     a configuration can cause; None for anything else (a bug: let it show its traceback)."""
     from execsvc.market.types import MarketSourceError
-    from execsvc.risk import PolicyError
+    from execsvc.risk.policy import PolicyError
     from execsvc.venues.errors import LiveRoutingError, MissingExchangeKeysError
 
     kinds = {"PolicyError": PolicyError, "MissingExchangeKeysError": MissingExchangeKeysError,

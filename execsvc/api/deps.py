@@ -27,7 +27,9 @@ from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import bracket_table
 from execsvc.domain.map_document import Freshness, document_stale_reason, freshness
 from execsvc.maps.cache import AdviceCache, MapView
-from execsvc.risk import Policy, RiskContext, RiskGate
+from execsvc.risk.gate import RiskGate
+from execsvc.risk.policy import Policy
+from execsvc.risk.rules import RiskContext
 from execsvc.settings import Settings
 from execsvc.store import BandStore, StoredMap
 from execsvc.venues.base import OrderVenue

@@ -89,7 +89,9 @@ def policy_check(redis: Redis, broker: PaperBroker, policy_path: str | Path, pre
     """The `/orders` risk step for the benchmark: `RiskGate.admit` under the policy file (rate
     limit lifted: the benchmark sends thousands of orders a minute; no map clusters), with the
     book's mid as the mark and the broker's position. Gate keys live under `prefix`."""
-    from execsvc.risk import RiskContext, RiskGate, load_policy
+    from execsvc.risk.gate import RiskGate
+    from execsvc.risk.policy import load_policy
+    from execsvc.risk.rules import RiskContext
 
     policy = load_policy(policy_path).model_copy(update={"max_orders_per_minute": 10**9})
     gate = RiskGate(redis, prefix=prefix)

@@ -168,7 +168,7 @@ async def test_a_restarted_market_loop_loads_every_journaled_account(
 ) -> None:
     """After a restart the market loop must tick accounts whose owners have not called the API
     yet (their resting stops and liquidations): it loads every account with a journal."""
-    from execsvc.venues.paper import PaperAccounts
+    from execsvc.venues.paper.accounts import PaperAccounts
 
     await client.post("/orders", json=market("open", 0.5), headers=HEADERS)
     app = client._transport.app

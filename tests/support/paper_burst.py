@@ -20,7 +20,9 @@ from redis.asyncio import Redis
 from execsvc.domain.book import OrderBook
 from execsvc.domain.orders import OrderRequest
 from execsvc.market.replay_books import recorded_order_book, snapshot_count
-from execsvc.venues.paper import Fees, PaperBroker, PaperJournal
+from execsvc.venues.paper.engine import Fees
+from execsvc.venues.paper.journal import PaperJournal
+from execsvc.venues.paper.service import PaperBroker
 
 BOOK_EVERY = 25
 

@@ -26,6 +26,7 @@ from execsvc.api.schemas import (
 )
 from execsvc.domain.orders import (
     DuplicateOrder,
+    Order,
     OrderRequest,
     order_shape_problem,
     request_digest,
@@ -88,24 +89,23 @@ async def place_order(body: OrderBody, key: ApiKeyId, ctx: Ctx) -> FastJSONRespo
     return FastJSONResponse(order_out(order, venue.mode), status_code=201)
 
 
-@router.get("/orders/{order_id}", response_model=OrderOut, responses=problems(401, 404),
-            summary="An order with its fills, by order id or client_order_id")
-async def get_order(order_id: OrderId, key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
-    order = await ctx.venue.get(key, order_id)
+def _found(order: Order | None, order_id: str, mode: str) -> FastJSONResponse:
     if order is None:
         raise Problem(404, f"no order {order_id!r} for this API key", field="path.order_id",
                       reason="unknown_order")
-    return FastJSONResponse(order_out(order, ctx.venue.mode))
+    return FastJSONResponse(order_out(order, mode))
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut, responses=problems(401, 404),
+            summary="An order with its fills, by order id or client_order_id")
+async def get_order(order_id: OrderId, key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
+    return _found(await ctx.venue.get(key, order_id), order_id, ctx.venue.mode)
 
 
 @router.delete("/orders/{order_id}", response_model=OrderOut, responses=problems(401, 404),
                summary="Cancel a working order")
 async def cancel_order(order_id: OrderId, key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
-    order = await ctx.venue.cancel(key, order_id)
-    if order is None:
-        raise Problem(404, f"no order {order_id!r} for this API key", field="path.order_id",
-                      reason="unknown_order")
-    return FastJSONResponse(order_out(order, ctx.venue.mode))
+    return _found(await ctx.venue.cancel(key, order_id), order_id, ctx.venue.mode)
 
 
 @router.get("/positions", response_model=PositionsResponse, responses=problems(401),

@@ -35,8 +35,7 @@ log = logging.getLogger(__name__)
 
 
 class PaperAccounts:
-    """Brokers by account id. `position(account_id, symbol)` fits the risk route's
-    `position_lookup`."""
+    """Brokers by account id (one paper account per API key id)."""
 
     def __init__(
         self,

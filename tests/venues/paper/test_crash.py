@@ -25,7 +25,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from execsvc.domain.orders import order_to_json
-from execsvc.venues.paper import PaperJournal, PaperState
+from execsvc.venues.paper.journal import PaperJournal
+from execsvc.venues.paper.state import PaperState
 from tests.support import REPO
 from tests.support.redis_server import free_port
 

@@ -18,16 +18,15 @@ from execsvc.domain.brackets import BINANCE_USDM_BRACKETS
 from execsvc.domain.orders import Order, OrderRequest
 from execsvc.liqmap.margin import liquidation_price
 from execsvc.market.replay_books import recorded_order_book, snapshot_count
-from execsvc.venues.paper import (
+from execsvc.venues.paper.engine import (
     Fees,
-    PaperState,
     decide_cancel,
     decide_on_price,
     decide_submit,
-    fold,
     open_account,
 )
-from execsvc.venues.paper.ledger import Event
+from execsvc.venues.paper.ledger import Event, fold
+from execsvc.venues.paper.state import PaperState
 
 BRACKETS = BINANCE_USDM_BRACKETS["BTCUSDT"]
 FEES = Fees(taker_bps=5.0, maker_bps=2.0)

@@ -20,12 +20,10 @@ from execsvc.domain.book import OrderBook
 from execsvc.domain.orders import DuplicateOrder, OrderRequest, order_to_json, position_to_json
 from execsvc.market.replay_books import recorded_order_book
 from execsvc.store.band_store import StoreUnavailable
-from execsvc.venues.paper import (
-    Fees,
-    PaperAccounts,
-    PaperBroker,
-    PaperJournal,
-)
+from execsvc.venues.paper.accounts import PaperAccounts
+from execsvc.venues.paper.engine import Fees
+from execsvc.venues.paper.journal import PaperJournal
+from execsvc.venues.paper.service import PaperBroker
 
 
 class Books:
