@@ -9,7 +9,7 @@
    account of 100,000 journal entries, on EXECSVC_REDIS_URL (or the embedded store).
 4. Slicing on the recorded Binance BTCUSDT books: 10, 50 and 200 BTC bought and sold over
    10 minutes, median slippage (bps vs mid) of the plan, one market order and TWAP.
-5. `/suggest/stop` under concurrent load against `/healthz` (see `bench_http`).
+5. `/suggest/stop` under concurrent load against `/healthz` (see `execsvc.bench.http`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 with its own event loop, so sync and async tests (of any event-loop scope) can use it. Point a
 ccxt `binanceusdm` client at `stub.base_url` (see `execsvc.market.ccxt_source`).
 
-What it serves (payload origins in `tests/fixtures/binance_usdm/README.md`):
+What it serves (payload origins in `tests/support/fixtures/binance_usdm/README.md`):
 
 - `GET /fapi/v1/exchangeInfo`, `/fapi/v1/time`
 - `GET /fapi/v1/klines` (recorded 1m rows cycled over the time grid, `startTime`/`endTime`/

@@ -1,6 +1,6 @@
 """A burst of paper orders through `PaperBroker` against a Redis server, for the crash test.
 
-    python tests/paper_burst.py REDIS_URL ACCOUNT FIRST COUNT
+    python tests/support/paper_burst.py REDIS_URL ACCOUNT FIRST COUNT
 
 Submits orders with client ids `burst-FIRST` .. `burst-(FIRST+COUNT-1)` (market orders both
 ways, resting GTC limits, crossing IOC limits) on the recorded BTCUSDT books, a new book

@@ -1,8 +1,8 @@
 """Durability for real: a redis-server with AOF (`appendfsync always`), a burst of paper orders
-from a child process (`tests/paper_burst.py`) killed with SIGKILL mid-burst, then Redis itself
-killed with SIGKILL mid-burst and restarted on the same AOF directory. Every acknowledged order
-and fill must be in the rebuilt account exactly once, the derived keys must agree with the
-fold, and re-sending the whole burst (same client ids) must double nothing."""
+from a child process (`tests/support/paper_burst.py`) killed with SIGKILL mid-burst, then
+Redis itself killed with SIGKILL mid-burst and restarted on the same AOF directory. Every
+acknowledged order and fill must be in the rebuilt account exactly once, the derived keys must
+agree with the fold, and re-sending the whole burst (same client ids) must double nothing."""
 
 from __future__ import annotations
 
