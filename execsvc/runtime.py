@@ -19,7 +19,7 @@ from execsvc.risk.gate import RiskGate
 from execsvc.risk.policy import Policy, load_policies_dir
 from execsvc.settings import Settings
 from execsvc.store import BandStore
-from execsvc.store.connection import connect, describe_store
+from execsvc.store.connection import connect, describe_store, is_embedded
 
 log = logging.getLogger("execsvc")
 
@@ -160,12 +160,13 @@ def start_up_problem(exc: BaseException) -> str | None:
     return None
 
 
-def log_startup(settings: Settings, role: str, policy: Policy | None = None) -> None:
+def log_startup(settings: Settings, role: str, store: BandStore,
+                policy: Policy | None = None) -> None:
     """One line each: what this process runs, with which store, source, symbols, windows,
-    policy and trading mode."""
+    policy and trading mode (a store that keeps nothing across restarts is a warning)."""
     log.info("execsvc %s starting", role)
-    embedded = settings.redis_url is None
-    (log.warning if embedded else log.info)("store: %s", describe_store(settings))
+    lost = is_embedded(store.redis)
+    (log.warning if lost else log.info)("store: %s", describe_store(store.redis))
     if role != "api":
         log.info("source: %s", describe_source(settings))
     log.info("symbols: %s", ", ".join(settings.symbols))

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     )
 
     redis_url: SecretStr | None = None
+    data_dir: str | None = "~/.local/share/execsvc"
     source: Literal["replay", "ccxt"] = "replay"
     exchange: str = "binanceusdm"
     symbols: Annotated[list[str], NoDecode] = ["BTCUSDT", "ETHUSDT", "BTC-PERP"]
@@ -64,7 +65,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     log_level: str = "INFO"
 
-    @field_validator("redis_url", "exchange_api_key", "exchange_secret", mode="before")
+    @field_validator("redis_url", "data_dir", "exchange_api_key", "exchange_secret",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -3,6 +3,7 @@ and the local Binance USD-M stub."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -10,6 +11,10 @@ from redis.asyncio import Redis
 
 from tests.support.binance_stub import BinanceStub
 from tests.support.redis_server import RedisServer
+
+# Tests use the in-process store unless they start the durable embedded one on purpose (with
+# a data directory of their own): nothing they do lands in the user's data directory.
+os.environ["EXECSVC_DATA_DIR"] = ""
 
 
 @pytest.fixture(scope="session")

@@ -50,12 +50,16 @@ def _starting() -> Iterator[None]:
 def _uvicorn(settings: Settings, *, with_worker: bool) -> None:
     import uvicorn
 
-    from execsvc.runtime import load_policy, log_startup, make_app
+    from execsvc.runtime import load_policy, log_startup, make_app, make_store
 
     with _starting():
         policy = load_policy(settings)
-        log_startup(settings, "serve" if with_worker else "api", policy)
-        application = make_app(settings, with_worker=with_worker, policy=policy)
+        store = make_store(settings)
+        log_startup(settings, "serve" if with_worker else "api", store, policy)
+        application = make_app(settings, with_worker=with_worker, policy=policy, store=store)
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; exiting through SystemExit
+    # instead lets exit handlers run (the embedded store shuts its server down cleanly).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         application,
         host=settings.host,
@@ -91,8 +95,9 @@ def worker() -> None:
     settings = _settings()
     _require_redis(settings, "worker")
     with _starting():
-        log_startup(settings, "worker")
-        the_worker = make_worker(settings, make_store(settings))
+        store = make_store(settings)
+        log_startup(settings, "worker", store)
+        the_worker = make_worker(settings, store)
 
     async def main() -> None:
         stop = asyncio.Event()

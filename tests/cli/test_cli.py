@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from execsvc.cli import app
 from execsvc.market.replay import ReplaySource
-from execsvc.runtime import load_policy, log_startup
+from execsvc.runtime import load_policy, log_startup, make_store
 from execsvc.settings import Settings
 
 runner = CliRunner()
@@ -107,7 +107,7 @@ def test_start_up_logs_what_runs(caplog: pytest.LogCaptureFixture) -> None:
     settings = Settings(_env_file=None, symbols="BTCUSDT,ETHUSDT", windows="1d,7d",
                         api_keys="k1,k2")
     with caplog.at_level(logging.INFO, logger="execsvc"):
-        log_startup(settings, "serve", load_policy(settings))
+        log_startup(settings, "serve", make_store(settings), load_policy(settings))
     lines = {r.getMessage().split(":")[0]: r for r in caplog.records}
     assert {"store", "source", "symbols", "windows", "policy", "trading mode"} <= set(lines)
     assert lines["store"].levelno == logging.WARNING
@@ -117,8 +117,9 @@ def test_start_up_logs_what_runs(caplog: pytest.LogCaptureFixture) -> None:
     assert "paper (2 API keys" in lines["trading mode"].getMessage()
     caplog.clear()
     secret = "redis://:hunter2@redis.internal:6380/0"
+    remote = Settings(_env_file=None, redis_url=secret)
     with caplog.at_level(logging.INFO, logger="execsvc"):
-        log_startup(Settings(_env_file=None, redis_url=secret), "worker")
+        log_startup(remote, "worker", make_store(remote))
     text = caplog.text
     assert "redis://redis.internal:6380/0" in text and "hunter2" not in text
     assert "trading mode" not in text and "source: replay" in text

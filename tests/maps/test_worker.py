@@ -1,10 +1,10 @@
-"""BandStore and the refresh worker against a real redis-server (and the embedded store)."""
+"""The refresh worker against a real redis-server: every symbol and window, faults, leases,
+outages, the run loop and the bounded history."""
 
 from __future__ import annotations
 
 import asyncio
 
-import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -13,7 +13,6 @@ from execsvc.market.replay import ReplaySource
 from execsvc.market.types import MarketSourceError
 from execsvc.settings import Settings
 from execsvc.store import BandStore, StoreUnavailable
-from execsvc.store.connection import connect, is_embedded
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BTC-PERP"]
 
@@ -38,29 +37,6 @@ class FailingFor:
         if symbol in self.broken:
             raise MarketSourceError(f"{symbol}: exchange returned HTTP 503")
         return await self.inner.candles(symbol, since_ms)
-
-
-async def test_put_map_is_versioned_and_published(redis_client: Redis) -> None:
-    store = BandStore(redis_client, ttl_s=30)
-    pubsub = redis_client.pubsub()
-    await pubsub.subscribe(store.channel)
-    await pubsub.get_message(timeout=1)  # subscribe confirmation
-    doc = {"exchange": "binanceusdm", "symbol": "BTCUSDT", "window": "7d", "bands": [1, 2]}
-    first = await store.put_map(doc, {"symbol": "BTCUSDT", "window": "7d"}, computed_at_ms=1000)
-    second = await store.put_map(doc, {"symbol": "BTCUSDT", "window": "7d"}, computed_at_ms=2000)
-    assert (first, second) == (1, 2)
-    stored = await store.get_map("binanceusdm", "BTCUSDT", "7d")
-    assert stored.version == 2 and stored.computed_at_ms == 2000 and stored.document == doc
-    ttl_ms = await redis_client.pttl("execsvc:map:binanceusdm:BTCUSDT:7d")
-    assert 0 < ttl_ms <= 30_000
-    notices = []
-    while len(notices) < 2:
-        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
-        if message:
-            notices.append(orjson.loads(message["data"]))
-    assert [n["version"] for n in notices] == [1, 2]
-    assert notices[1]["symbol"] == "BTCUSDT" and notices[1]["computed_at_ms"] == 2000
-    await pubsub.aclose()
 
 
 async def test_worker_tick_stores_every_symbol_and_window(redis_client: Redis) -> None:
@@ -133,16 +109,6 @@ async def test_run_loop_refreshes_until_stopped(redis_client: Redis) -> None:
     stored = await store.get_map("binanceusdm", "BTCUSDT", "1d")
     assert stored.version >= 3, "several ticks in a second at a 0.2 s interval"
     assert await redis_client.keys("execsvc:lease:*") == [], "leases released on stop"
-
-
-async def test_embedded_store_runs_the_same_code() -> None:
-    redis = connect(settings())
-    assert is_embedded(redis)
-    store = BandStore(redis)
-    worker = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), store, settings())
-    report = await worker.tick()
-    assert report.failed == {} and report.built == 6
-    assert (await store.get_map("binanceusdm", "ETHUSDT", "7d")).version == 1
 
 
 async def test_history_keeps_one_snapshot_per_candle(redis_client: Redis) -> None:
