@@ -38,9 +38,10 @@ LeverageQuery = Annotated[list[Annotated[float, Field(ge=1, le=1000, allow_inf_n
 
 
 class StrictModel(BaseModel):
-    """A request body: unknown fields, NaN and infinities are refused (422)."""
+    """A request body: unknown fields, NaN, infinities and values of the wrong JSON type
+    (`true` or `"2"` for a number) are refused (422)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True, strict=True)
 
 
 class StopRequest(StrictModel):
