@@ -47,7 +47,7 @@ def _free_port() -> int:
 
 def start_server(port: int) -> subprocess.Popen:
     env = {**os.environ, "EXECSVC_PORT": str(port), "EXECSVC_HOST": "127.0.0.1",
-           "EXECSVC_LOG_LEVEL": "WARNING", "EXECSVC_WINDOWS": "7d"}
+           "EXECSVC_LOG_LEVEL": "WARNING", "EXECSVC_WINDOWS": "7d", "EXECSVC_DATA_DIR": ""}
     env.pop("EXECSVC_REDIS_URL", None)
     return subprocess.Popen([sys.executable, "-m", "execsvc.cli", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -108,7 +108,9 @@ def bench_worker_tick(symbols: int, repeats: int) -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     source = AliasedReplay(ReplaySource(speed=720.0), symbols)
     keys = [info.symbol for info in source.symbols()]
-    settings = Settings(symbols=",".join(keys), windows="1d,7d,30d", refresh_interval_s=5)
+    # the in-process store unless EXECSVC_REDIS_URL is set: nothing lands in the data directory
+    settings = Settings(symbols=",".join(keys), windows="1d,7d,30d", refresh_interval_s=5,
+                        data_dir="")
     store = make_store(settings)
     worker = MapWorker(source, store, settings)  # type: ignore[arg-type]
 
