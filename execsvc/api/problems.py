@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from execsvc.api.responses import FastJSONResponse
 from execsvc.store import StoreUnavailable
 from execsvc.venues.errors import LiveRoutingError, OrderStateUnknownError
+from execsvc.venues.paper.service import PaperUnavailable
 
 log = logging.getLogger("execsvc.api")
 PROBLEM_JSON = "application/problem+json"
@@ -54,7 +55,8 @@ ERROR_DESCRIPTIONS = {
     409: "client_order_id already used for a different request (code DUPLICATE_ORDER)",
     422: "Invalid request: `errors[].field` names each offending field",
     502: "The exchange refused or failed the operation (live mode)",
-    503: "Map missing or stale, store unreachable, or no order book yet (`reason` says which)",
+    503: "Map missing or stale, store unreachable, no order book yet, or a paper account too "
+         "busy to take the change (`reason` says which)",
     504: "The exchange did not say whether it holds the order (reason order_state_unknown)",
 }
 
@@ -156,6 +158,10 @@ async def _exchange(_: Request, exc: LiveRoutingError) -> FastJSONResponse:
     return problem_response(502, str(exc), reason="exchange_error")
 
 
+async def _paper_busy(_: Request, exc: PaperUnavailable) -> FastJSONResponse:
+    return problem_response(503, str(exc), reason="paper_account_busy")
+
+
 async def _order_state_unknown(_: Request, exc: OrderStateUnknownError) -> FastJSONResponse:
     return problem_response(504, str(exc), reason="order_state_unknown")
 
@@ -173,4 +179,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RedisError, _redis)
     app.add_exception_handler(LiveRoutingError, _exchange)
     app.add_exception_handler(OrderStateUnknownError, _order_state_unknown)
+    app.add_exception_handler(PaperUnavailable, _paper_busy)
     app.add_exception_handler(Exception, _unexpected)

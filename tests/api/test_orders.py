@@ -175,3 +175,16 @@ async def test_a_restarted_market_loop_loads_every_journaled_account(
     fresh = PaperAccounts(redis_client, app.state.ctx.cache.latest_book)
     assert await fresh.load_journaled_accounts() != []
     assert fresh._brokers, "every journaled account has a broker"
+
+
+async def test_a_paper_account_too_busy_is_503_not_500(client, monkeypatch) -> None:
+    from execsvc.venues.paper.service import PaperBroker, PaperUnavailable
+
+    async def busy(self, client_order_id: str):
+        raise PaperUnavailable("journal execsvc:paper:x kept changing")
+
+    monkeypatch.setattr(PaperBroker, "order_for_client_id", busy)
+    response = await client.post("/orders", json=market("busy-1"), headers=HEADERS)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["reason"] == "paper_account_busy"

@@ -56,7 +56,8 @@ def _request(body: OrderBody, symbol: str, mode: str) -> OrderRequest:
 
 @router.post("/orders", status_code=201, response_model=OrderOut,
              responses={200: {"model": OrderOut, "description": "A retry: the order the same "
-                              "request already created"}, **problems(400, 401, 404, 409, 503)},
+                              "request already created"},
+                        **problems(400, 401, 404, 409, 502, 503, 504)},
              summary="Place an order (risk-checked; idempotent on client_order_id)")
 async def place_order(body: OrderBody, key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
     venue = ctx.venue
@@ -96,26 +97,29 @@ def _found(order: Order | None, order_id: str, mode: str) -> FastJSONResponse:
     return FastJSONResponse(order_out(order, mode))
 
 
-@router.get("/orders/{order_id}", response_model=OrderOut, responses=problems(401, 404),
+@router.get("/orders/{order_id}", response_model=OrderOut,
+            responses=problems(401, 404, 502, 503, 504),
             summary="An order with its fills, by order id or client_order_id")
 async def get_order(order_id: OrderId, key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
     return _found(await ctx.venue.get(key, order_id), order_id, ctx.venue.mode)
 
 
-@router.delete("/orders/{order_id}", response_model=OrderOut, responses=problems(401, 404),
+@router.delete("/orders/{order_id}", response_model=OrderOut,
+               responses=problems(401, 404, 502, 503, 504),
                summary="Cancel a working order")
 async def cancel_order(order_id: OrderId, key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
     return _found(await ctx.venue.cancel(key, order_id), order_id, ctx.venue.mode)
 
 
-@router.get("/positions", response_model=PositionsResponse, responses=problems(401),
+@router.get("/positions", response_model=PositionsResponse,
+            responses=problems(401, 502, 503, 504),
             summary="Open positions, marked to market")
 async def positions(key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
     return FastJSONResponse({"positions": await ctx.venue.positions(key),
                              "mode": ctx.venue.mode})
 
 
-@router.get("/account", response_model=AccountResponse, responses=problems(401),
+@router.get("/account", response_model=AccountResponse, responses=problems(401, 502, 503, 504),
             summary="Balance, margin and PnL")
 async def account(key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
     return FastJSONResponse({**await ctx.venue.account(key), "mode": ctx.venue.mode})
