@@ -41,7 +41,7 @@ COINS = ("BTC", "ETH", "SOL", "HYPE", "DOGE")
 CANDLES_FROM = "2025-11-16T00:00:00Z"
 """Three weeks of candles before the first open-interest sample (2025-12-07 11:00): room to
 place the positions already open when the OI series starts (the model's stock, whose ages
-decay with a half-life of days), while keeping the bundle near 1.1 MB."""
+decay with a half-life of days), while keeping the bundle near 1.6 MB."""
 FUNDING_BASELINE_PER_H = 1.25e-5
 SCALE_UNTIL = "2025-12-01T00:00:00Z"
 """The funding scale is measured on the funding series before this time (no evaluated day)."""

@@ -151,7 +151,8 @@ def map_command(
 @app.command()
 def evaluate(
     data: Annotated[Path | None, typer.Option(
-        help="Directory with one <COIN>/ directory of candles.csv + open_interest.csv each "
+        help="Directory with one <COIN>/ directory of candles.csv + open_interest.csv "
+             "(+ optional funding.csv) each "
              "(default: the bundled evaluation set)")] = None,
     truth: Annotated[Path | None, typer.Option(
         help="Realised daily liquidations CSV (default: bundled Hyperliquid Dec 2025)")] = None,
@@ -163,12 +164,13 @@ def evaluate(
         help="Write metrics.json, days.csv (and variants.json) here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
     variants: Annotated[bool, typer.Option(
-        help="Also fit and score every model variant (LOWO / LOCO; about a minute)")] = False,
+        help="Also fit and score every model variant (LOWO / LOCO; about 90 s)")] = False,
     model_card: Annotated[Path | None, typer.Option(
         help="Write the model card GET /model serves (needs --variants)")] = None,
 ) -> None:
     """The map against realised liquidations, with the naive and shape-removed baselines."""
     from execsvc.cli.evaluate_table import render, write_card
+    from execsvc.evaluation.calibration import DEFAULT_VARIANT
     from execsvc.evaluation.inputs import EvaluationInputError
     from execsvc.evaluation.run import (
         DEFAULT_MARKETS,
@@ -214,12 +216,8 @@ def evaluate(
         for path in write_outputs(result, out):
             typer.echo(f"wrote {path}", err=True)
     if model_card is not None:
-        write_card(model_card, make_card(result, WINNING_VARIANT))
+        write_card(model_card, make_card(result, DEFAULT_VARIANT))
         typer.echo(f"wrote {model_card}", err=True)
-
-
-WINNING_VARIANT = "churn"
-"""The variant whose structure the default settings configure (docs/evaluation.md)."""
 
 
 @app.command()

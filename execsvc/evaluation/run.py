@@ -25,12 +25,21 @@ from execsvc.liqmap.model import MapParams, model_parameters, model_version
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_MARKETS = DATA_DIR / "markets"
 DEFAULT_TRUTH = DATA_DIR / "truth" / "hyperliquid_daily_2025-12.csv"
+
 MODEL_CARD = Path(__file__).resolve().parent / "model_card.json"
 DAY_COLUMNS = (
     "date", "coin", "predicted_long_quote", "predicted_short_quote", "realized_long_quote",
     "realized_short_quote", "naive_long_quote", "naive_short_quote", "open", "high", "low",
     "oi_quote",
 )
+
+
+def _shown_path(path: Path) -> str:
+    """A bundled input as `<bundled>/...` (the same in every checkout), any other as given."""
+    try:
+        return f"<bundled>/{Path(path).resolve().relative_to(DATA_DIR).as_posix()}"
+    except ValueError:
+        return str(path)
 
 
 def describe_params(params: MapParams) -> dict[str, Any]:
@@ -98,7 +107,8 @@ def evaluate(
             f"({len(skipped)} skipped, e.g. {skipped[0] if skipped else 'none'})")
     metrics = {
         "model": describe_params(params),
-        "inputs": {"data": str(data_dir), "truth": str(truth_file), "window": window,
+        "inputs": {"data": _shown_path(data_dir), "truth": _shown_path(truth_file),
+                   "window": window,
                    "venue": venue,
                    "open_interest_known_after_s": 3600},
         "skipped_days": skipped,
