@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[SecretStr], NoDecode] = []
     exchange_api_key: SecretStr | None = None
     exchange_secret: SecretStr | None = None
+    liquidations: bool = True
+    liquidation_retention_h: float = Field(168.0, gt=0, le=24 * 90)
+    liquidation_max_per_symbol: int = Field(100_000, ge=100, le=10_000_000)
+    liquidation_score_window: str | None = None
+    liquidation_score_hours: int = Field(24, ge=1, le=24 * 30)
+    liquidation_heartbeat_s: float = Field(5.0, gt=0, le=60)
     policies_dir: str = "policies/"
     policy_file: str = "default.toml"
     host: str = "127.0.0.1"
@@ -117,12 +123,38 @@ class Settings(BaseSettings):
             raise ValueError("leverage_mix weights must not all be zero")
         return {lev: w / total for lev, w in sorted(value.items())}
 
+    @field_validator("liquidation_score_window", mode="before")
+    @classmethod
+    def _blank_window_is_default(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _score_window_is_built(self) -> Settings:
+        window = self.liquidation_score_window
+        if window is not None and window not in self.windows:
+            raise ValueError(f"liquidation_score_window {window!r} must be one of the built "
+                             f"windows {self.windows}")
+        return self
+
     @model_validator(mode="after")
     def _live_needs_live_data(self) -> Settings:
         if self.trading_mode == "live" and self.source != "ccxt":
             raise ValueError("TRADING_MODE=live needs SOURCE=ccxt: real orders must not be "
                              "risk-checked against replayed prices")
         return self
+
+    @cached_property
+    def score_window(self) -> str:
+        """The map window the online score reads: `LIQUIDATION_SCORE_WINDOW`, else 7d when
+        built (the window `execsvc evaluate` measures), else the first window."""
+        if self.liquidation_score_window is not None:
+            return self.liquidation_score_window
+        return "7d" if "7d" in self.windows else self.windows[0]
+
+    @property
+    def liquidations_live(self) -> bool:
+        """Whether realised liquidations are ingested: only from a live exchange."""
+        return self.liquidations and self.source == "ccxt"
 
     @cached_property
     def window_seconds(self) -> dict[str, int]:
