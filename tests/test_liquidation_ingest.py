@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 from binance_stub import BinanceStub
+from conftest import RedisServer
 from liquidation_streams import LiquidationStreams, binance_force_order
 from redis.asyncio import Redis
 
@@ -19,7 +23,13 @@ from execsvc.evaluation.online_score import MapBands, ScoreTotals, score_event, 
 from execsvc.liquidation_ingest import LiquidationIngest, MapHistory, ScoringMap, score_details
 from execsvc.market.ccxt_source import CcxtSource
 from execsvc.market.liquidation_events import LiquidationEvent, event_id
-from execsvc.market.liquidation_feed import Backoff, LiquidationFeed, build_ws_exchange
+from execsvc.market.liquidation_feed import (
+    Backoff,
+    FeedStatus,
+    FeedUpdate,
+    LiquidationFeed,
+    build_ws_exchange,
+)
 from execsvc.settings import Settings
 from execsvc.store import BandStore
 from execsvc.store.liquidation_store import LiquidationStore
@@ -212,3 +222,38 @@ async def test_the_map_of_the_events_moment_is_used(redis_client: Redis) -> None
     assert history.at("BTCUSDT", 20_000).version == 2
     assert history.at("BTCUSDT", 9_999) is None
     assert history.at("ETHUSDT", 15_000) is None
+
+
+def restart_on_same_port(server: RedisServer) -> None:
+    """Start a fresh redis-server where `server` was (its data is gone: no persistence)."""
+    server.process = subprocess.Popen(
+        [shutil.which("redis-server"), "--port", str(server.port), "--bind", "127.0.0.1",
+         "--dir", str(server.directory), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server._wait_ready()
+
+
+async def test_a_store_outage_holds_the_events_until_redis_is_back(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path)
+    redis = Redis.from_url(server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    ingest = LiquidationIngest(
+        lambda resume: None, LiquidationStore(redis), BandStore(redis), exchange="binanceusdm",
+        score_window="7d", max_map_age_s=30.0, backoff=Backoff(0.05, 0.2, jitter=0.0))
+    now = int(time.time() * 1000)
+    events = [an_event(now), an_event(now + 1, price=95.6)]
+    status = FeedStatus(venue="binanceusdm", symbols=["BTCUSDT"], state="connected")
+    try:
+        server.stop()
+        task = asyncio.create_task(ingest.ingest(FeedUpdate(events, status)))
+        await asyncio.sleep(0.6)
+        assert not task.done(), "held and retried while the store is down"
+        restart_on_same_port(server)
+        await asyncio.wait_for(task, 10)
+        stored, _ = await LiquidationStore(redis).events("binanceusdm", "BTCUSDT", now, now + 1,
+                                                         10)
+        assert [e["event_id"] for e in stored] == [e.event_id for e in events]
+        assert [e["unscored_reason"] for e in stored] == ["no_map", "no_map"]
+        assert ingest.counts.stored == 2
+    finally:
+        await redis.aclose()
+        server.stop()
