@@ -1,5 +1,5 @@
 """Shared fixtures: a real `redis-server` per test session on a free port (flushed per test),
-and the local Binance USD-M stub."""
+the local Binance USD-M stub and the local liquidation stream server."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.support.binance_stub import BinanceStub
+from tests.support.liquidation_streams import LiquidationStreams
 from tests.support.redis_server import RedisServer
 
 # Tests use the in-process store unless they start the durable embedded one on purpose (with
@@ -39,3 +40,10 @@ def binance_stub() -> Iterator[BinanceStub]:
     with BinanceStub() as stub:
         yield stub
 
+
+@pytest.fixture
+def streams() -> Iterator[LiquidationStreams]:
+    """The local liquidation websocket server (Binance USD-M `forceOrder`, Bybit v5
+    `allLiquidation`) on a free 127.0.0.1 port, fresh per test."""
+    with LiquidationStreams() as server:
+        yield server

@@ -34,12 +34,8 @@ from typing import Any, Literal
 import ccxt
 import ccxt.pro as ccxt_pro
 
-from execsvc.market.liquidation_events import (
-    LIQUIDATED_SIDE,
-    LiquidationEvent,
-    MalformedLiquidation,
-    normalise,
-)
+from execsvc.domain.liquidations import LiquidationEvent
+from execsvc.market.ccxt_liquidations import LIQUIDATED_SIDE, MalformedLiquidation, normalise
 
 log = logging.getLogger(__name__)
 

@@ -238,9 +238,14 @@ class BandStore:
 
     @staticmethod
     async def _call(awaitable: Any) -> Any:
-        try:
-            return await awaitable
-        except STORE_ERRORS as exc:
-            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
-        except redis_errors.RedisError as exc:
-            raise StoreUnavailable(f"redis error: {exc}") from exc
+        return await store_call(awaitable)
+
+
+async def store_call(awaitable: Any) -> Any:
+    """Await a Redis call; any Redis fault becomes `StoreUnavailable` with the reason."""
+    try:
+        return await awaitable
+    except STORE_ERRORS as exc:
+        raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+    except redis_errors.RedisError as exc:
+        raise StoreUnavailable(f"redis error: {exc}") from exc

@@ -9,7 +9,7 @@ Keys (prefix `execsvc`):
 - `liqids:{exchange}:{symbol}`: sorted set of event ids scored by event time (the duplicate
   check), trimmed to the same retention.
 - `liqscore:{exchange}:{symbol}:{hour_ms}`: hash of additive score totals
-  (`evaluation.online_score.ScoreTotals`) of the events of one UTC hour; expires after the
+  (`liqmap.online_score.ScoreTotals`) of the events of one UTC hour; expires after the
   scoring window.
 - `liqfeed:{exchange}`: hash, the ingest's last `FeedStatus` (JSON) and `updated_ms`.
 - `liqgaps:{exchange}`: sorted set of coverage gaps (JSON) scored by start time.
@@ -29,10 +29,10 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from execsvc.evaluation.online_score import ScoreTotals
-from execsvc.market.liquidation_events import LiquidationEvent
+from execsvc.domain.liquidations import LiquidationEvent
+from execsvc.liqmap.online_score import ScoreTotals
 from execsvc.market.liquidation_feed import FeedStatus, Gap
-from execsvc.store.band_store import BandStore
+from execsvc.store.band_store import store_call
 
 HOUR_MS = 3_600_000
 
@@ -88,7 +88,7 @@ class LiquidationStore:
         hour = event.time_ms // HOUR_MS * HOUR_MS
         increments = [x for name, value in totals.as_fields().items() if value
                       for x in (name, repr(value))]
-        outcome = await BandStore._call(self._add(
+        outcome = await store_call(self._add(
             keys=[self._key("liq", event.venue, event.symbol),
                   self._key("liqids", event.venue, event.symbol),
                   self._key("liqscore", event.venue, event.symbol, str(hour))],
@@ -106,7 +106,7 @@ class LiquidationStore:
         events (unless that millisecond alone fills it), so `since = last time + 1` pages on
         without repeats."""
         key = self._key("liq", exchange, symbol)
-        entries = await BandStore._call(
+        entries = await store_call(
             self.redis.xrange(key, min=str(since_ms), max=f"({until_ms + 1}", count=limit + 1))
         found = [orjson.loads(fields[b"ev"]) for _, fields in entries]
         found = [e for e in found if since_ms <= e["time_ms"] <= until_ms]
@@ -126,7 +126,7 @@ class LiquidationStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             for hour in hours:
                 pipe.hgetall(self._key("liqscore", exchange, symbol, str(hour)))
-            buckets = await BandStore._call(pipe.execute())
+            buckets = await store_call(pipe.execute())
         total = ScoreTotals()
         for bucket in buckets:
             total = total + ScoreTotals.from_fields(
@@ -135,13 +135,13 @@ class LiquidationStore:
 
     async def put_status(self, status: FeedStatus, now_ms: int | None = None) -> None:
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        await BandStore._call(self.redis.hset(
+        await store_call(self.redis.hset(
             self._key("liqfeed", status.venue),
             mapping={"doc": orjson.dumps(asdict(status)), "updated_ms": now}))
 
     async def status(self, exchange: str) -> tuple[FeedStatus, int] | None:
         """The ingest's last status for `exchange` and when it was written (ms), or None."""
-        doc, updated = await BandStore._call(
+        doc, updated = await store_call(
             self.redis.hmget(self._key("liqfeed", exchange), "doc", "updated_ms"))
         if doc is None or updated is None:
             return None
@@ -156,11 +156,11 @@ class LiquidationStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zadd(key, {orjson.dumps(asdict(gap)): gap.start_ms for gap in gaps})
             pipe.zremrangebyscore(key, "-inf", f"({now - self.retention_ms}")
-            await BandStore._call(pipe.execute())
+            await store_call(pipe.execute())
 
     async def gaps(self, exchange: str, since_ms: int, until_ms: int) -> list[Gap]:
         """Coverage gaps overlapping `[since_ms, until_ms]`, oldest first."""
-        raw = await BandStore._call(
+        raw = await store_call(
             self.redis.zrangebyscore(self._key("liqgaps", exchange), "-inf", until_ms))
         gaps = [Gap(**orjson.loads(item)) for item in raw]
         return [g for g in gaps if g.end_ms >= since_ms]

@@ -9,12 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execsvc.market.liquidation_events import (
-    LiquidationEvent,
-    MalformedLiquidation,
-    event_id,
-    normalise,
-)
+from execsvc.domain.liquidations import LiquidationEvent, event_id
+from execsvc.market.ccxt_liquidations import MalformedLiquidation, normalise
 
 
 def ccxt_structure(**fields) -> dict:

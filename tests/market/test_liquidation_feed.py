@@ -10,13 +10,11 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
-from binance_stub import BinanceStub
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from liquidation_streams import LiquidationStreams, binance_force_order, bybit_all_liquidation
 
 from execsvc.market.liquidation_feed import (
     Backoff,
@@ -25,14 +23,15 @@ from execsvc.market.liquidation_feed import (
     LiquidationFeedError,
     build_ws_exchange,
 )
+from tests.support.binance_stub import BinanceStub
+from tests.support.liquidation_streams import (
+    LiquidationStreams,
+    binance_force_order,
+    bybit_all_liquidation,
+)
 
 NOW_MS = int(time.time() * 1000)
 
-
-@pytest.fixture
-def streams() -> Iterator[LiquidationStreams]:
-    with LiquidationStreams() as server:
-        yield server
 
 
 def binance_feed(rest: BinanceStub, streams: LiquidationStreams, symbols=("BTCUSDT", "ETHUSDT"),

@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 
 import fakeredis
 import pytest
-from conftest import RedisServer
 from redis.asyncio import Redis
 
-from execsvc.evaluation.online_score import ScoreTotals
-from execsvc.market.liquidation_events import LiquidationEvent, event_id
+from execsvc.domain.liquidations import LiquidationEvent, event_id
+from execsvc.liqmap.online_score import ScoreTotals
 from execsvc.market.liquidation_feed import FeedStatus, Gap
 from execsvc.store.liquidation_store import (
     DUPLICATE,
@@ -21,6 +20,7 @@ from execsvc.store.liquidation_store import (
     STORED,
     LiquidationStore,
 )
+from tests.support.redis_server import RedisServer
 
 NOW_MS = 1_786_310_817_000  # 2026-08-09 21:26:57 UTC
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execsvc.evaluation.online_score import (
+from execsvc.liqmap.online_score import (
     MapBands,
     ScoreTotals,
     band_percentiles,
@@ -156,7 +156,7 @@ def test_events_spread_uniformly_over_the_range_match_the_uniform_baseline(
                           st.floats(0, 1), st.floats(0, 1)), max_size=30))
 @settings(max_examples=100, deadline=None)
 def test_totals_add_up_in_any_grouping(rows) -> None:
-    from execsvc.evaluation.online_score import EventScore
+    from execsvc.liqmap.online_score import EventScore
 
     parts = [ScoreTotals.of_event(n, EventScore(0 if in_range else None, p if in_range else None,
                                                 in_range and top, w, "long", top))

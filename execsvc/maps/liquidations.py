@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from execsvc.evaluation.online_score import EventScore, MapBands, ScoreTotals, score_event
-from execsvc.market.liquidation_events import LiquidationEvent
+from execsvc.domain.liquidations import LiquidationEvent
+from execsvc.liqmap.online_score import EventScore, MapBands, ScoreTotals, score_event
 from execsvc.market.liquidation_feed import Backoff, FeedUpdate, LiquidationFeed
 from execsvc.store import BandStore, StoreUnavailable
 from execsvc.store.leases import SymbolLeases
@@ -72,7 +72,7 @@ class MapHistory:
     async def refresh(self, symbol: str) -> None:
         kept = self._maps.setdefault(symbol, [])
         fresh = await self.band_store.map_freshness(self.exchange, symbol, self.window)
-        if fresh is None or (kept and kept[-1].version == fresh[0]):
+        if fresh is None or (kept and kept[-1].version == fresh.version):
             return
         stored = await self.band_store.get_map(self.exchange, symbol, self.window)
         if stored is None:

@@ -9,20 +9,15 @@ import random
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
-from binance_stub import BinanceStub
-from conftest import RedisServer
-from liquidation_streams import LiquidationStreams, binance_force_order
 from redis.asyncio import Redis
 
-from execsvc.evaluation.online_score import MapBands, ScoreTotals, score_event, summarise
-from execsvc.liquidation_ingest import LiquidationIngest, MapHistory, ScoringMap, score_details
-from execsvc.market.ccxt_source import CcxtSource
-from execsvc.market.liquidation_events import LiquidationEvent, event_id
+from execsvc.domain.liquidations import LiquidationEvent, event_id
+from execsvc.liqmap.online_score import MapBands, ScoreTotals, score_event, summarise
+from execsvc.maps.liquidations import LiquidationIngest, MapHistory, ScoringMap, score_details
+from execsvc.maps.worker import MapWorker
 from execsvc.market.liquidation_feed import (
     Backoff,
     FeedStatus,
@@ -30,23 +25,20 @@ from execsvc.market.liquidation_feed import (
     LiquidationFeed,
     build_ws_exchange,
 )
+from execsvc.runtime import ccxt_source
 from execsvc.settings import Settings
 from execsvc.store import BandStore
 from execsvc.store.liquidation_store import LiquidationStore
-from execsvc.worker import MapWorker
-
-
-@pytest.fixture
-def streams() -> Iterator[LiquidationStreams]:
-    with LiquidationStreams() as server:
-        yield server
+from tests.support.binance_stub import BinanceStub
+from tests.support.liquidation_streams import LiquidationStreams, binance_force_order
+from tests.support.redis_server import RedisServer
 
 
 async def build_maps(rest: BinanceStub, band_store: BandStore) -> dict:
     """The worker's BTCUSDT 1d map from the local Binance REST server, as stored."""
     settings = Settings(_env_file=None, source="ccxt", symbols="BTCUSDT", windows="1d",
                         ccxt_timeframe="5m")
-    source = CcxtSource.from_settings(settings, base_url=rest.base_url)
+    source = ccxt_source(settings, base_url=rest.base_url)
     try:
         report = await MapWorker(source, band_store, settings).tick()
     finally:

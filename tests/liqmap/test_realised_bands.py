@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execsvc.evaluation.realised_bands import realised_by_band
+from execsvc.liqmap.realised_bands import realised_by_band
 
 EDGES = np.array([90.0, 95.0, 100.0, 105.0, 110.0])
 
