@@ -1,7 +1,8 @@
-"""The async ccxt client both ccxt adapters build on: `CcxtSource` (market data) and the live
-order router (`execsvc.venues.live_router`). One place for the client's configuration (rate
-limit, timeout, linear swap markets, keys), the redaction of keys from ccxt's debug log and the
-retry policy for network errors.
+"""The async ccxt client the ccxt adapters build on: `CcxtSource` (market data), the live
+order router (`execsvc.venues.live_router`) and, as a websocket client, the liquidation feed.
+One place for the client's configuration (rate limit, timeout, linear swap markets, keys), the
+redaction of keys from ccxt's debug log, the retry policy for network errors, and the guard
+that keeps a malformed websocket frame from stopping ccxt's receive loop.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import ccxt
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
 from pydantic import SecretStr
 from tenacity import (
     AsyncRetrying,
@@ -138,3 +140,79 @@ def _override_urls(
                 api[name] = origin + url[len(BINANCE_FAPI_ORIGIN):]
     api.update(urls_override or {})
     exchange.urls = {**exchange.urls, "api": api}
+
+
+class _GuardedMessages:
+    """Mixed into a ccxt.pro exchange class: a frame that fails to decode or to parse is
+    reported to `on_malformed(kind, detail)` and skipped instead of ending the receive loop."""
+
+    on_malformed: Callable[[str, str], None] = staticmethod(lambda kind, detail: None)
+
+    def client(self, url: str) -> Any:
+        client = super().client(url)  # type: ignore[misc]
+        if not getattr(client, "_execsvc_guarded", False):
+            decode = client.handle_text_or_binary_message
+
+            def guarded(data: Any, decode: Callable[[Any], None] = decode) -> None:
+                try:
+                    decode(data)
+                except Exception as exc:
+                    self.on_malformed("undecodable frame", f"{exc}: {str(data)[:120]}")
+
+            client.handle_text_or_binary_message = guarded
+            client._execsvc_guarded = True
+        return client
+
+    def handle_message(self, client: Any, message: Any) -> None:
+        try:
+            super().handle_message(client, message)  # type: ignore[misc]
+        except Exception as exc:
+            self.on_malformed("unparseable message", f"{type(exc).__name__}: {exc}: "
+                              f"{str(message)[:120]}")
+
+
+def build_ws_client(
+    exchange_id: str, *, timeout_ms: int, rest_origin: str | None = None,
+    urls_override: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None,
+) -> Any:
+    """A ccxt.pro (websocket) client for linear perpetuals (linear markets only, no currency
+    fetch), guarded so a malformed frame is reported to its `on_malformed(kind, detail)` and
+    skipped instead of stopping ccxt's receive loop. `rest_origin` replaces the scheme and
+    host of every REST URL; `urls_override` is merged (recursively) into `urls['api']` (tests
+    point both at local servers); `options` are added to ccxt's."""
+    base = getattr(ccxt_pro, exchange_id, None)
+    if base is None:
+        raise MarketSourceError(f"ccxt has no websocket client for {exchange_id!r}")
+    guarded = type(f"Guarded{base.__name__}", (_GuardedMessages, base), {})
+    exchange = guarded({
+        "enableRateLimit": True,
+        "timeout": timeout_ms,
+        "options": {**_exchange_options(exchange_id), "defaultSubType": "linear",
+                    "fetchMarkets": {"types": ["linear"]}, "fetchCurrencies": False,
+                    **(options or {})},
+    })
+    api = exchange.urls["api"]
+    if rest_origin:
+        api = _with_origin(api, rest_origin.rstrip("/"))
+    exchange.urls = {**exchange.urls, "api": _merged(api, urls_override or {})}
+    return exchange
+
+
+def _with_origin(value: Any, origin: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _with_origin(v, origin) for k, v in value.items()}
+    if isinstance(value, str) and value.startswith("https://"):
+        rest = value[len("https://"):]
+        path = rest[rest.index("/"):] if "/" in rest else ""
+        return origin + path
+    return value
+
+
+def _merged(base: Any, override: Mapping[str, Any]) -> Any:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import ccxt
-import ccxt.pro as ccxt_pro
 
 from execsvc.domain.liquidations import LiquidationEvent
+from execsvc.market.ccxt_client import build_ws_client
 from execsvc.market.ccxt_liquidations import LIQUIDATED_SIDE, MalformedLiquidation, normalise
 
 log = logging.getLogger(__name__)
@@ -122,82 +122,19 @@ class _LogOnce:
                         kind, detail[:300])
 
 
-class _GuardedMessages:
-    """Mixed into a ccxt.pro exchange class: a frame that fails to decode or to parse is
-    reported to `on_malformed(kind, detail)` and skipped instead of ending the receive loop."""
-
-    on_malformed: Callable[[str, str], None] = staticmethod(lambda kind, detail: None)
-
-    def client(self, url: str) -> Any:
-        client = super().client(url)  # type: ignore[misc]
-        if not getattr(client, "_execsvc_guarded", False):
-            decode = client.handle_text_or_binary_message
-
-            def guarded(data: Any, decode: Callable[[Any], None] = decode) -> None:
-                try:
-                    decode(data)
-                except Exception as exc:
-                    self.on_malformed("undecodable frame", f"{exc}: {str(data)[:120]}")
-
-            client.handle_text_or_binary_message = guarded
-            client._execsvc_guarded = True
-        return client
-
-    def handle_message(self, client: Any, message: Any) -> None:
-        try:
-            super().handle_message(client, message)  # type: ignore[misc]
-        except Exception as exc:
-            self.on_malformed("unparseable message", f"{type(exc).__name__}: {exc}: "
-                              f"{str(message)[:120]}")
-
-
 def build_ws_exchange(
     exchange_id: str, *, timeout_ms: int = 10_000, rest_origin: str | None = None,
     urls_override: Mapping[str, Any] | None = None,
 ) -> Any:
-    """A guarded ccxt.pro client for linear perpetuals, its liquidation cache `CACHE_SIZE`
-    long. `rest_origin` replaces the scheme and host of every REST URL; `urls_override` is
-    merged (recursively) into `urls['api']` (tests point both at local servers)."""
+    """A guarded ccxt.pro client (`ccxt_client.build_ws_client`) for a venue whose liquidation
+    side convention is known, its liquidation cache `CACHE_SIZE` long."""
     if exchange_id not in LIQUIDATED_SIDE:
         raise LiquidationFeedError(
             f"liquidation ingestion supports {', '.join(sorted(LIQUIDATED_SIDE))}, not "
             f"{exchange_id!r}: its side convention is not verified here")
-    base = getattr(ccxt_pro, exchange_id)
-    guarded = type(f"Guarded{base.__name__}", (_GuardedMessages, base), {})
-    exchange = guarded({
-        "enableRateLimit": True,
-        "timeout": timeout_ms,
-        "options": {
-            "defaultType": "swap", "defaultSubType": "linear",
-            "fetchMarkets": {"types": ["linear"]}, "fetchCurrencies": False,
-            "liquidationsLimit": CACHE_SIZE,
-        },
-    })
-    api = exchange.urls["api"]
-    if rest_origin:
-        api = _with_origin(api, rest_origin.rstrip("/"))
-    exchange.urls = {**exchange.urls, "api": _merged(api, urls_override or {})}
-    return exchange
-
-
-def _with_origin(value: Any, origin: str) -> Any:
-    if isinstance(value, dict):
-        return {k: _with_origin(v, origin) for k, v in value.items()}
-    if isinstance(value, str) and value.startswith("https://"):
-        rest = value[len("https://"):]
-        path = rest[rest.index("/"):] if "/" in rest else ""
-        return origin + path
-    return value
-
-
-def _merged(base: Any, override: Mapping[str, Any]) -> Any:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merged(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+    return build_ws_client(exchange_id, timeout_ms=timeout_ms, rest_origin=rest_origin,
+                           urls_override=urls_override,
+                           options={"liquidationsLimit": CACHE_SIZE})
 
 
 class LiquidationFeed:
