@@ -23,7 +23,7 @@ EXCHANGE_PATTERN = r"^[a-z0-9_]{1,40}$"
 
 Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, examples=["BTCUSDT"])]
 Exchange = Annotated[str | None, Field(default=None, pattern=EXCHANGE_PATTERN)]
-Quantity = Annotated[float, Field(gt=0, le=1e12, description="base units")]
+Quantity = Annotated[float, Field(ge=1e-12, le=1e12, description="base units, at least 1e-12")]
 Price = Annotated[float, Field(ge=1e-9, le=1e12, description="quote per base")]
 
 SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="e.g. BTCUSDT")]
