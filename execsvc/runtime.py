@@ -59,6 +59,47 @@ def make_store(settings: Settings) -> BandStore:
     return BandStore(connect(settings), ttl_s=settings.map_ttl_s)
 
 
+def make_liquidation_store(settings: Settings, store: BandStore):
+    """Realised liquidations on the band store's connection."""
+    from execsvc.store.liquidation_store import LiquidationStore
+
+    return LiquidationStore(
+        store.redis, retention_s=settings.liquidation_retention_h * 3600,
+        max_per_symbol=settings.liquidation_max_per_symbol,
+        score_hours=settings.liquidation_score_hours, prefix=store.prefix)
+
+
+def make_liquidation_ingest(settings: Settings, store: BandStore, **feed_options: Any):
+    """The liquidation ingest for `settings` (exchange, symbols, score window, heartbeat).
+    Raises `LiquidationFeedError` when there is no live stream to ingest (replay mode, an
+    unsupported exchange, turned off). `feed_options` (`rest_origin`, `urls_override`,
+    `backoff`) reach the websocket client and the feed (tests point them at local servers)."""
+    from execsvc.maps.liquidations import LiquidationIngest, no_source_reason
+    from execsvc.market.liquidation_feed import (
+        LiquidationFeed,
+        LiquidationFeedError,
+        build_ws_exchange,
+    )
+
+    reason = no_source_reason(settings)
+    if reason is not None:
+        raise LiquidationFeedError(reason)
+    client_options = {k: feed_options.pop(k) for k in ("rest_origin", "urls_override")
+                      if k in feed_options}
+
+    def make_feed(resume_from_ms: int | None) -> LiquidationFeed:
+        exchange = build_ws_exchange(settings.exchange, timeout_ms=settings.ccxt_timeout_ms,
+                                     **client_options)
+        return LiquidationFeed(settings.exchange, settings.symbols, exchange=exchange,
+                               heartbeat_s=settings.liquidation_heartbeat_s,
+                               resume_from_ms=resume_from_ms, **feed_options)
+
+    return LiquidationIngest(
+        make_feed, make_liquidation_store(settings, store), store, exchange=settings.exchange,
+        score_window=settings.score_window, max_map_age_s=settings.max_map_age_s,
+        lease_s=max(15.0, 3 * settings.liquidation_heartbeat_s))
+
+
 def make_worker(settings: Settings, store: BandStore,
                 registry: CollectorRegistry | None = None, source: MarketSource | None = None):
     from execsvc.maps.worker import MapWorker
@@ -116,6 +157,7 @@ def make_context(settings: Settings, store: BandStore, *, registry: CollectorReg
     cache = AdviceCache(store, settings.exchange)
     return ApiContext(
         settings=settings, store=store, registry=registry, cache=cache,
+        liquidations=make_liquidation_store(settings, store),
         policy=policy if policy is not None else load_policy(settings),
         risk_gate=RiskGate(store.redis, prefix=store.prefix),
         venue=make_venue(settings, store, cache),
@@ -124,17 +166,26 @@ def make_context(settings: Settings, store: BandStore, *, registry: CollectorReg
 
 def make_app(settings: Settings, *, with_worker: bool, store: BandStore | None = None,
              policy: Policy | None = None, source: MarketSource | None = None,
-             worker=None) -> FastAPI:
+             worker=None, ingest=None) -> FastAPI:
     """The HTTP app (with the refresh worker in its event loop when `with_worker`: `worker`,
-    or one over `source`, or over the configured source)."""
+    or one over `source`, or over the configured source; and beside it the liquidation
+    ingest, `ingest` or the configured one, when a live stream is configured)."""
     from execsvc.api.app import create_app
+    from execsvc.maps.liquidations import no_source_reason
 
     registry = CollectorRegistry()
     store = store or make_store(settings)
     ctx = make_context(settings, store, registry=registry, policy=policy)
     if with_worker and worker is None:
         worker = make_worker(settings, store, registry, source)
-    return create_app(ctx, worker=worker if with_worker else None)
+    if with_worker and ingest is None and settings.source == "ccxt":
+        reason = no_source_reason(settings)
+        if reason is None:
+            ingest = make_liquidation_ingest(settings, store)
+        else:
+            log.warning("no liquidation ingest: %s", reason)
+    return create_app(ctx, worker=worker if with_worker else None,
+                      ingest=ingest if with_worker else None)
 
 
 START_UP_SETTINGS: tuple[tuple[str, str], ...] = (
@@ -142,18 +193,21 @@ START_UP_SETTINGS: tuple[tuple[str, str], ...] = (
     ("MissingExchangeKeysError", "EXECSVC_EXCHANGE_API_KEY / EXECSVC_EXCHANGE_SECRET"),
     ("LiveRoutingError", "EXECSVC_EXCHANGE / EXECSVC_TRADING_MODE"),
     ("MarketSourceError", "EXECSVC_SYMBOLS / EXECSVC_SOURCE / EXECSVC_EXCHANGE"),
+    ("LiquidationFeedError", "EXECSVC_SOURCE / EXECSVC_EXCHANGE / EXECSVC_LIQUIDATIONS"),
 )
 
 
 def start_up_problem(exc: BaseException) -> str | None:
     """One line naming what failed at start-up and the settings that fix it, for the errors
     a configuration can cause; None for anything else (a bug: let it show its traceback)."""
+    from execsvc.market.liquidation_feed import LiquidationFeedError
     from execsvc.market.types import MarketSourceError
     from execsvc.risk.policy import PolicyError
     from execsvc.venues.errors import LiveRoutingError, MissingExchangeKeysError
 
     kinds = {"PolicyError": PolicyError, "MissingExchangeKeysError": MissingExchangeKeysError,
-             "LiveRoutingError": LiveRoutingError, "MarketSourceError": MarketSourceError}
+             "LiveRoutingError": LiveRoutingError, "MarketSourceError": MarketSourceError,
+             "LiquidationFeedError": LiquidationFeedError}
     for name, setting in START_UP_SETTINGS:
         if isinstance(exc, kinds[name]):
             return f"refusing to start: {exc} (check {setting})"
@@ -169,6 +223,8 @@ def log_startup(settings: Settings, role: str, store: BandStore,
     (log.warning if lost else log.info)("store: %s", describe_store(store.redis))
     if role != "api":
         log.info("source: %s", describe_source(settings))
+    if role in ("serve", "liquidations"):
+        log.info("realised liquidations: %s", describe_liquidations(settings))
     log.info("symbols: %s", ", ".join(settings.symbols))
     log.info("windows: %s (refresh every %g s, stale after %g s)", ", ".join(settings.windows),
              settings.refresh_interval_s, settings.max_map_age_s)
@@ -177,6 +233,16 @@ def log_startup(settings: Settings, role: str, store: BandStore,
                  Path(settings.policies_dir) / settings.policy_file)
     if role != "worker":
         log.info("trading mode: %s%s", settings.trading_mode, _order_endpoints(settings))
+
+
+def describe_liquidations(settings: Settings) -> str:
+    from execsvc.maps.liquidations import no_source_reason
+
+    reason = no_source_reason(settings)
+    if reason is not None:
+        return f"none ({reason})"
+    return (f"ccxt {settings.exchange} websocket, scored against the {settings.score_window} "
+            f"maps, kept {settings.liquidation_retention_h:g} h")
 
 
 def describe_source(settings: Settings) -> str:

@@ -1,8 +1,9 @@
 """The FastAPI application: thin routes over the band store, built by `create_app`.
 
 `ctx` (`ApiContext`) is composed by `execsvc.runtime`. With a worker (`execsvc serve`) the
-app's lifespan runs the refresh loop in the same event loop and stops it on shutdown; the
-order venue's background work (paper price ticks) runs there too.
+app's lifespan runs the refresh loop in the same event loop and stops it on shutdown, and with
+a live source the liquidation ingest beside it; the order venue's background work (paper price
+ticks) runs there too.
 """
 
 from __future__ import annotations
@@ -16,17 +17,31 @@ from fastapi import Depends, FastAPI
 from execsvc.api import openapi, problems
 from execsvc.api.deps import ApiContext, reject_unknown_query
 from execsvc.api.metrics import HttpMetrics
-from execsvc.api.routes import health, maps, model, orders, risk, stream, suggest, ui
+from execsvc.api.routes import (
+    health,
+    liquidations,
+    maps,
+    model,
+    orders,
+    risk,
+    stream,
+    suggest,
+    ui,
+)
+from execsvc.maps.liquidations import LiquidationIngest
 from execsvc.maps.worker import MapWorker
 
 
-def create_app(ctx: ApiContext, worker: MapWorker | None = None) -> FastAPI:
+def create_app(ctx: ApiContext, worker: MapWorker | None = None,
+               ingest: LiquidationIngest | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks = [asyncio.create_task(ctx.venue.run(stop))]
         if worker:
             tasks.append(asyncio.create_task(worker.run(stop)))
+        if ingest:
+            tasks.append(asyncio.create_task(ingest.run(stop)))
         try:
             yield
         finally:
@@ -52,6 +67,7 @@ def create_app(ctx: ApiContext, worker: MapWorker | None = None) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(maps.router)
     app.include_router(model.router)
+    app.include_router(liquidations.router)
     app.add_middleware(HttpMetrics, registry=ctx.registry)
     openapi.install(app)
     return app

@@ -1,37 +1,43 @@
 """Everything the routes use, reached one way: the app's `ApiContext`, as the dependency `Ctx`.
 
 `ApiContext` is built once by the composition root (`execsvc.runtime`) and holds the settings,
-the band store, the read cache, the risk policy and gate, the order venue, the metrics and the
-shared map feed; its methods are the lookups every route shares (known symbol and window, the
-venue a symbol is stored under, the stored map, the fresh map advice needs), each failing with
-the problem document that names the offending field.
+the band store, the read cache, the liquidation store, the risk policy and gate, the order
+venue, the metrics and the shared map feed; its methods are the lookups every route shares
+(known symbol and window, the venue a symbol is stored under, the stored map, the fresh map
+advice needs, the liquidation feed and its online score), each failing with the problem
+document that names the offending field or the missing source.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
+import numpy as np
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 from execsvc.api.map_feed import MapFeed
-from execsvc.api.metrics import StoreMetrics
+from execsvc.api.metrics import LiquidationMetrics, StoreMetrics
 from execsvc.api.problems import Problem, field_problem
 from execsvc.api.render_cache import RenderCache
 from execsvc.api.schemas import MapRef
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import bracket_table
 from execsvc.domain.map_document import Freshness, document_stale_reason, freshness
+from execsvc.liqmap.online_score import summarise
+from execsvc.liqmap.realised_bands import RealisedBands, realised_by_band
 from execsvc.maps.cache import AdviceCache, MapView
+from execsvc.maps.liquidations import feed_health, no_source_reason
 from execsvc.risk.gate import RiskGate
 from execsvc.risk.policy import Policy
 from execsvc.risk.rules import RiskContext
 from execsvc.settings import Settings
-from execsvc.store import BandStore, StoredMap
+from execsvc.store import BandStore, StoredMap, StoreUnavailable
+from execsvc.store.liquidation_store import LiquidationStore
 from execsvc.venues.base import OrderVenue
 
 
@@ -41,15 +47,18 @@ class ApiContext:
     store: BandStore
     registry: CollectorRegistry
     cache: AdviceCache
+    liquidations: LiquidationStore
     policy: Policy
     risk_gate: RiskGate
     venue: OrderVenue
     store_metrics: StoreMetrics = field(init=False)
+    liquidation_metrics: LiquidationMetrics = field(init=False)
     feed: MapFeed = field(init=False)
     renders: RenderCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.store_metrics = StoreMetrics(self.registry)
+        self.liquidation_metrics = LiquidationMetrics(self.registry)
         self.feed = MapFeed(self.store)
         self.renders = RenderCache()
 
@@ -141,6 +150,63 @@ class ApiContext:
             position=position,
             quote_currency=view.document["quote_currency"],
         )
+
+    # ---- realised liquidations ------------------------------------------------------------
+
+    def liquidation_venue(self, exchange: str | None, where: str = "query.exchange") -> str:
+        """The venue liquidations are ingested from; 404 when `exchange` names another."""
+        venue = self.settings.exchange
+        if exchange and exchange != venue:
+            raise Problem(404, f"liquidations are ingested from {venue}, not {exchange}",
+                          field=where, reason="unknown_exchange")
+        return venue
+
+    async def liquidation_feed(self) -> dict[str, Any]:
+        """The ingest's health; 503 `no_liquidation_source` when this configuration has no
+        liquidation stream (replay mode: nothing happened is not what empty data would mean
+        there), `liquidation_feed_missing` when no ingest has reported yet."""
+        reason = no_source_reason(self.settings)
+        if reason is not None:
+            raise Problem(503, reason, reason="no_liquidation_source")
+        venue = self.settings.exchange
+        found = await self.liquidations.status(venue)
+        if found is None:
+            raise Problem(
+                503, f"no liquidation ingest has reported for {venue} yet: run `execsvc "
+                "liquidations` beside the worker (`execsvc serve` runs it in-process)",
+                reason="liquidation_feed_missing")
+        return feed_health(*found, now_ms=int(time.time() * 1000),
+                           heartbeat_s=self.settings.liquidation_heartbeat_s)
+
+    async def realised_on_bands(self, venue: str, symbol: str, document: dict[str, Any],
+                                since_ms: int, until_ms: int) -> RealisedBands:
+        """The stored events of `[since_ms, until_ms]` binned on the document's bands."""
+        events, _ = await self.liquidations.events(
+            venue, symbol, since_ms, until_ms, self.settings.liquidation_max_per_symbol)
+        bands = document["bands"]
+        return realised_by_band(
+            np.array([b["price_low"] for b in bands], dtype=np.float64),
+            np.array([b["price_high"] for b in bands], dtype=np.float64),
+            [e["side"] for e in events], [e["price"] for e in events],
+            [e["notional_quote"] for e in events])
+
+    async def online_score(self) -> dict[str, Any]:
+        """The rolling online score of every symbol, or why there is none."""
+        reason = no_source_reason(self.settings)
+        if reason is not None:
+            return {"available": False, "reason": reason}
+        venue = self.settings.exchange
+        try:
+            feed = await self.liquidation_feed()
+            symbols = {symbol: summarise(await self.liquidations.score_totals(venue, symbol))
+                       for symbol in self.settings.symbols}
+        except Problem as exc:
+            return {"available": False, "reason": exc.detail, "exchange": venue}
+        except StoreUnavailable as exc:
+            return {"available": False, "reason": str(exc), "exchange": venue}
+        return {"available": True, "exchange": venue, "map_window": self.settings.score_window,
+                "window_hours": self.settings.liquidation_score_hours, "feed": feed,
+                "symbols": symbols}
 
     def map_ref(self, view: MapView) -> MapRef:
         age = view.age_s()

@@ -8,6 +8,7 @@ as `<unmatched>` and never create a label per URL.
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -69,3 +70,44 @@ class StoreMetrics:
             registry=registry,
         )
         self.store_up = Gauge("execsvc_store_up", "1 when Redis answers", registry=registry)
+
+
+class LiquidationMetrics:
+    """Gauges of the liquidation feed and the rolling online score, filled from the store at
+    scrape time (the ingest may run in another process). A ratio without events is NaN."""
+
+    SCORES: ClassVar[dict[str, str]] = {
+        "top_decile_share": "Realised notional in the map's top-decile bands / in its range",
+        "uniform_share": "What a uniform map would give (the top decile's share of the range)",
+        "lift": "top_decile_share / uniform_share",
+        "mean_band_percentile": "Mean percentile of the events' bands (0.5: no skill)",
+        "side_match_rate": "Share of events on the side the map predicts",
+    }
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.feed_up = Gauge(
+            "execsvc_liquidation_feed_up", "1 when the ingest reports a connected feed",
+            ["exchange"], registry=registry)
+        self.heartbeat_age = Gauge(
+            "execsvc_liquidation_feed_heartbeat_age_seconds",
+            "Seconds since the liquidation ingest last reported", ["exchange"],
+            registry=registry)
+        self.reconnects = Gauge(
+            "execsvc_liquidation_feed_reconnects_total",
+            "Reconnects of the running ingest's feed", ["exchange"], registry=registry)
+        self.malformed = Gauge(
+            "execsvc_liquidation_feed_malformed_total",
+            "Frames and events the running ingest skipped as malformed", ["exchange"],
+            registry=registry)
+        self.events = Gauge(
+            "execsvc_liquidations_events", "Realised liquidations in the rolling score window",
+            ["symbol"], registry=registry)
+        self.notional = Gauge(
+            "execsvc_liquidations_realised_quote",
+            "Realised liquidation notional in the rolling score window (quote; Binance: a "
+            "lower bound, its stream is sampled)", ["symbol"], registry=registry)
+        self.scores = {
+            name: Gauge(f"execsvc_liquidation_score_{name}", help_text, ["symbol"],
+                        registry=registry)
+            for name, help_text in self.SCORES.items()
+        }

@@ -55,8 +55,8 @@ ERROR_DESCRIPTIONS = {
     409: "client_order_id already used for a different request (code DUPLICATE_ORDER)",
     422: "Invalid request: `errors[].field` names each offending field",
     502: "The exchange refused or failed the operation (live mode)",
-    503: "Map missing or stale, store unreachable, no order book yet, or a paper account too "
-         "busy to take the change (`reason` says which)",
+    503: "Map missing or stale, store unreachable, no order book yet, a paper account too "
+         "busy to take the change, or no liquidation source or ingest (`reason` says which)",
     504: "The exchange did not say whether it holds the order (reason order_state_unknown)",
 }
 

@@ -362,3 +362,155 @@ class AccountResponse(BaseModel):
     margin_balance_quote: float | None = None
     available_quote: float | None = None
     mode: Literal["paper", "live"]
+
+
+# ---- realised liquidations ------------------------------------------------------------------
+
+EpochMsQuery = Annotated[int | None, Query(ge=0, le=2**53, description="epoch milliseconds")]
+LiquidationLimit = Annotated[int, Query(ge=1, le=5000, description="events at most")]
+
+SAMPLED_DESCRIPTION = ("whether the venue's public stream is a sample: Binance sends at most "
+                       "one liquidation per symbol per second, so counts and totals are lower "
+                       "bounds")
+
+
+class LiquidationFeedHealth(BaseModel):
+    exchange: str
+    state: Literal["connecting", "connected", "reconnecting", "down"] = Field(
+        description="`down`: the ingest has not reported for three heartbeats")
+    since_ms: int = Field(description="when the feed entered its last reported state")
+    heartbeat_age_s: float = Field(description="seconds since the ingest last reported")
+    last_event_ms: int | None
+    events: int = Field(description="events the running ingest has received")
+    reconnects: int
+    malformed: int = Field(description="frames and events skipped as malformed")
+    last_error: str | None
+    sampled: bool = Field(description=SAMPLED_DESCRIPTION)
+    sampling_note: str | None
+
+
+class CoverageGap(BaseModel):
+    start_ms: int
+    end_ms: int
+    reason: str = Field(description="why nothing was received: disconnect, no ingest running")
+
+
+class MapAtEvent(BaseModel):
+    window: Window
+    version: int
+    computed_at_ms: int
+    model_version: str
+    price: float = Field(description="the map's price, quote per base")
+
+
+class EventScoreDoc(BaseModel):
+    band_index: int | None = Field(description="index in the map's bands; null outside them")
+    band_percentile: float | None = Field(
+        description="percentile of the band by predicted notional, (rank - 0.5) / n")
+    in_top_decile: bool
+    top_decile_width_share: float = Field(
+        description="the top-decile bands' share of the map's range (a uniform map's chance)")
+    predicted_side: PositionSide = Field(
+        description="the side the map expects at this price: long below its price, short above")
+    side_match: bool
+
+
+class RealisedLiquidation(BaseModel):
+    time_ms: int = Field(description="the venue's trade time, epoch ms")
+    time: str = Field(description="the same, ISO-8601 UTC")
+    side: PositionSide = Field(description="side of the liquidated position")
+    price: float = Field(description="quote per base")
+    quantity_base: float
+    notional_quote: float
+    event_id: str
+    received_ms: int
+    map: MapAtEvent | None = Field(description="the map the event was scored against")
+    score: EventScoreDoc | None
+    unscored_reason: Literal["no_map", "map_stale"] | None
+
+
+class LiquidationsResponse(BaseModel):
+    symbol: str
+    exchange: str
+    since_ms: int
+    until_ms: int
+    count: int
+    truncated: bool = Field(description="more events matched: ask again from `next_since_ms`")
+    next_since_ms: int | None
+    feed: LiquidationFeedHealth
+    gaps: list[CoverageGap] = Field(description="intervals of the window nothing was received")
+    liquidations: list[RealisedLiquidation]
+
+
+class CurrentMapRef(BaseModel):
+    window: Window
+    version: int
+    computed_at_ms: int
+    model_version: str
+    price: float
+    age_s: float
+    stale: bool
+
+
+class RealisedBand(BaseModel):
+    price_low: float
+    price_high: float
+    predicted_long_notional_quote: float
+    predicted_short_notional_quote: float
+    realised_long_notional_quote: float
+    realised_short_notional_quote: float
+    realised_long_count: int
+    realised_short_count: int
+
+
+class RealisedTotals(BaseModel):
+    realised_long_notional_quote: float
+    realised_short_notional_quote: float
+    realised_long_count: int
+    realised_short_count: int
+    below_range_long_notional_quote: float
+    below_range_short_notional_quote: float
+    above_range_long_notional_quote: float
+    above_range_short_notional_quote: float
+
+
+class LiquidationBandsResponse(BaseModel):
+    symbol: str
+    exchange: str
+    map: CurrentMapRef = Field(description="the current map whose bands the events are put on")
+    since_ms: int
+    until_ms: int
+    feed: LiquidationFeedHealth
+    gaps: list[CoverageGap]
+    totals: RealisedTotals
+    bands: list[RealisedBand]
+
+
+class OnlineScoreSymbol(BaseModel):
+    events: int
+    scored_events: int
+    in_range_events: int
+    realised_notional_quote: float
+    in_range_share: float | None
+    top_decile_share: float | None = Field(
+        description="realised notional in the map's top-decile bands / realised notional in "
+                    "its range")
+    uniform_share: float | None = Field(
+        description="what a uniform map would give: the top-decile bands' share of the range, "
+                    "notional-weighted over the events")
+    lift: float | None = Field(description="top_decile_share / uniform_share")
+    mean_band_percentile: float | None = Field(description="0.5 for a map that knows nothing")
+    notional_weighted_band_percentile: float | None
+    side_match_rate: float | None
+    side_match_notional_share: float | None
+
+
+class OnlineScore(BaseModel):
+    available: bool
+    reason: str | None = None
+    exchange: str | None = None
+    map_window: Window | None = Field(None, description="the map window events are scored on")
+    window_hours: int | None = Field(
+        None, description="the rolling window: these whole UTC hours and the current one")
+    feed: LiquidationFeedHealth | None = None
+    symbols: dict[str, OnlineScoreSymbol] = Field(default_factory=dict)

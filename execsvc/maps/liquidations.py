@@ -25,14 +25,49 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from execsvc.domain.liquidations import LiquidationEvent
+from execsvc.domain.liquidations import SAMPLING_NOTES, LiquidationEvent
 from execsvc.liqmap.online_score import EventScore, MapBands, ScoreTotals, score_event
-from execsvc.market.liquidation_feed import Backoff, FeedUpdate, LiquidationFeed
+from execsvc.market.ccxt_liquidations import LIQUIDATED_SIDE
+from execsvc.market.liquidation_feed import Backoff, FeedStatus, FeedUpdate, LiquidationFeed
+from execsvc.settings import Settings
 from execsvc.store import BandStore, StoreUnavailable
 from execsvc.store.leases import SymbolLeases
 from execsvc.store.liquidation_store import DUPLICATE, EXPIRED, LiquidationStore
 
 log = logging.getLogger(__name__)
+
+def no_source_reason(settings: Settings) -> str | None:
+    """Why this configuration has no realised liquidations to ingest or serve, or None."""
+    if not settings.liquidations:
+        return "realised liquidations are turned off (EXECSVC_LIQUIDATIONS=false)"
+    if settings.source != "ccxt":
+        return ("replay mode plays recorded market data and has no liquidation stream: "
+                "realised liquidations need a live exchange (EXECSVC_SOURCE=ccxt)")
+    if settings.exchange not in LIQUIDATED_SIDE:
+        return (f"{settings.exchange} is not a supported liquidation stream (supported: "
+                f"{', '.join(sorted(LIQUIDATED_SIDE))})")
+    return None
+
+
+DOWN_AFTER_HEARTBEATS = 3
+"""An ingest silent for this many heartbeats (plus 5 s) is reported `down`."""
+
+
+def feed_health(status: FeedStatus, updated_ms: int, now_ms: int, heartbeat_s: float
+                ) -> dict[str, Any]:
+    """The ingest's last status as served: its state, or `down` when it stopped reporting;
+    whether the venue's stream is a sample."""
+    age_s = max(0.0, (now_ms - updated_ms) / 1000.0)
+    down = age_s > DOWN_AFTER_HEARTBEATS * heartbeat_s + 5.0
+    note = SAMPLING_NOTES.get(status.venue)
+    return {
+        "exchange": status.venue, "state": "down" if down else status.state,
+        "since_ms": updated_ms if down else status.since_ms, "heartbeat_age_s": round(age_s, 3),
+        "last_event_ms": status.last_event_ms, "events": status.events,
+        "reconnects": status.reconnects, "malformed": status.malformed,
+        "last_error": status.last_error, "sampled": note is not None, "sampling_note": note,
+    }
+
 
 MAPS_KEPT = 4
 """Recent maps kept per symbol, so an event is scored by the map current at its time even when

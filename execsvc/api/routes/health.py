@@ -79,10 +79,32 @@ async def _refresh_store_gauges(ctx: ApiContext) -> None:
         gauges.symbol_failures.labels(symbol).set(int(status.get("failures_total", 0)))
 
 
+async def _refresh_liquidation_gauges(ctx: ApiContext) -> None:
+    """The feed and the rolling online score, when a live stream is configured and has
+    reported (the gauges are left out otherwise: no source is not zero liquidations)."""
+    score = await ctx.online_score()
+    if not score["available"]:
+        return
+    gauges = ctx.liquidation_metrics
+    feed = score["feed"]
+    exchange = feed["exchange"]
+    gauges.feed_up.labels(exchange).set(feed["state"] == "connected")
+    gauges.heartbeat_age.labels(exchange).set(feed["heartbeat_age_s"])
+    gauges.reconnects.labels(exchange).set(feed["reconnects"])
+    gauges.malformed.labels(exchange).set(feed["malformed"])
+    for symbol, summary in score["symbols"].items():
+        gauges.events.labels(symbol).set(summary["events"])
+        gauges.notional.labels(symbol).set(summary["realised_notional_quote"])
+        for name, gauge in gauges.scores.items():
+            value = summary[name]
+            gauge.labels(symbol).set(float("nan") if value is None else value)
+
+
 @router.get("/metrics", summary="Prometheus metrics (text exposition format)",
             response_class=Response, responses={
                 200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
                       "description": "Prometheus text format"}, **problems()})
 async def metrics(ctx: Ctx) -> Response:
     await _refresh_store_gauges(ctx)
+    await _refresh_liquidation_gauges(ctx)
     return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)

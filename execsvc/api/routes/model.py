@@ -1,4 +1,5 @@
-"""`GET /model`: the running model's version and parameters, and its last evaluation."""
+"""`GET /model`: the running model's version and parameters, its last evaluation, and its
+rolling online score against the realised liquidations ingested live."""
 
 from __future__ import annotations
 
@@ -13,15 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from execsvc.api.deps import Ctx
 from execsvc.api.problems import problems
 from execsvc.api.responses import FastJSONResponse
+from execsvc.api.schemas import OnlineScore
 from execsvc.evaluation.run import MODEL_CARD, describe_params
 from execsvc.maps.refresh import map_params
 
 router = APIRouter(tags=["model"])
-
-
-class OnlineScore(BaseModel):
-    available: bool
-    reason: str
 
 
 class ModelResponse(BaseModel):
@@ -30,7 +27,9 @@ class ModelResponse(BaseModel):
     last_evaluation: dict[str, Any] | None = Field(
         description="the model card of the last `execsvc evaluate` (docs/evaluation.md)")
     last_evaluation_matches_running_model: bool
-    online_score: OnlineScore
+    online_score: OnlineScore = Field(
+        description="where each realised liquidation fell in the map of its moment, rolling "
+                    "per symbol; `available` false (with the reason) without a live stream")
 
     model_config = ConfigDict(protected_namespaces=())
 
@@ -44,7 +43,8 @@ def read_card(path: Path) -> dict[str, Any] | None:
         return None
 
 
-@router.get("/model", summary="Model version, parameters and the scores of its last evaluation",
+@router.get("/model", summary="Model version, parameters, the scores of its last evaluation "
+            "and its rolling online score",
             response_model=ModelResponse, responses=problems())
 async def model(ctx: Ctx) -> FastJSONResponse:
     running = describe_params(map_params(ctx.settings))
@@ -55,9 +55,5 @@ async def model(ctx: Ctx) -> FastJSONResponse:
         "parameters": running,
         "last_evaluation": card,
         "last_evaluation_matches_running_model": evaluated == running["model_version"],
-        "online_score": {
-            "available": False,
-            "reason": "realised liquidations are not ingested by this service yet; the score "
-                      "above is the offline evaluation (docs/evaluation.md)",
-        },
+        "online_score": await ctx.online_score(),
     })
