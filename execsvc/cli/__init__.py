@@ -1,4 +1,4 @@
-"""`execsvc` command line: serve, api, worker, map, evaluate, bench."""
+"""`execsvc` command line: serve, api, worker, liquidations, map, evaluate, bench."""
 
 from __future__ import annotations
 
@@ -108,6 +108,29 @@ def worker() -> None:
             await the_worker.run(stop)
         finally:
             await the_worker.source.close()
+
+    asyncio.run(main())
+
+
+@app.command()
+def liquidations() -> None:
+    """Ingest realised liquidations from the exchange's websocket stream, score each against
+    the map of its moment and store them (SOURCE=ccxt; EXECSVC_REDIS_URL required)."""
+    from execsvc.runtime import log_startup, make_liquidation_ingest, make_store
+
+    settings = _settings()
+    _require_redis(settings, "liquidations")
+    with _starting():
+        store = make_store(settings)
+        log_startup(settings, "liquidations", store)
+        ingest = make_liquidation_ingest(settings, store)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await ingest.run(stop)
 
     asyncio.run(main())
 

@@ -94,6 +94,9 @@ def test_serve_refuses_to_start_on_an_invalid_policy(tmp_path: Path) -> None:
                                 "EXECSVC_EXCHANGE_API_KEY": "", "EXECSVC_EXCHANGE_SECRET": ""},
      "EXECSVC_EXCHANGE_API_KEY"),
     (["serve", "--port", "0"], {"EXECSVC_SYMBOLS": "BTCUSDT,NOPE"}, "EXECSVC_SYMBOLS"),
+    (["liquidations"], {"EXECSVC_REDIS_URL": "redis://127.0.0.1:1/0"}, "EXECSVC_SOURCE"),
+    (["liquidations"], {"EXECSVC_REDIS_URL": "redis://127.0.0.1:1/0", "EXECSVC_SOURCE": "ccxt",
+                        "EXECSVC_EXCHANGE": "okx"}, "EXECSVC_EXCHANGE"),
 ])
 def test_start_up_errors_are_one_line_naming_the_setting(command, env, named) -> None:
     result = runner.invoke(app, command, env=env)
@@ -101,6 +104,18 @@ def test_start_up_errors_are_one_line_naming_the_setting(command, env, named) ->
     errors = [line for line in result.output.splitlines() if "refusing to start" in line]
     assert len(errors) == 1 and named in errors[0], result.output
     assert "Traceback" not in result.output
+
+
+def test_liquidations_needs_a_shared_store_and_a_live_stream() -> None:
+    result = runner.invoke(app, ["liquidations"], env={"EXECSVC_REDIS_URL": ""})
+    assert result.exit_code == 2 and "EXECSVC_REDIS_URL" in result.output
+    replay = runner.invoke(app, ["liquidations"], env={
+        "EXECSVC_REDIS_URL": "redis://127.0.0.1:1/0", "EXECSVC_SOURCE": "replay"})
+    assert "replay mode" in replay.output and "no liquidation stream" in replay.output
+    okx = runner.invoke(app, ["liquidations"], env={
+        "EXECSVC_REDIS_URL": "redis://127.0.0.1:1/0", "EXECSVC_SOURCE": "ccxt",
+        "EXECSVC_EXCHANGE": "okx"})
+    assert "okx is not a supported liquidation stream" in okx.output
 
 
 def test_start_up_logs_what_runs(caplog: pytest.LogCaptureFixture) -> None:
@@ -123,3 +138,13 @@ def test_start_up_logs_what_runs(caplog: pytest.LogCaptureFixture) -> None:
     text = caplog.text
     assert "redis://redis.internal:6380/0" in text and "hunter2" not in text
     assert "trading mode" not in text and "source: replay" in text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="execsvc"):
+        log_startup(settings, "serve", make_store(settings))
+    assert "realised liquidations: none (replay mode" in caplog.text
+    live = Settings(_env_file=None, source="ccxt", windows="1d,7d")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="execsvc"):
+        log_startup(live, "liquidations", make_store(live))
+    assert "realised liquidations: ccxt binanceusdm websocket, scored against the 7d maps, " \
+           "kept 168 h" in caplog.text
