@@ -365,6 +365,15 @@ def test_compose_worker() -> None:
     assert "ports" not in worker
 
 
+def test_compose_liquidations() -> None:
+    ingest = _compose()["services"]["liquidations"]
+    assert _as_argv(ingest["command"]) == ["execsvc", "liquidations"]
+    assert ingest["deploy"]["replicas"] == 1, "one ingest per venue holds the lease"
+    assert ingest["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert ingest["healthcheck"] == {"disable": True}, "the ingest serves no HTTP"
+    assert "ports" not in ingest
+
+
 def test_compose_every_service_is_hardened() -> None:
     services = _compose()["services"]
     assert set(services) >= {"redis", "api", "worker"}
@@ -382,7 +391,7 @@ def test_compose_every_service_is_hardened() -> None:
 def test_compose_execsvc_settings() -> None:
     compose = _compose()
     services = _execsvc_services(compose)
-    assert set(services) == {"api", "worker"}
+    assert set(services) == {"api", "worker", "liquidations"}
     for name, svc in services.items():
         assert str(svc["user"]).split(":")[0] == str(APP_UID), name
         assert any(str(t).startswith("/tmp") for t in svc["tmpfs"]), f"{name}: tmpfs /tmp"
@@ -476,6 +485,7 @@ def test_k8s_every_container_is_non_root_and_locked_down() -> None:
     assert {w["metadata"]["name"] for w in workloads} == {
         "execsvc-api",
         "execsvc-worker",
+        "execsvc-liquidations",
         "execsvc-redis",
     }
     for workload in workloads:
@@ -535,6 +545,18 @@ def test_k8s_worker_has_no_http_probes() -> None:
     assert "ports" not in container
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         assert "httpGet" not in container.get(probe, {}), f"the worker serves no HTTP: {probe}"
+
+
+def test_k8s_liquidations_ingest() -> None:
+    ingest = _one("Deployment", "execsvc-liquidations")
+    assert ingest["spec"]["replicas"] == 1, "one ingest per venue holds the lease"
+    (container,) = _pod_spec(ingest)["containers"]
+    assert container["command"] == ["execsvc", "liquidations"]
+    assert "ports" not in container
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert "httpGet" not in container.get(probe, {}), f"the ingest serves no HTTP: {probe}"
+    keys = {v["valueFrom"]["secretKeyRef"]["key"] for v in container["env"]}
+    assert keys == {"EXECSVC_REDIS_URL"}, "the public stream needs no exchange keys"
 
 
 def test_k8s_redis_statefulset_with_aof_and_pvc() -> None:

@@ -115,21 +115,30 @@ def worker() -> None:
 @app.command()
 def liquidations() -> None:
     """Ingest realised liquidations from the exchange's websocket stream, score each against
-    the map of its moment and store them (SOURCE=ccxt; EXECSVC_REDIS_URL required)."""
+    the map of its moment and store them (EXECSVC_REDIS_URL required). Without a live stream
+    (replay mode, an unsupported exchange) it says why and idles until stopped, so a deployment
+    can switch sources without a crash loop."""
+    from execsvc.maps.liquidations import no_source_reason
     from execsvc.runtime import log_startup, make_liquidation_ingest, make_store
 
     settings = _settings()
     _require_redis(settings, "liquidations")
+    reason = no_source_reason(settings)
     with _starting():
         store = make_store(settings)
         log_startup(settings, "liquidations", store)
-        ingest = make_liquidation_ingest(settings, store)
+        ingest = None if reason else make_liquidation_ingest(settings, store)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if ingest is None:
+            logging.getLogger("execsvc").warning(
+                "no liquidation stream to ingest: %s; idle until stopped", reason)
+            await stop.wait()
+            return
         await ingest.run(stop)
 
     asyncio.run(main())

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ from execsvc.cli import app
 from execsvc.market.replay import ReplaySource
 from execsvc.runtime import load_policy, log_startup, make_store
 from execsvc.settings import Settings
+from tests.support.redis_server import RedisServer
 
 runner = CliRunner()
 
@@ -94,9 +100,6 @@ def test_serve_refuses_to_start_on_an_invalid_policy(tmp_path: Path) -> None:
                                 "EXECSVC_EXCHANGE_API_KEY": "", "EXECSVC_EXCHANGE_SECRET": ""},
      "EXECSVC_EXCHANGE_API_KEY"),
     (["serve", "--port", "0"], {"EXECSVC_SYMBOLS": "BTCUSDT,NOPE"}, "EXECSVC_SYMBOLS"),
-    (["liquidations"], {"EXECSVC_REDIS_URL": "redis://127.0.0.1:1/0"}, "EXECSVC_SOURCE"),
-    (["liquidations"], {"EXECSVC_REDIS_URL": "redis://127.0.0.1:1/0", "EXECSVC_SOURCE": "ccxt",
-                        "EXECSVC_EXCHANGE": "okx"}, "EXECSVC_EXCHANGE"),
 ])
 def test_start_up_errors_are_one_line_naming_the_setting(command, env, named) -> None:
     result = runner.invoke(app, command, env=env)
@@ -106,16 +109,37 @@ def test_start_up_errors_are_one_line_naming_the_setting(command, env, named) ->
     assert "Traceback" not in result.output
 
 
-def test_liquidations_needs_a_shared_store_and_a_live_stream() -> None:
+def test_liquidations_needs_a_shared_store() -> None:
     result = runner.invoke(app, ["liquidations"], env={"EXECSVC_REDIS_URL": ""})
     assert result.exit_code == 2 and "EXECSVC_REDIS_URL" in result.output
-    replay = runner.invoke(app, ["liquidations"], env={
-        "EXECSVC_REDIS_URL": "redis://127.0.0.1:1/0", "EXECSVC_SOURCE": "replay"})
-    assert "replay mode" in replay.output and "no liquidation stream" in replay.output
-    okx = runner.invoke(app, ["liquidations"], env={
-        "EXECSVC_REDIS_URL": "redis://127.0.0.1:1/0", "EXECSVC_SOURCE": "ccxt",
-        "EXECSVC_EXCHANGE": "okx"})
-    assert "okx is not a supported liquidation stream" in okx.output
+
+
+@pytest.mark.parametrize(("env", "said"), [
+    ({"EXECSVC_SOURCE": "replay"}, "replay mode plays recorded market data"),
+    ({"EXECSVC_SOURCE": "ccxt", "EXECSVC_EXCHANGE": "okx"},
+     "okx is not a supported liquidation stream"),
+])
+def test_liquidations_without_a_stream_says_why_and_idles_until_stopped(
+    redis_server: RedisServer, env: dict[str, str], said: str
+) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "execsvc.cli", "liquidations"],
+        env={**os.environ, "EXECSVC_REDIS_URL": redis_server.url, **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "idle until stopped" in line:
+                break
+        assert said in lines[-1], "".join(lines)
+        time.sleep(0.3)
+        assert process.poll() is None, "it keeps running: no crash loop in a deployment"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
 
 
 def test_start_up_logs_what_runs(caplog: pytest.LogCaptureFixture) -> None:
