@@ -7,6 +7,7 @@ cluster labels go; titles shorten to fit (`fit`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,8 @@ from execsvc.charts.svg import element, num, text, text_width
 from execsvc.domain.map_document import MapDocument
 from execsvc.domain.units import price_decimals
 
+PANEL_GAP = 8.0
+"""Pixels between the map and a panel under it."""
 MODEL_NAMES = {"oi_delta": "open-interest model", "volume_proxy": "volume-proxy model"}
 LEGEND_FONT = 11.0
 TICK_FONT = 11.0
@@ -33,6 +36,8 @@ class Frame:
     bottom: float
     legend_top: float
     strip_top: float
+    panel_top: float = 0.0
+    panel_bottom: float = 0.0
 
     @property
     def narrow(self) -> bool:
@@ -47,6 +52,11 @@ class Frame:
     @property
     def plot_width(self) -> float:
         return self.right - self.left
+
+    @property
+    def axis_bottom(self) -> float:
+        """Where the shared price axis is drawn: under the realised panel when there is one."""
+        return self.panel_bottom or self.bottom
 
 
 def chart_decimals(price: float) -> int:
@@ -63,17 +73,24 @@ def margins(width: int) -> tuple[float, float]:
     return (46.0, 44.0) if width < 560 else (66.0, 70.0)
 
 
-def frame_for(width: int, height: int, legend_rows: int) -> Frame:
-    """The boxes for a chart of this size whose legend takes `legend_rows` rows."""
+def frame_for(width: int, height: int, legend_rows: int,
+              panel_height: Callable[[float], float] | None = None) -> Frame:
+    """The boxes for a chart of this size whose legend takes `legend_rows` rows;
+    `panel_height(plot height)` reserves a panel under the plot, above the price axis."""
     short = height < 320
     legend_top = 30.0 if short else 50.0
     legend_height = 0.0 if short else 17.0 * legend_rows
     strip_top = legend_top + legend_height + 2 + (14 if short else 26)
     left, right = margins(width)
-    return Frame(
-        width=width, height=height, left=left, right=width - right, top=strip_top + 12,
-        bottom=height - (36.0 if short else 50.0), legend_top=legend_top, strip_top=strip_top,
-    )
+    top = strip_top + 12
+    bottom = height - (36.0 if short else 50.0)
+    panel = panel_height(bottom - top) if panel_height is not None else 0.0
+    if panel <= 0:
+        return Frame(width=width, height=height, left=left, right=width - right, top=top,
+                     bottom=bottom, legend_top=legend_top, strip_top=strip_top)
+    return Frame(width=width, height=height, left=left, right=width - right, top=top,
+                 bottom=bottom - panel - PANEL_GAP, legend_top=legend_top,
+                 strip_top=strip_top, panel_top=bottom - panel, panel_bottom=bottom)
 
 
 def fit(candidates: list[str], width: float, font_size: float) -> str:
@@ -206,14 +223,15 @@ def axes(frame: Frame, x: scale.Linear, y: scale.Linear, y2: scale.Linear, price
     x_count = max(2, int(frame.plot_width / 95))
     step = scale.nice_step(x.domain[1] - x.domain[0], x_count)
     decimals = scale.step_decimals(step)
+    base = frame.axis_bottom
     for value in scale.ticks(x.domain[0], x.domain[1], x_count):
         px = x(value)
-        parts.append(element("line", {"x1": px, "x2": px, "y1": frame.bottom,
-                                      "y2": frame.bottom + 5, "stroke": palette.AXIS_COLOUR}))
-        parts.append(text(px, frame.bottom + 17, scale.price(value, decimals),
+        parts.append(element("line", {"x1": px, "x2": px, "y1": base,
+                                      "y2": base + 5, "stroke": palette.AXIS_COLOUR}))
+        parts.append(text(px, base + 17, scale.price(value, decimals),
                           font_size=TICK_FONT, fill=palette.AXIS_COLOUR, text_anchor="middle"))
         if not frame.short:
-            parts.append(text(px, frame.bottom + 30, scale.percent((value / price - 1) * 100),
+            parts.append(text(px, base + 30, scale.percent((value / price - 1) * 100),
                               font_size=10, fill=palette.MUTED_TEXT, text_anchor="middle"))
     parts.append(element("path", {
         "d": f"M{num(frame.left)},{num(frame.top)}V{num(frame.bottom)}H{num(frame.right)}"

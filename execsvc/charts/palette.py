@@ -33,6 +33,10 @@ STALE_COLOUR = "#e03131"
 AXIS_COLOUR = "#495057"
 GRID_COLOUR = "#e9ecef"
 MUTED_TEXT = "#6c757d"
+REALISED_LONG_COLOUR = "#c2255c"
+"""Realised liquidations of long positions (the panel under the map, marks on the heatmap)."""
+REALISED_SHORT_COLOUR = "#2f9e44"
+"""Realised liquidations of short positions."""
 
 
 def cluster_colour(rank: int) -> str:

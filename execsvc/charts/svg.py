@@ -47,6 +47,13 @@ def text(x: float, y: float, content: str, **style: Any) -> str:
     return element("text", values, esc(content))
 
 
+def coloured_text(x: float, y: float, spans: list[tuple[str, str]], **style: Any) -> str:
+    """One text element made of `(content, fill)` spans."""
+    children = "".join(element("tspan", {"fill": fill}, esc(content)) for content, fill in spans)
+    values = {"x": x, "y": y, **{k.replace("_", "-"): v for k, v in style.items()}}
+    return element("text", values, children)
+
+
 def title(content: str) -> str:
     """A `<title>` child: the native tooltip of its parent."""
     return f"<title>{esc(content)}</title>"

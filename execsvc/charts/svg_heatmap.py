@@ -12,10 +12,16 @@ Snapshots are sampled onto the time grid by "latest snapshot at or before", so u
 is drawn to scale; a gap longer than three typical intervals (a stopped worker) stays empty.
 When the replay loops its data clock jumps back: only the snapshots after the last backward
 jump are drawn.
+
+Realised liquidations, when given, are drawn as marks at their time and price: a dot per event
+(longs `REALISED_LONG_COLOUR`, shorts `REALISED_SHORT_COLOUR`), its area proportional to the
+notional, with a hover title; at most `MAX_MARKS` (the largest). The time axis reaches the
+newest mark when it lies within three candles of the last snapshot.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,13 +29,15 @@ import numpy as np
 
 from execsvc.charts import palette, scale
 from execsvc.charts.png import data_uri
+from execsvc.charts.svg import coloured_text, element, num, text, title
 from execsvc.charts.svg import document as svg_document
-from execsvc.charts.svg import element, num, text, title
+from execsvc.domain.liquidations import LiquidationEvent
 from execsvc.domain.map_document import HistorySnapshot
 
 EMPTY_RGB = np.array([241, 243, 245], dtype=np.uint8)
 MAX_COLUMNS = 720
 MAX_ROWS = 360
+MAX_MARKS = 1500
 DEFAULT_STEP_MS = 3_600_000
 CLIP_ID = "execsvc-heatmap-plot"
 """Id of the plot's clip path (unique on the page that inlines both charts)."""
@@ -135,9 +143,13 @@ def render_heatmap_svg(
     height: int = 420,
     bin_width_bps: float | None = None,
     range_pct: float | None = None,
+    liquidations: Sequence[LiquidationEvent] | None = None,
+    liquidations_note: str | None = None,
 ) -> str:
     """The history as an SVG heatmap (see the module docstring). `range_pct` shows only that
-    percent either side of the latest price (default: every band with notional)."""
+    percent either side of the latest price (default: every band with notional);
+    `liquidations` are drawn as marks, `liquidations_note` (a sampling caveat, or why there
+    are none) goes into the subtitle."""
     header = f"{symbol} liquidation heatmap over time \u00b7 {window} window"
     data = {"chart": "heatmap", "symbol": symbol, "window": window}
     run = [s for s in latest_run(history) if s.get("values")]
@@ -148,6 +160,9 @@ def render_heatmap_svg(
     t = np.array([s["t_ms"] for s in run], dtype=float)
     step = _typical_step(t)
     t0, t1 = float(t[0]), float(t[-1] + step)
+    marks = [e for e in liquidations or [] if t0 <= e.time_ms <= t[-1] + 3 * step]
+    if marks:
+        t1 = max(t1, max(e.time_ms for e in marks) + step / 4)
     p_low, p_high = price_extent(run)
     if range_pct is not None:
         latest = run[-1]["price"]
@@ -173,6 +188,7 @@ def render_heatmap_svg(
         text(left, 39, f"{len(run)} snapshots, one per candle \u00b7 colour = estimated "
              f"liquidation notional per {bin_width_bps or 0:g} bps band \u00b7 white line = "
              "price", font_size=11.5, fill=palette.MUTED_TEXT),
+        _realised_line(left, liquidations, liquidations_note),
         element("image", {"class": "heat", "x": left, "y": top, "width": right - left,
                           "height": bottom - top, "preserveAspectRatio": "none",
                           "style": "image-rendering:pixelated", "href": data_uri(pixels)}),
@@ -181,9 +197,53 @@ def render_heatmap_svg(
         _colour_bar(right + 24, top, bottom, vmax, quote_currency),
         _column_tips(run, t, step, t1, x, top, bottom, decimals, quote_currency),
     ]
+    if liquidations is not None:
+        body.append(_marks(marks, x, y, decimals, quote_currency))
     data.update({"snapshots": len(run), "t-first-ms": int(t[0]), "t-last-ms": int(t[-1]),
                  "vmax": round(vmax, 2), "price-domain": f"{float(p_low)!r},{float(p_high)!r}"})
     return svg_document(width, height, body, data, label=header)
+
+
+def _realised_line(left: float, liquidations: Sequence[LiquidationEvent] | None,
+                   note: str | None) -> str:
+    """The second subtitle line: what the dots are (and the sampling caveat), or why there
+    are none."""
+    if liquidations is None:
+        return "" if not note else text(left, 54, note, font_size=11, fill=palette.MUTED_TEXT,
+                                        **{"class": "realised-note"})
+    spans = [
+        ("Dots = realised liquidations: ", palette.MUTED_TEXT),
+        ("longs", palette.REALISED_LONG_COLOUR), (", ", palette.MUTED_TEXT),
+        ("shorts", palette.REALISED_SHORT_COLOUR),
+        (" (area by notional)" + (" \u00b7 " + note if note else ""), palette.MUTED_TEXT),
+    ]
+    return coloured_text(left, 54, spans, font_size=11, **{"class": "realised-note"})
+
+
+def _marks(events: list[LiquidationEvent], x: scale.Linear, y: scale.Linear, decimals: int,
+           quote: str) -> str:
+    """A dot per realised liquidation (the `MAX_MARKS` largest), area by notional, clipped to
+    the plot."""
+    shown = sorted(events, key=lambda e: e.notional_quote, reverse=True)[:MAX_MARKS]
+    largest = max((e.notional_quote for e in shown), default=1.0) or 1.0
+    parts = []
+    for event in sorted(shown, key=lambda e: e.time_ms):
+        radius = 2.0 + 6.0 * (event.notional_quote / largest) ** 0.5
+        colour = (palette.REALISED_LONG_COLOUR if event.side == "long"
+                  else palette.REALISED_SHORT_COLOUR)
+        tip = "\n".join([
+            _time_label(event.time_ms, True) + " UTC",
+            f"{event.side.capitalize()} liquidated at {scale.price(event.price, decimals)} "
+            f"{quote}",
+            f"{scale.compact(event.notional_quote)} {quote} ({event.quantity_base:g} base)",
+        ])
+        parts.append(element("circle", {
+            "class": "liquidation-mark", "cx": x(event.time_ms), "cy": y(event.price),
+            "r": radius, "fill": colour, "fill-opacity": 0.85, "stroke": "#ffffff",
+            "stroke-width": 0.8, "data-side": event.side, "data-time-ms": event.time_ms,
+            "data-price": event.price}, title(tip)))
+    return element("g", {"class": "liquidation-marks", "data-count": len(shown),
+                         "clip-path": f"url(#{CLIP_ID})"}, "".join(parts))
 
 
 def _heat_axes(left: float, right: float, top: float, bottom: float, x: scale.Linear,

@@ -7,6 +7,8 @@ What it draws (price on the horizontal axis):
   price would fall, short liquidations to the right as it would rise (both from the shown
   leverages);
 - a black line at the current price;
+- optionally, a panel under the map with the liquidations that actually happened per band
+  (`svg_realised`), on the same price axis;
 - clusters as translucent spans with a coloured strip above the plot, colours by rank from a
   categorical palette (they tell clusters apart; side is given by the price line, not colour);
   clusters ranked beyond the palette are grey;
@@ -44,6 +46,7 @@ from execsvc.charts.map_frame import (
 )
 from execsvc.charts.svg import document as svg_document
 from execsvc.charts.svg import element, num, text, text_width, title
+from execsvc.charts.svg_realised import RealisedPanel, draw_panel, panel_height
 from execsvc.domain.map_document import ClusterDoc, MapDocument, leverage_indices
 
 
@@ -51,6 +54,7 @@ from execsvc.domain.map_document import ClusterDoc, MapDocument, leverage_indice
 class Bands:
     """The band columns the chart needs, restricted to the shown price range."""
 
+    index: np.ndarray  # of each shown band in the document's bands
     low: np.ndarray
     high: np.ndarray
     by_leverage: np.ndarray  # (bands, shown leverages)
@@ -75,7 +79,7 @@ def _bands(document: MapDocument, shown: list[int], range_pct: float | None) -> 
         range_pct = auto_range_pct(low, high, by_lev.sum(axis=1), price)
     keep = (high > price * (1 - range_pct / 100)) & (low < price * (1 + range_pct / 100))
     low, high, by_lev, intensity = low[keep], high[keep], by_lev[keep], intensity[keep]
-    return Bands(low, high, by_lev[:, shown], by_lev, intensity)
+    return Bands(np.flatnonzero(keep), low, high, by_lev[:, shown], by_lev, intensity)
 
 
 def auto_range_pct(low: np.ndarray, high: np.ndarray, total: np.ndarray, price: float) -> float:
@@ -272,13 +276,15 @@ def render_map_svg(
     range_pct: float | None = None,
     freshness: dict[str, Any] | None = None,
     top_clusters: int = len(palette.CLUSTER_COLOURS),
+    realised: RealisedPanel | None = None,
 ) -> str:
     """The map document as an SVG string.
 
     `leverages` keeps only those leverage layers (ValueError for one the map does not have);
     `range_pct` shows only bands within that percent of the price (default: just wide enough
     for every band with notional, `auto_range_pct`); `freshness` (`version`,
-    `age_s`, `stale`, `max_age_s`) goes into the subtitle, the STALE mark and `data-*`.
+    `age_s`, `stale`, `max_age_s`) goes into the subtitle, the STALE mark and `data-*`;
+    `realised` adds the panel of realised liquidations under the map.
     """
     all_leverages = [float(v) for v in document["leverages"]]
     shown = leverage_indices(all_leverages, leverages)
@@ -288,7 +294,8 @@ def render_map_svg(
     decimals = chart_decimals(price)
     colours = palette.leverage_colours(len(all_leverages))
     legend_rows = legend_layout(legend_items(all_leverages, shown), width - sum(margins(width)))
-    frame = frame_for(width, height, len(legend_rows))
+    frame = frame_for(width, height, len(legend_rows),
+                      None if realised is None else lambda h: panel_height(h, realised))
 
     below, cum_long, cum_short = cumulative(bands, price)
     lo = float(bands.low[0]) if len(bands.low) else price * 0.99
@@ -314,6 +321,11 @@ def render_map_svg(
         _band_tips(bands, below, cum_long, cum_short, clusters, all_leverages, price,
                    decimals, quote, frame, x),
     ]
+    if realised is not None:
+        predicted = bands.all_leverage.sum(axis=1)
+        body.append(draw_panel(realised, bands.index, bands.low, bands.high, predicted,
+                               frame.left, frame.right, frame.panel_top, frame.panel_bottom, x,
+                               quote))
     fresh = freshness or {}
     data = {
         "chart": "map",

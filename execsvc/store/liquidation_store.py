@@ -117,6 +117,12 @@ class LiquidationStore:
         whole = [e for e in page if e["time_ms"] != boundary]
         return (whole or page), True
 
+    async def last_id(self, exchange: str, symbol: str) -> str | None:
+        """The id of the newest stored event's entry (changes with every new event), or None."""
+        entries = await store_call(
+            self.redis.xrevrange(self._key("liq", exchange, symbol), count=1))
+        return entries[0][0].decode() if entries else None
+
     async def score_totals(self, exchange: str, symbol: str, now_ms: int | None = None
                            ) -> ScoreTotals:
         """The score totals of the last `score_hours` whole UTC hours and the current one."""

@@ -2,13 +2,16 @@
 `GET /ui` (with its script, stylesheet and `GET /ui/config.json`).
 
 The charts are rendered here from the cached documents (`execsvc.charts`, pure functions, run
-in a worker thread); nothing is computed from market data. Include this router before
+in a worker thread); nothing is computed from market data. Realised liquidations, where a live
+stream is ingested, are drawn too: per band under the map, as marks on the heatmap; without a
+source the charts say so. Include this router before
 `routes.maps`: `/map/{symbol}` would otherwise take `BTCUSDT.svg` as a symbol.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from functools import cache
 from importlib import resources
 from typing import Annotated
@@ -16,12 +19,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import HTMLResponse, Response
 
-from execsvc.api.deps import Ctx
-from execsvc.api.problems import field_problem, problems
+from execsvc.api.deps import ApiContext, Ctx
+from execsvc.api.problems import Problem, field_problem, problems
 from execsvc.api.responses import FastJSONResponse
 from execsvc.api.schemas import ExchangeQuery, LeverageQuery, SymbolPath, UiConfig, WindowQuery
 from execsvc.charts import render_heatmap_svg, render_map_svg
-from execsvc.domain.map_document import UnknownLeverage
+from execsvc.charts.svg_realised import RealisedPanel
+from execsvc.domain.liquidations import LiquidationEvent
+from execsvc.domain.map_document import MapDocument, UnknownLeverage
 
 router = APIRouter(tags=["charts"])
 
@@ -40,8 +45,41 @@ SVG_RESPONSES = {
 }
 
 
+RealisedQuery = Annotated[bool, Query(
+    description="Draw the realised liquidations of the last LIQUIDATION_SCORE_HOURS (or say "
+                "why there are none)")]
+HOUR_MS = 3_600_000
+
+
 class SvgResponse(Response):
     media_type = SVG_MEDIA_TYPE
+
+
+async def realised_panel(ctx: ApiContext, document: MapDocument) -> RealisedPanel:
+    """The realised liquidations of the last hours on the document's bands, or the reason
+    there are none (no source, no ingest yet)."""
+    hours = ctx.settings.liquidation_score_hours
+    try:
+        feed = await ctx.liquidation_feed()
+    except Problem as exc:
+        return RealisedPanel.without_source(exc.detail)
+    now = int(time.time() * 1000)
+    binned = await ctx.realised_on_bands(feed["exchange"], document["symbol"], dict(document),
+                                         now - hours * HOUR_MS, now)
+    outside = sum(binned.below_quote) + sum(binned.above_quote)
+    return RealisedPanel(hours, binned.long_quote, binned.short_quote, binned.long_count,
+                         binned.short_count, outside, feed["sampling_note"])
+
+
+async def realised_source(ctx: ApiContext, symbol: str) -> tuple[str | None, str | None, str]:
+    """`(venue, note, cache tag)` of the heatmap's marks: the venue, its sampling caveat and
+    the newest stored event's id; or no venue and the reason there is no source."""
+    try:
+        feed = await ctx.liquidation_feed()
+    except Problem as exc:
+        return None, f"realised liquidations: {exc.detail}", str(exc.extra.get("reason"))
+    note = "a sample: at most one per symbol per second" if feed["sampled"] else None
+    return feed["exchange"], note, str(await ctx.liquidations.last_id(feed["exchange"], symbol))
 
 
 @router.get(
@@ -60,13 +98,15 @@ async def map_svg(
     height: Annotated[int, Query(ge=200, le=1600, description="Image height in pixels")] = 600,
     leverage: LeverageQuery = None,
     range_pct: RangePct = None,
+    realised: RealisedQuery = True,
 ) -> SvgResponse:
     stored = await ctx.stored_map(symbol, window, exchange)
     freshness = {**ctx.freshness(stored), "max_age_s": ctx.settings.max_map_age_s}
+    panel = await realised_panel(ctx, stored.document) if realised else None
     try:
         svg = await asyncio.to_thread(
             render_map_svg, stored.document, width=width, height=height, leverages=leverage,
-            range_pct=range_pct, freshness=freshness,
+            range_pct=range_pct, freshness=freshness, realised=panel,
         )
     except UnknownLeverage as exc:
         raise field_problem("query.leverage", str(exc)) from None
@@ -89,18 +129,29 @@ async def heatmap_svg(
     width: Width = 1200,
     height: Annotated[int, Query(ge=200, le=1600, description="Image height in pixels")] = 420,
     range_pct: RangePct = None,
+    realised: RealisedQuery = True,
 ) -> SvgResponse:
     stored = await ctx.stored_map(symbol, window, exchange)
     document = stored.document
+    venue, note, tag = await realised_source(ctx, document["symbol"]) if realised else (
+        None, None, "")
     key = ("heatmap", document["exchange"], document["symbol"], window, stored.version, width,
-           height, range_pct)
+           height, range_pct, realised, tag)
     svg = ctx.renders.get(key)
     if svg is None:
         history = await ctx.store.history(document["exchange"], document["symbol"], window)
+        events = None
+        if venue is not None:
+            since = int(history[0]["t_ms"]) if history else int(time.time() * 1000)
+            entries, _ = await ctx.liquidations.events(
+                venue, document["symbol"], since, int(time.time() * 1000),
+                ctx.settings.liquidation_max_per_symbol)
+            events = [LiquidationEvent.from_dict(e) for e in entries]
         svg = await asyncio.to_thread(
             render_heatmap_svg, history, symbol=document["symbol"], window=window,
             quote_currency=document["quote_currency"], width=width, height=height,
             bin_width_bps=document["bin_width_bps"], range_pct=range_pct,
+            liquidations=events, liquidations_note=note,
         )
         ctx.renders.put(key, svg)
     return SvgResponse(svg, headers={**NO_STORE, "X-Map-Version": str(stored.version)})
