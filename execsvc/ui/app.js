@@ -2,7 +2,8 @@
  *
  * Fetches the server-rendered SVG charts (/map/{symbol}.svg and /map/{symbol}/heatmap.svg),
  * inlines them, turns their <title> elements into tooltips, lists the largest clusters from
- * the chart's data attributes, follows /stream/maps (EventSource) to redraw on every update
+ * the chart's data attributes, states the map's rolling online score against the realised
+ * liquidations (GET /model), follows /stream/maps (EventSource) to redraw on every update
  * of the shown map without a reload, and ticks the map's age, with a STALE banner past
  * max_map_age_s. No library, nothing loaded from other hosts.
  */
@@ -147,6 +148,43 @@
   function reloadAll() {
     loadMap();
     loadHeatmap();
+    showOnlineScore().catch(() => {});
+  }
+
+  /* ---------- the online score against realised liquidations, one line ---------- */
+
+  function pct(value) {
+    return value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)}%`;
+  }
+
+  async function showOnlineScore() {
+    const line = document.getElementById("online-score");
+    const response = await fetch("/model", { cache: "no-store" });
+    if (!response.ok) return;
+    const score = (await response.json()).online_score;
+    const symbol = state.symbol;
+    line.dataset.available = String(score.available);
+    if (!score.available) {
+      line.dataset.events = "";
+      line.textContent = `Realised liquidations: ${score.reason}`;
+      return;
+    }
+    const s = score.symbols[symbol];
+    const feed = score.feed;
+    line.dataset.events = String(s.events);
+    line.dataset.symbol = symbol;
+    let text = `Online score of the ${score.map_window} map, last ${score.window_hours} h: ` +
+      `${s.events} ${symbol} liquidations, ${compact(s.realised_notional_quote)} realised`;
+    if (s.in_range_events) {
+      text += `; the map's top-decile bands took ${pct(s.top_decile_share)} of it` +
+        ` (a uniform map: ${pct(s.uniform_share)}), mean band percentile` +
+        ` ${s.mean_band_percentile.toFixed(2)} (0.50 = no skill),` +
+        ` on the predicted side ${pct(s.side_match_rate)}`;
+    }
+    text += `. Feed ${feed.exchange}: ${feed.state}`;
+    if (feed.reconnects) text += `, ${feed.reconnects} reconnect${feed.reconnects > 1 ? "s" : ""}`;
+    if (feed.sampled) text += `. ${feed.sampling_note}`;
+    line.textContent = text;
   }
 
   /* ---------- clusters table ---------- */

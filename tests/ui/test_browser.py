@@ -30,9 +30,12 @@ from websockets.sync.client import connect
 from execsvc.charts.palette import CLUSTER_COLOURS
 from execsvc.maps.worker import MapWorker
 from execsvc.market.replay import ReplaySource
-from execsvc.runtime import make_app
+from execsvc.runtime import ccxt_source, make_app, make_liquidation_ingest, make_worker
+from execsvc.settings import Settings
 from execsvc.store import BandStore
 from tests.api.test_stream import settings
+from tests.support.binance_stub import BinanceStub
+from tests.support.liquidation_streams import LiquidationStreams, binance_force_order
 from tests.support.live_server import LiveServer
 
 VIEWPORT = (1360, 1700)
@@ -224,6 +227,12 @@ def test_page_draws_switches_window_and_follows_the_stream(
         model_line = browser.evaluate("document.getElementById('model-line').textContent")
         assert model_line.startswith("Model 2.") and "leave-one-week-out" in model_line
         assert "naive" in model_line
+        # replay has no liquidation stream: the page says so instead of showing nothing
+        browser.wait_for("document.getElementById('online-score').dataset.available")
+        assert "replay mode" in browser.evaluate(
+            "document.getElementById('online-score').textContent")
+        assert browser.evaluate("document.querySelector('#map svg g.realised-unavailable')"
+                                ".textContent").startswith("Realised liquidations: replay")
 
         # hovering a bar shows its range, notional, intensity and distance
         box = browser.evaluate("""(() => {
@@ -283,3 +292,78 @@ def test_page_turns_stale_when_the_worker_stops(
         assert "updated" in browser.evaluate("document.getElementById('age').textContent")
         browser.screenshot(tmp_path / "ui-ethusdt-stale.png")
         browser.navigate("about:blank")
+
+
+def test_page_draws_realised_liquidations_from_a_live_stream(
+    browser: Chromium, redis_server, binance_stub: BinanceStub, streams: LiquidationStreams,
+    tmp_path: Path
+) -> None:
+    """`execsvc serve` on a live source: ccxt against the local Binance REST and liquidation
+    stream servers. Liquidations sent on the stream are drawn per band under the map and as
+    marks at their time and price on the heatmap, and the online score line states them."""
+    SyncRedis.from_url(redis_server.url).flushall()
+    config = Settings(_env_file=None, source="ccxt", symbols="BTCUSDT", windows="7d",
+                      ccxt_timeframe="5m", refresh_interval_s=2.0, liquidation_heartbeat_s=0.2)
+    store = BandStore(Redis.from_url(redis_server.url))
+    worker = make_worker(config, store,
+                         source=ccxt_source(config, base_url=binance_stub.base_url))
+    ingest = make_liquidation_ingest(
+        config, store, rest_origin=binance_stub.base_url,
+        urls_override={"ws": {"linear": streams.binance_ws_url}})
+    app = make_app(config, with_worker=True, store=store, worker=worker, ingest=ingest)
+    with LiveServer(app) as server:
+        browser.navigate(f"{server.url}/ui?symbol=BTCUSDT&window=7d")
+        browser.wait_for("document.querySelectorAll('#map svg g.bars rect').length > 20")
+        deadline = time.monotonic() + 20
+        while not streams.subscribed("binance", "BTCUSDT"):
+            assert time.monotonic() < deadline, "the ingest never subscribed"
+            time.sleep(0.05)
+        price = float(browser.evaluate("document.querySelector('#map svg').dataset.price"))
+        now = int(time.time() * 1000)
+        orders = [("SELL", 0.995, 0.4), ("SELL", 0.99, 1.5), ("BUY", 1.006, 0.8),
+                  ("BUY", 1.012, 0.3)]
+        sent = []
+        for k, (side, factor, quantity) in enumerate(orders):
+            event_price = round(price * factor, 1)
+            sent.append((event_price, side))
+            streams.publish("binance", "BTCUSDT", binance_force_order(
+                "BTCUSDT", side, event_price, quantity, now + 200 + k * 1000))
+        # the page redraws on the next map update and shows what the stream delivered
+        browser.wait_for("document.querySelectorAll('#heatmap svg circle.liquidation-mark')"
+                         ".length === 4 && document.querySelectorAll('#map svg "
+                         "rect.realised-bar').length > 0 && document.getElementById("
+                         "'online-score').dataset.events === '4'", timeout_s=30)
+        drawn = browser.evaluate("""(() => {
+          const svg = document.querySelector('#map svg');
+          const panel = svg.querySelector('g.realised');
+          const bars = Array.from(panel.querySelectorAll('rect.realised-bar')).map((r) => ({
+            side: r.dataset.side, low: Number(r.dataset.priceLow),
+            notional: Number(r.dataset.notional), y: Number(r.getAttribute('y')),
+            h: Number(r.getAttribute('height'))}));
+          const marks = Array.from(document.querySelectorAll(
+            '#heatmap svg circle.liquidation-mark')).map((c) => ({
+              side: c.dataset.side, price: Number(c.dataset.price),
+              cy: Number(c.getAttribute('cy')), r: Number(c.getAttribute('r'))}));
+          return {bars, marks, longs: Number(panel.dataset.longQuote),
+                  shorts: Number(panel.dataset.shortQuote), sampled: panel.dataset.sampled,
+                  label: panel.querySelector('.realised-label').textContent,
+                  line: document.getElementById('online-score').textContent};
+        })()""")
+        browser.screenshot(tmp_path / "ui-btcusdt-live-liquidations.png")
+        browser.navigate("about:blank")
+    expected_longs = sum(p * q for (p, s), (_, _, q) in zip(sent, orders, strict=True)
+                         if s == "SELL")
+    expected_shorts = sum(p * q for (p, s), (_, _, q) in zip(sent, orders, strict=True)
+                          if s == "BUY")
+    assert drawn["longs"] == pytest.approx(expected_longs, abs=0.05)
+    assert drawn["shorts"] == pytest.approx(expected_shorts, abs=0.05)
+    assert {b["side"] for b in drawn["bars"]} == {"long", "short"}
+    assert all(b["h"] > 0 for b in drawn["bars"])
+    assert drawn["sampled"] == "true" and "lower bounds" in drawn["label"]
+    marks = sorted(drawn["marks"], key=lambda m: m["price"])
+    assert [(m["price"], m["side"]) for m in marks] == sorted(
+        (p, "long" if s == "SELL" else "short") for p, s in sent)
+    assert all(a["cy"] > b["cy"] for a, b in itertools.pairwise(marks)), "higher price, higher"
+    largest = max(drawn["marks"], key=lambda m: m["r"])
+    assert largest["price"] == sent[1][0], "the largest notional has the largest mark"
+    assert "4 BTCUSDT liquidations" in drawn["line"] and "a sample" in drawn["line"]
