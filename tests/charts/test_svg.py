@@ -19,6 +19,8 @@ from execsvc.charts import palette, render_heatmap_svg, render_map_svg
 from execsvc.charts.png import encode_rgb
 from execsvc.charts.scale import compact, nice_step, percent, ticks
 from execsvc.charts.svg_heatmap import latest_run, sample_grid
+from execsvc.charts.svg_realised import RealisedPanel
+from execsvc.domain.liquidations import LiquidationEvent, event_id
 from execsvc.maps.worker import MapWorker
 from execsvc.market.replay import ReplaySource
 from execsvc.runtime import make_app
@@ -452,3 +454,93 @@ async def test_page_and_its_data(ready) -> None:
     assert config == {"symbols": SYMBOLS, "windows": ["1d", "7d"], "default_window": "7d",
                       "leverages": [10.0, 25.0, 50.0, 100.0], "max_map_age_s": 30.0,
                       "refresh_interval_s": 5.0}
+
+
+# --- realised liquidations ----------------------------------------------------------------
+
+
+def realised(long_quote: dict[int, float], short_quote: dict[int, float], **options
+             ) -> RealisedPanel:
+    longs, shorts = np.zeros(20), np.zeros(20)
+    for i, v in long_quote.items():
+        longs[i] = v
+    for i, v in short_quote.items():
+        shorts[i] = v
+    return RealisedPanel(24, longs, shorts, (longs > 0).astype(int), (shorts > 0).astype(int),
+                         **options)
+
+
+def test_realised_panel_sits_under_the_map_on_the_same_price_axis() -> None:
+    panel = realised({5: 2e5, 8: 1e5}, {12: 4e5, 8: 5e4},
+                     sampling_note="Binance sends at most one ...", outside_quote=7e4)
+    root = parse(render_map_svg(synthetic_document(), width=900, height=560, range_pct=10,
+                                realised=panel))
+    _, _, _, plot_bottom = plot_box(root)
+    (group,) = by_class(root, "g", "realised")
+    assert float(group.get("data-long-quote")) == 3e5
+    assert float(group.get("data-short-quote")) == 4.5e5
+    assert group.get("data-hours") == "24" and group.get("data-sampled") == "true"
+    bars = by_class(group, "rect", "realised-bar")
+    assert {(b.get("data-side"), float(b.get("data-price-low"))) for b in bars} == {
+        ("long", 95.0), ("long", 98.0), ("short", 102.0), ("short", 98.0)}
+    for bar in bars:
+        band_low = float(bar.get("data-price-low"))
+        assert float(bar.get("x")) == pytest.approx(x_of(root, band_low), abs=0.1)
+        assert float(bar.get("y")) > plot_bottom, "below the map, not over its bars"
+    heights = {(b.get("data-side"), float(b.get("data-price-low"))): float(b.get("height"))
+               for b in bars}
+    assert heights[("short", 102.0)] == pytest.approx(2 * heights[("long", 95.0)], rel=0.02)
+    band98 = sorted((b for b in bars if float(b.get("data-price-low")) == 98.0),
+                    key=lambda b: float(b.get("y")))
+    assert [b.get("data-side") for b in band98] == ["short", "long"], "shorts on top"
+    label = "".join(by_class(group, "text", "realised-label")[0].itertext())
+    assert "last 24 h" in label and "lower bounds" in label and "outside the range" in label
+    tips = [h.find("s:title", NS).text for h in by_class(group, "rect", "hit")]
+    assert any("Predicted by the map here: 2M" in t for t in tips)
+
+
+def test_without_a_source_the_map_says_so_in_one_line() -> None:
+    plain = parse(render_map_svg(synthetic_document(), width=900, height=500))
+    root = parse(render_map_svg(synthetic_document(), width=900, height=500,
+                                realised=RealisedPanel.without_source("replay mode has none")))
+    (group,) = by_class(root, "g", "realised-unavailable")
+    assert "".join(group.itertext()) == "Realised liquidations: replay mode has none"
+    assert not by_class(root, "rect", "realised-bar")
+    assert plot_box(root)[3] < plot_box(plain)[3], "a line is made room for under the map"
+    assert not by_class(plain, "g", "realised")
+
+
+def liquidation(time_ms: int, price: float, side: str, notional: float) -> LiquidationEvent:
+    return LiquidationEvent(time_ms, "binanceusdm", "TESTUSDT", side, price, notional / price,
+                            notional, event_id("binanceusdm", "TESTUSDT", time_ms, side, price,
+                                               notional / price))
+
+
+def test_heatmap_marks_realised_liquidations_at_their_time_and_price() -> None:
+    hour = 3_600_000
+    history = [snapshot(i * hour, 100 + i, [0] * 5 + [1e6] + [0] * 14) for i in range(6)]
+    events = [liquidation(int(1.5 * hour), 96.5, "long", 4e4),
+              liquidation(int(4.2 * hour), 104.0, "short", 1e4),
+              liquidation(int(-2 * hour), 99.0, "long", 1e4)]  # before the first snapshot
+    root = parse(render_heatmap_svg(history, symbol="TESTUSDT", window="7d",
+                                    quote_currency="USDT", width=800, height=400,
+                                    liquidations=events, liquidations_note="a sample"))
+    (group,) = by_class(root, "g", "liquidation-marks")
+    marks = by_class(group, "circle", "liquidation-mark")
+    assert group.get("data-count") == "2" and len(marks) == 2
+    first, second = marks
+    assert (first.get("data-side"), second.get("data-side")) == ("long", "short")
+    assert first.get("fill") == palette.REALISED_LONG_COLOUR
+    assert second.get("fill") == palette.REALISED_SHORT_COLOUR
+    low, high = (float(v) for v in root.get("data-price-domain").split(","))
+    assert float(first.get("cy")) > float(second.get("cy")), "96.5 lies below 104"
+    assert float(first.get("cx")) < float(second.get("cx")), "earlier lies left"
+    assert float(first.get("r")) / float(second.get("r")) == pytest.approx(
+        (2 + 6) / (2 + 6 * 0.5), rel=0.01), "area grows with the notional"
+    assert low < 96.5 < high
+    note = "".join(by_class(root, "text", "realised-note")[0].itertext())
+    assert "Dots = realised liquidations" in note and "a sample" in note
+    none = parse(render_heatmap_svg(history, symbol="T", window="7d", quote_currency="USDT",
+                                    liquidations_note="realised liquidations: replay mode"))
+    assert not by_class(none, "g", "liquidation-marks")
+    assert "replay mode" in "".join(by_class(none, "text", "realised-note")[0].itertext())
