@@ -10,6 +10,8 @@
 4. Slicing on the recorded Binance BTCUSDT books: 10, 50 and 200 BTC bought and sold over
    10 minutes, median slippage (bps vs mid) of the plan, one market order and TWAP.
 5. `/suggest/stop` under concurrent load against `/healthz` (see `execsvc.bench.http`).
+6. Realised liquidations: scoring one event against a real map (vs the band lookup alone) and
+   storing it (vs a plain XADD), see `execsvc.bench.liquidations`.
 """
 
 from __future__ import annotations
@@ -164,6 +166,7 @@ def bench_slicing(sizes: tuple[float, ...] = (10.0, 50.0, 200.0), horizon_s: flo
 
 def run_all(repeats: int = 30, tick_symbols: int = 100, http_seconds: float = 5.0) -> None:
     from execsvc.bench.http import bench_suggest_stop
+    from execsvc.bench.liquidations import bench_liquidations
     from execsvc.bench.paper import bench_paper
 
     settings = Settings()
@@ -172,4 +175,5 @@ def run_all(repeats: int = 30, tick_symbols: int = 100, http_seconds: float = 5.
     bench_suggest_stop(seconds=http_seconds)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     bench_paper(redis_url, policy_path=Path(settings.policies_dir) / settings.policy_file)
+    bench_liquidations(redis_url)
     bench_worker_tick(tick_symbols, repeats=max(3, repeats // 10))
