@@ -28,7 +28,13 @@ from typing import Any
 from execsvc.domain.liquidations import SAMPLING_NOTES, LiquidationEvent
 from execsvc.liqmap.online_score import EventScore, MapBands, ScoreTotals, score_event
 from execsvc.market.ccxt_liquidations import LIQUIDATED_SIDE
-from execsvc.market.liquidation_feed import Backoff, FeedStatus, FeedUpdate, LiquidationFeed
+from execsvc.market.liquidation_feed import (
+    Backoff,
+    FeedStatus,
+    FeedUpdate,
+    LiquidationFeed,
+    LiquidationFeedError,
+)
 from execsvc.settings import Settings
 from execsvc.store import BandStore, StoreUnavailable
 from execsvc.store.leases import SymbolLeases
@@ -68,6 +74,9 @@ def feed_health(status: FeedStatus, updated_ms: int, now_ms: int, heartbeat_s: f
         "last_error": status.last_error, "sampled": note is not None, "sampling_note": note,
     }
 
+
+CONFIG_RETRY_S = 60.0
+"""Seconds before a feed that cannot run as configured is tried again."""
 
 MAPS_KEPT = 4
 """Recent maps kept per symbol, so an event is scored by the map current at its time even when
@@ -181,15 +190,32 @@ class LiquidationIngest:
         self._clock = clock
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Ingest while holding the lease, stand by otherwise, until `stop` is set."""
+        """Ingest while holding the lease, stand by otherwise, until `stop` is set. A feed
+        that cannot run (the venue lists none of the symbols) or an unexpected fault is
+        reported in the feed status and retried later; it never ends the loop."""
         while not stop.is_set():
-            if await self._holds_lease():
+            if not await self._holds_lease():
+                await _wait(stop, self.leases.lease_s / 3)
+                continue
+            try:
                 await self._ingest_until(stop)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.leases.lease_s / 3)
+            except LiquidationFeedError as exc:
+                log.error("liquidation ingest of %s cannot run: %s; retrying in %g s",
+                          self.exchange, exc, CONFIG_RETRY_S)
+                await self._report(str(exc))
+                await _wait(stop, CONFIG_RETRY_S)
+            except Exception as exc:  # a bug must not end the ingest: report, back off, retry
+                log.exception("liquidation ingest of %s failed; restarting", self.exchange)
+                await self._report(f"{type(exc).__name__}: {exc}")
+                await _wait(stop, self._backoff.next_delay())
         with contextlib.suppress(StoreUnavailable):
             await self.leases.release_all()
+
+    async def _report(self, error: str) -> None:
+        status = FeedStatus(venue=self.exchange, symbols=[], state="reconnecting",
+                            since_ms=int(self._clock() * 1000), last_error=error[:300])
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.put_status(status)
 
     async def _holds_lease(self) -> bool:
         try:
@@ -268,3 +294,9 @@ class LiquidationIngest:
             self.counts.expired += 1
         else:
             self.counts.stored += 1
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less when `stop` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

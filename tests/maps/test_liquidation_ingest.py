@@ -249,3 +249,27 @@ async def test_a_store_outage_holds_the_events_until_redis_is_back(tmp_path: Pat
     finally:
         await redis.aclose()
         server.stop()
+
+
+async def test_a_venue_listing_none_of_the_symbols_is_reported_not_fatal(
+    binance_stub: BinanceStub, streams: LiquidationStreams, redis_client: Redis
+) -> None:
+    def make_feed(resume_from_ms: int | None) -> LiquidationFeed:
+        exchange = build_ws_exchange("binanceusdm", rest_origin=binance_stub.base_url,
+                                     urls_override={"ws": {"linear": streams.binance_ws_url}})
+        return LiquidationFeed("binanceusdm", ["NOPEUSDT"], exchange=exchange)
+
+    ingest = LiquidationIngest(make_feed, LiquidationStore(redis_client), BandStore(redis_client),
+                               exchange="binanceusdm", score_window="7d", max_map_age_s=30.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(ingest.run(stop))
+    store = LiquidationStore(redis_client)
+
+    async def reported() -> bool:
+        found = await store.status("binanceusdm")
+        return found is not None and "NOPEUSDT" in (found[0].last_error or "")
+
+    await eventually(reported)
+    assert not task.done(), "the ingest keeps running and retries later"
+    stop.set()
+    await asyncio.wait_for(task, 10)
