@@ -189,7 +189,8 @@ class LiquidationFeed:
             except (ccxt.NetworkError, ccxt.ExchangeError) as exc:
                 self.status.last_error = _describe(exc, "loading markets")
                 yield self._update([])
-                await self._wait_backoff()
+                async for update in self._backoff_pause():
+                    yield update
         waiters: dict[str, asyncio.Task[Any]] = {}
         last_yield = time.monotonic()
         try:
@@ -218,7 +219,9 @@ class LiquidationFeed:
                 self._disconnected(failure)
                 last_yield = time.monotonic()
                 yield self._update(events)
-                await self._wait_backoff()
+                async for update in self._backoff_pause():
+                    yield update
+                last_yield = time.monotonic()
         finally:
             for task in waiters.values():
                 task.cancel()
@@ -356,13 +359,19 @@ class LiquidationFeed:
         self.status.since_ms = now
         self.status.last_error = _describe(failure, "watching liquidations")
 
-    async def _wait_backoff(self) -> None:
-        """Sleep the next backoff delay; the first attempt and every tenth are logged."""
+    async def _backoff_pause(self) -> AsyncIterator[FeedUpdate]:
+        """Sleep the next backoff delay, yielding a status update every heartbeat meanwhile
+        (so a long pause does not read as a dead ingest); the first attempt and every tenth
+        are logged."""
         delay = self._backoff.next_delay()
         if self._backoff.attempts == 1 or self._backoff.attempts % 10 == 0:
             log.warning("liquidation feed %s: %s; attempt %d, retrying in %.1f s",
                         self.venue, self.status.last_error, self._backoff.attempts, delay)
-        await asyncio.sleep(delay)
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, self._heartbeat_s))
+            if left > self._heartbeat_s:
+                yield self._update([])
 
     def _update(self, events: list[LiquidationEvent]) -> FeedUpdate:
         if events:

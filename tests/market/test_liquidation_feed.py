@@ -245,3 +245,16 @@ def test_backoff_doubles_up_to_its_cap_within_the_jitter(
         assert base * (1 - jitter) - 1e-9 <= delay <= base * (1 + jitter) + 1e-9
     backoff.reset()
     assert backoff.next_delay() <= initial * (1 + jitter) + 1e-9
+
+
+async def test_a_long_backoff_still_reports_every_heartbeat(
+    binance_stub: BinanceStub, streams: LiquidationStreams
+) -> None:
+    binance_stub.fail_with_status(times=1, status=503, path="/fapi/v1/exchangeInfo")
+    feed = binance_feed(binance_stub, streams, heartbeat_s=0.1,
+                        backoff=Backoff(0.6, 0.6, jitter=0.0))
+    async with Consumer(feed) as consumer:
+        await subscribed(streams, "binance")
+    during = [u for u in consumer.updates if u.status.state == "connecting"]
+    assert len(during) >= 4, "one status per heartbeat while waiting 0.6 s to retry"
+    assert all("503" in u.status.last_error for u in during)
