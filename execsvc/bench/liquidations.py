@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import statistics
 import time
 import uuid
 
@@ -25,6 +24,7 @@ import fakeredis
 import numpy as np
 from redis.asyncio import Redis
 
+from execsvc.bench.run import median_ms
 from execsvc.domain.liquidations import LiquidationEvent, event_id
 from execsvc.liqmap.online_score import MapBands, ScoreTotals, score_event
 from execsvc.maps.refresh import build_documents, fetch_snapshot, map_params, snapshot_lookback_s
@@ -73,8 +73,8 @@ def bench_scoring(bands: MapBands, events: list[LiquidationEvent], repeats: int)
         for price in prices:
             np.searchsorted(bands.low, price, side="right")
 
-    per_score = _median_us(score_all, repeats) / len(events)
-    per_find = _median_us(find_all, repeats) / len(events)
+    per_score = median_ms(score_all, repeats) * 1000 / len(events)
+    per_find = median_ms(find_all, repeats) * 1000 / len(events)
     print(f"liquidation scoring: {len(events):,} events on the BTCUSDT 7d map "
           f"({len(bands.low)} bands)")
     print(f"  score_event median {per_score:.1f} us per event; the band lookup alone "
@@ -127,13 +127,3 @@ def bench_liquidations(redis_url: str | None, events: int = 5_000, repeats: int 
             await redis.aclose()
 
     asyncio.run(storing())
-
-
-def _median_us(fn, repeats: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1e6)
-    return statistics.median(samples)

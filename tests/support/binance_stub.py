@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import json
 import math
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +37,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+from tests.support.background_server import BackgroundServer
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures" / "binance_usdm"
 
@@ -185,8 +186,10 @@ def _int_param(params: dict[str, str], name: str, default: int | None) -> int | 
 
 
 @dataclass
-class BinanceStub:
+class BinanceStub(BackgroundServer):
     """The server and its state. Use as a context manager, or `start()` / `stop()`."""
+
+    thread_name = "binance-stub"
 
     api_key: str = DEFAULT_API_KEY
     secret: str = DEFAULT_SECRET
@@ -205,10 +208,6 @@ class BinanceStub:
         self._requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
         self._routes: dict[tuple[str, str], tuple[Handler, bool]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self._register_binance_routes()
 
     # ---- routes -------------------------------------------------------------------------
@@ -436,63 +435,14 @@ class BinanceStub:
         return handler(self, request)
 
     @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("the stub is not running")
-        return self._port
-
-    @property
     def base_url(self) -> str:
         """`http://127.0.0.1:<port>`: the origin that replaces `https://fapi.binance.com`."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> BinanceStub:
-        """Bind a free port on 127.0.0.1 and serve from a background thread."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        self._loop = asyncio.new_event_loop()
-        started = asyncio.run_coroutine_threadsafe(self._start_site(sock), self._loop)
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name=f"binance-stub-{self._port}", daemon=True
-        )
-        self._thread.start()
-        started.result(timeout=10)
-        return self
-
-    async def _start_site(self, sock: socket.socket) -> None:
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-
-    def stop(self) -> None:
-        """Stop serving, cancel requests still held by a delay, and join the thread."""
-        if self._loop is None or self._thread is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-        self._loop = self._thread = self._runner = None
-        self._port = None
-
-    async def _shutdown(self) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
-        current = asyncio.current_task()
-        pending = [t for t in asyncio.all_tasks() if t is not current]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-
-    def __enter__(self) -> BinanceStub:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return app
 
 
 def _split_signature(query_string: str, body: str) -> tuple[str, str | None]:

@@ -1,7 +1,7 @@
 """A local websocket server speaking two venues' public liquidation streams, for tests.
 
-`LiquidationStreams` serves, on one free 127.0.0.1 port from a background thread (its own event
-loop, like `binance_stub.BinanceStub`), what ccxt's websocket clients expect:
+`LiquidationStreams` serves, on one free 127.0.0.1 port from a background thread
+(`BackgroundServer`, like `binance_stub.BinanceStub`), what ccxt's websocket clients expect:
 
 - **Binance USD-M** `forceOrder`: ccxt (`binanceusdm`) connects to `<ws base>/market/ws/<n>`
   (the configured `.../ws` URL with its `market` category) and sends
@@ -28,15 +28,15 @@ Times are epoch milliseconds; prices quote per base unit; quantities base units.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
+
+from tests.support.background_server import BackgroundServer
 
 Venue = Literal["binance", "bybit"]
 
@@ -81,8 +81,10 @@ class _Connection:
     topics: set[str] = field(default_factory=set)
 
 
-class LiquidationStreams:
+class LiquidationStreams(BackgroundServer):
     """The server; use as a context manager, or `start()` / `stop()`."""
+
+    thread_name = "liquidation-streams"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -90,19 +92,9 @@ class LiquidationStreams:
         self._pending: dict[tuple[Venue, str], list[str]] = {}
         self._subscriptions: list[tuple[Venue, list[str]]] = []
         self._connects: dict[Venue, int] = {"binance": 0, "bybit": 0}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self.instruments = json.loads((FIXTURES_DIR / "instruments_linear.json").read_text())
 
     # ---- addresses ------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("the server is not running")
-        return self._port
 
     @property
     def http_url(self) -> str:
@@ -143,11 +135,11 @@ class LiquidationStreams:
 
     def publish_raw(self, venue: Venue, symbol: str, text: str) -> None:
         """Push a text frame as is (malformed JSON included)."""
-        self._run(self._publish(venue, topic_of(venue, symbol), text))
+        self.run(self._publish(venue, topic_of(venue, symbol), text))
 
     def drop_connections(self, venue: Venue) -> int:
         """Abort every connection of `venue` (TCP reset, no close frame); returns how many."""
-        return self._run(self._drop(venue))
+        return self.run(self._drop(venue))
 
     # ---- server side ----------------------------------------------------------------------
 
@@ -225,51 +217,14 @@ class LiquidationStreams:
 
     # ---- lifecycle --------------------------------------------------------------------------
 
-    def _run(self, coroutine: Any) -> Any:
-        if self._loop is None:
-            raise RuntimeError("the server is not running")
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
-
-    def start(self) -> LiquidationStreams:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        self._loop = asyncio.new_event_loop()
-        started = asyncio.run_coroutine_threadsafe(self._start_site(sock), self._loop)
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name=f"liquidation-streams-{self._port}", daemon=True
-        )
-        self._thread.start()
-        started.result(timeout=10)
-        return self
-
-    async def _start_site(self, sock: socket.socket) -> None:
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/market/ws/{stream}", self._binance_ws)
         app.router.add_get("/v5/public/linear", self._bybit_ws)
         app.router.add_get("/v5/market/instruments-info", self._instruments)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        self._run(self._shutdown())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-        self._loop = self._thread = self._runner = None
-        self._port = None
+        return app
 
     async def _shutdown(self) -> None:
         await self._drop("binance")
         await self._drop("bybit")
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def __enter__(self) -> LiquidationStreams:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        await super()._shutdown()
