@@ -3,12 +3,18 @@
 The band totals of one side are smoothed with a 5-band binomial kernel `[1, 4, 6, 4, 1] / 16`.
 A cluster is a local maximum of the smoothed profile at least `min_peak_fraction` of the
 largest smoothed band of the whole map. Its extent runs outward from the peak while the
-smoothed profile stays above half the peak and keeps falling (it stops in a valley, so
-neighbouring clusters never overlap). Notional is the raw band notional inside the extent.
+smoothed profile stays above half the peak and keeps falling (or stays level). Two
+neighbouring extents can both reach the bands of the valley between their peaks (a one-band
+valley, or a level stretch); those shared bands are split at the valley's lowest band
+(`partition_extents`): the bands before it go to the left cluster, the bands after it to the
+right one, the lowest band to neither. So every band belongs to at most one cluster, extents
+never overlap (they may touch at an edge), and a cluster's notional, the raw band notional
+inside its extent, never counts a band twice.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,12 +42,19 @@ def smooth(profile: np.ndarray) -> np.ndarray:
 
 
 def local_peaks(smoothed: np.ndarray, threshold: float) -> np.ndarray:
-    """Indices k with `s[k-1] < s[k] >= s[k+1]` and `s[k] >= threshold` (a plateau gives its
-    left end)."""
-    padded = np.concatenate(([-np.inf], smoothed, [-np.inf]))
-    rising = padded[1:-1] > padded[:-2]
-    not_falling_next = padded[1:-1] >= padded[2:]
-    return np.flatnonzero(rising & not_falling_next & (smoothed >= threshold) & (smoothed > 0))
+    """The peaks of `smoothed` at least `threshold` (and > 0): runs of equal values whose
+    neighbouring values on both sides are lower (the ends count as -inf); a run of several bands
+    (a plateau) gives its left end. A level stretch followed by a rise is a shoulder of the next
+    peak, not a peak."""
+    s = np.asarray(smoothed, dtype=np.float64)
+    if s.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(s) != 0.0) + 1))
+    values = s[starts]
+    before = np.concatenate(([-np.inf], values[:-1]))
+    after = np.concatenate((values[1:], [-np.inf]))
+    peak = (values > before) & (values > after) & (values >= threshold) & (values > 0)
+    return starts[peak]
 
 
 def _extent(smoothed: np.ndarray, peak: int) -> tuple[int, int]:
@@ -55,6 +68,30 @@ def _extent(smoothed: np.ndarray, peak: int) -> tuple[int, int]:
     return left, right
 
 
+def partition_extents(
+    smoothed: np.ndarray, extents: list[tuple[int, int, int]]
+) -> list[tuple[int, int, int]]:
+    """`(peak, left, right)` band extents clipped so that no band lies in two of them.
+
+    Extents are taken in band order (by peak). Where one's `right` reaches the next one's
+    `left` or beyond, the shared bands `next.left .. right` lie in the valley between the two
+    peaks; with `v` the lowest smoothed band among them (the first, on a tie), the left extent
+    ends at `v - 1` and the right one starts at `v + 1`. Peaks are local maxima and extents
+    only descend from them, so `v` lies strictly between the peaks and each peak keeps its own
+    band.
+    """
+    ordered = sorted(extents)
+    clipped = [list(extent) for extent in ordered]
+    for first, second in itertools.pairwise(clipped):
+        if first[2] < second[1]:
+            continue
+        shared = np.arange(second[1], first[2] + 1)
+        valley = int(shared[np.argmin(smoothed[shared])])
+        first[2] = min(first[2], valley - 1)
+        second[1] = max(second[1], valley + 1)
+    return [(peak, left, right) for peak, left, right in clipped]
+
+
 def _side_clusters(
     grid: BandGrid, side: str, profile: np.ndarray, curve: np.ndarray, offset: int,
     threshold: float, scale: float, limit: int,
@@ -64,8 +101,8 @@ def _side_clusters(
     peaks = peaks[np.argsort(curve[peaks])[::-1][:limit]]
     edges = grid.edges()
     found = []
-    for peak in peaks.tolist():
-        left, right = _extent(curve, peak)
+    extents = partition_extents(curve, [(peak, *_extent(curve, peak)) for peak in peaks.tolist()])
+    for peak, left, right in extents:
         low, high = float(edges[offset + left]), float(edges[offset + right + 1])
         near_edge = high if side == "long" else low
         found.append({
