@@ -1,13 +1,25 @@
-"""The service's vocabulary of sides, windows, time and price rounding. Pure, no I/O.
+"""The service's vocabulary of sides, windows and time, and its one home of rounding: the
+exchange grid of a symbol (`MarketPrecision`: tick and lot) and the figures free of float
+noise that answers carry (`significant`). Pure, no I/O.
 
 Two side vocabularies exist because traders use both: an *order* buys or sells, a *position*
 is long or short. A buy opens (or adds to) a long and closes a short; a sell the reverse.
+Where a request describes a position, either word is taken (`position_side`: buy = long, sell =
+short); where it describes an order, only buy or sell.
+
+Rounding. A price on the grid is `k * tick_size` for an integer k, a quantity `n * lot_size`;
+`MarketPrecision` snaps a value down, up, to the nearest, toward or away from a reference
+price, and writes the result as the float nearest to the decimal `k * step` (so `3 * 0.1` is
+`0.3`, not `0.30000000000000004`). A value within `GRID_TOLERANCE` steps of a grid point counts
+as on it, which absorbs the float error of the arithmetic that produced it.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Literal
 
 OrderSide = Literal["buy", "sell"]
@@ -41,6 +53,16 @@ def opening_side(position_side: PositionSide) -> OrderSide:
     return "buy" if position_side == "long" else "sell"
 
 
+def position_side(side: str) -> PositionSide:
+    """The position side a request names: `long`/`short`, or the order side that opens it
+    (`buy` = long, `sell` = short)."""
+    if side in ("long", "buy"):
+        return "long"
+    if side in ("short", "sell"):
+        return "short"
+    raise ValueError(f"side must be long, short, buy or sell, not {side!r}")
+
+
 def position_side_of(size: float) -> PositionSide:
     """The side of a signed position size (long > 0, short < 0)."""
     return "long" if size > 0 else "short"
@@ -56,3 +78,128 @@ def price_decimals(price: float, significant: int = 7, minimum: int = 2) -> int:
 def iso_utc(epoch_ms: float) -> str:
     """Epoch milliseconds as ISO-8601 UTC with a `Z` (`2024-01-01T00:00:00Z`)."""
     return datetime.fromtimestamp(epoch_ms / 1000.0, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+GRID_TOLERANCE = 1e-9
+"""A value this many steps (or fewer) from a grid point counts as on it (or, for large
+multiples, the float error of the division, 8 ulps of the multiple)."""
+SIGNIFICANT_DIGITS = 12
+
+
+def step_decimals(step: float) -> int:
+    """Decimals of the shortest decimal form of `step` (0.1 -> 1, 0.0005 -> 4, 5.0 -> 0)."""
+    exponent = Decimal(repr(float(step))).normalize().as_tuple().exponent
+    return max(0, -int(exponent))
+
+
+def significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
+    """`value` with at most `digits` significant digits: a derived figure without the float
+    noise of the arithmetic behind it (0.35000000000000003 -> 0.35). Non-finite values and 0
+    are returned as they are."""
+    if value == 0.0 or not math.isfinite(value):
+        return value
+    return float(f"{value:.{digits}g}")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPrecision:
+    """The exchange grid of one symbol: prices are multiples of `tick_size` (quote per base),
+    quantities multiples of `lot_size` (base units). `source` says where the figures come from
+    (`exchange markets` live, `bundled: ...` for replay, `inferred: ...` for CSV data)."""
+
+    tick_size: float
+    lot_size: float
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("tick_size", "lot_size"):
+            step = getattr(self, name)
+            if not (isinstance(step, int | float) and math.isfinite(step) and step > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {step!r}")
+
+    # ---- prices ---------------------------------------------------------------------------
+
+    def price_down(self, price: float) -> float:
+        """The grid price at or below `price`."""
+        return snap(price, self.tick_size, "down")
+
+    def price_up(self, price: float) -> float:
+        """The grid price at or above `price`."""
+        return snap(price, self.tick_size, "up")
+
+    def price(self, price: float) -> float:
+        """The nearest grid price."""
+        return snap(price, self.tick_size, "nearest")
+
+    def price_away(self, price: float, reference: float) -> float:
+        """`price` snapped away from `reference` (down below it, up above it): a stop rounded
+        this way stays on the side of the entry it was placed on."""
+        return self.price_down(price) if price < reference else self.price_up(price)
+
+    def price_toward(self, price: float, reference: float) -> float:
+        """`price` snapped toward `reference` (up below it, down above it)."""
+        return self.price_up(price) if price < reference else self.price_down(price)
+
+    def on_price_grid(self, price: float) -> bool:
+        return on_grid(price, self.tick_size)
+
+    # ---- quantities -----------------------------------------------------------------------
+
+    def quantity_down(self, quantity: float) -> float:
+        """The whole lots at or below `quantity` (base units)."""
+        return snap(quantity, self.lot_size, "down")
+
+    def quantity(self, quantity: float) -> float:
+        """The nearest whole lots."""
+        return snap(quantity, self.lot_size, "nearest")
+
+    def lots(self, quantity: float) -> int:
+        """`quantity` in whole lots (the nearest count)."""
+        return round(quantity / self.lot_size)
+
+    def lots_down(self, quantity: float) -> int:
+        """Whole lots at or below `quantity`."""
+        return grid_index(quantity, self.lot_size, "down")
+
+    def quantity_of(self, lots: int) -> float:
+        """`lots * lot_size` as the float nearest to that decimal."""
+        return round(int(lots) * self.lot_size, step_decimals(self.lot_size))
+
+    def on_lot_grid(self, quantity: float) -> bool:
+        return on_grid(quantity, self.lot_size)
+
+    def to_json(self) -> dict[str, object]:
+        return {"tick_size": self.tick_size, "lot_size": self.lot_size, "source": self.source}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> MarketPrecision:
+        return cls(float(doc["tick_size"]), float(doc["lot_size"]), str(doc.get("source", "")))
+
+
+Rounding = Literal["down", "up", "nearest"]
+
+
+def grid_index(value: float, step: float, mode: Rounding) -> int:
+    """The integer k of the grid point `k * step` that `value` rounds to (`mode`); within
+    `GRID_TOLERANCE` steps of a point, that point."""
+    ratio = value / step
+    nearest = round(ratio)
+    if abs(ratio - nearest) <= _tolerance(ratio) or mode == "nearest":
+        return int(nearest)
+    return int(math.floor(ratio) if mode == "down" else math.ceil(ratio))
+
+
+def snap(value: float, step: float, mode: Rounding) -> float:
+    """`value` on the grid of `step` (down, up or nearest), as the float nearest to the decimal
+    `k * step`."""
+    return round(grid_index(value, step, mode) * step, step_decimals(step))
+
+
+def on_grid(value: float, step: float) -> bool:
+    """Whether `value` is a multiple of `step` (within `GRID_TOLERANCE` steps)."""
+    ratio = value / step
+    return abs(ratio - round(ratio)) <= _tolerance(ratio)
+
+
+def _tolerance(ratio: float) -> float:
+    return max(GRID_TOLERANCE, 8 * math.ulp(ratio))

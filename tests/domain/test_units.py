@@ -1,0 +1,66 @@
+"""The rounding home: prices on the tick, quantities on the lot, figures free of float noise."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from execsvc.domain.units import MarketPrecision, position_side, significant, snap, step_decimals
+
+steps = st.sampled_from([0.1, 0.01, 0.001, 1.0, 0.5, 0.25, 5e-05, 0.0001, 10.0])
+values = st.floats(1e-3, 1e7, allow_nan=False, allow_infinity=False)
+
+
+def decimals_written(value: float) -> int:
+    return max(0, -Decimal(repr(value)).normalize().as_tuple().exponent)
+
+
+@given(value=values, step=steps)
+def test_snapped_values_sit_on_the_grid_and_print_short(value, step) -> None:
+    down, up, nearest = (snap(value, step, mode) for mode in ("down", "up", "nearest"))
+    for snapped in (down, up, nearest):
+        k = Decimal(repr(snapped)) / Decimal(repr(step))
+        assert k == k.to_integral_value(), (snapped, step)
+        assert decimals_written(snapped) <= step_decimals(step)
+    tolerance = 1e-9 * step * max(1.0, value / step)
+    assert down <= value + tolerance and value - tolerance <= up
+    assert up - down <= step * (1 + 1e-9) + 4 * math.ulp(value)
+    assert abs(nearest - value) <= step / 2 * (1 + 1e-9) + tolerance
+
+
+@given(price=values, reference=values, step=steps)
+def test_away_and_toward_keep_the_side_of_the_reference(price, reference, step) -> None:
+    grid = MarketPrecision(step, 0.001)
+    away, toward = grid.price_away(price, reference), grid.price_toward(price, reference)
+    if price < reference:
+        assert away <= price * (1 + 1e-12) and toward >= price * (1 - 1e-12)
+    elif price > reference:
+        assert away >= price * (1 - 1e-12) and toward <= price * (1 + 1e-12)
+
+
+def test_known_values() -> None:
+    btc = MarketPrecision(0.1, 0.001)
+    assert btc.quantity_down(5.3289999999999935) == 5.329  # float noise is not a lot short
+    assert btc.quantity_of(5329) == 5.329
+    assert btc.price_down(3036.631) == 3036.6 and MarketPrecision(0.01, 0.001).price_down(
+        3036.631) == 3036.63
+    assert btc.price_away(86522.68, 90000) == 86522.6 and btc.price_toward(86522.68, 90000) == (
+        86522.7)
+    assert btc.lots_down(0.3) == 300 and btc.on_lot_grid(0.1 + 0.2)
+    assert significant(0.35000000000000003) == 0.35 and significant(82292.53012048193) == (
+        82292.5301205)
+    assert step_decimals(5e-05) == 5 and step_decimals(10.0) == 0
+
+
+def test_a_bad_grid_and_a_bad_side_are_refused() -> None:
+    with pytest.raises(ValueError, match="tick_size"):
+        MarketPrecision(0.0, 0.001)
+    with pytest.raises(ValueError, match="lot_size"):
+        MarketPrecision(0.1, float("nan"))
+    assert position_side("buy") == "long" and position_side("short") == "short"
+    with pytest.raises(ValueError):
+        position_side("up")
