@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from execsvc.domain.units import OrderSide, order_side_sign
+from execsvc.domain.units import MarketPrecision, OrderSide, order_side_sign
 
 # Cumulative sizes are float sums; a quantity within this fraction of the book's total size
 # below a cumulative boundary is treated as ending on that level (0.1 + 0.2 + 0.3 walks 3
@@ -42,20 +42,22 @@ class OrderBook:
     """An L2 book: `bids` descending and `asks` ascending, each an (n, 2) float64 array of
     (price in quote per base, size in base units). `source` says where it came from (exchange,
     replay file, ...); `version` grows whenever the stored book of a symbol changes (0 for a
-    book fresh from a source)."""
+    book fresh from a source); `precision` is the symbol's exchange grid (tick and lot) when
+    the source knows it."""
 
     bids: np.ndarray
     asks: np.ndarray
     timestamp_ms: int = 0
     source: str = ""
     version: int = 0
+    precision: MarketPrecision | None = None
 
     @classmethod
     def of(cls, bids: object, asks: object, *, timestamp_ms: int = 0, source: str = "",
-           version: int = 0) -> OrderBook:
+           version: int = 0, precision: MarketPrecision | None = None) -> OrderBook:
         """Arrays (or nested lists, as stored in JSON) as float64 (n, 2), n may be 0."""
         return cls(levels_array(bids), levels_array(asks), int(timestamp_ms), source,
-                   int(version))
+                   int(version), precision)
 
     @property
     def mid(self) -> float | None:
@@ -78,17 +80,21 @@ class OrderBook:
         if bids[0, 0] >= asks[0, 0]:
             raise BookError(f"order book from {self.source} is crossed: bid {bids[0, 0]} >= "
                             f"ask {asks[0, 0]}")
-        return OrderBook(bids, asks, self.timestamp_ms, self.source, self.version)
+        return OrderBook(bids, asks, self.timestamp_ms, self.source, self.version,
+                         self.precision)
 
     def to_json(self) -> dict[str, object]:
-        """The stored form: levels as lists, with `timestamp_ms` and `source`."""
+        """The stored form: levels as lists, with `timestamp_ms`, `source` and `precision`."""
         return {"bids": self.bids.tolist(), "asks": self.asks.tolist(),
-                "timestamp_ms": self.timestamp_ms, "source": self.source}
+                "timestamp_ms": self.timestamp_ms, "source": self.source,
+                "precision": self.precision.to_json() if self.precision else None}
 
     @classmethod
     def from_json(cls, doc: dict, version: int = 0) -> OrderBook:
+        precision = doc.get("precision")
         return cls.of(doc["bids"], doc["asks"], timestamp_ms=int(doc.get("timestamp_ms", 0)),
-                      source=str(doc.get("source", "")), version=version)
+                      source=str(doc.get("source", "")), version=version,
+                      precision=MarketPrecision.from_json(precision) if precision else None)
 
 
 def levels_array(levels: object) -> np.ndarray:

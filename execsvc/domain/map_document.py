@@ -99,6 +99,15 @@ class CandleStats(TypedDict):
     volume_rate_base_per_s: NotRequired[float]
 
 
+class PrecisionDoc(TypedDict):
+    """The symbol's exchange grid (`domain.units.MarketPrecision`): tick (quote per base),
+    lot step (base units) and where they come from."""
+
+    tick_size: float
+    lot_size: float
+    source: str
+
+
 class MapDocument(TypedDict):
     """One (exchange, symbol, window) map. `version`, `computed_at`, `computed_at_ms`, `age_s`
     and `stale` are set once it is stored and served."""
@@ -122,6 +131,7 @@ class MapDocument(TypedDict):
     clusters: list[ClusterDoc]
     bands: list[Band]
     stats: CandleStats
+    precision: PrecisionDoc | None
     version: NotRequired[int]
     computed_at: NotRequired[str]
     computed_at_ms: NotRequired[int]

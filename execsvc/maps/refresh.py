@@ -11,7 +11,7 @@ import numpy as np
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import Bracket
 from execsvc.domain.map_document import Band, CandleStats, Churn, ClusterDoc, MapDocument
-from execsvc.domain.units import iso_utc, price_decimals
+from execsvc.domain.units import MarketPrecision, iso_utc, price_decimals, significant
 from execsvc.execution.impact import sigma_quote_per_sqrt_s, volume_rate_base_per_s
 from execsvc.execution.market_stats import hourly_atr
 from execsvc.liqmap.candles import Candles
@@ -41,6 +41,7 @@ class MarketSnapshot:
     price: float
     book: OrderBook | None = None
     funding: FundingRates | None = None
+    precision: MarketPrecision | None = None
 
 
 def map_params(settings: Settings) -> MapParams:
@@ -81,7 +82,9 @@ async def fetch_snapshot(
     brackets = await source.leverage_brackets(info.symbol)
     price = await source.mark_price(info.symbol)
     book = await source.order_book(info.symbol, BOOK_DEPTH) if with_book else None
-    return MarketSnapshot(info, now_ms, candles, oi, brackets, price, book)
+    precision = await source.precision(info.symbol)
+    return MarketSnapshot(info, now_ms, candles, oi, brackets, price, book,
+                          precision=precision)
 
 
 def _bands(liq_map: LiquidationMap, decimals: int) -> list[Band]:
@@ -127,6 +130,7 @@ def map_document(
     quote_currency: str,
     params: MapParams,
     stats: CandleStats,
+    precision: MarketPrecision | None = None,
 ) -> MapDocument:
     """Everything about one map except `version`/`computed_at` (the store adds those) and
     `age_s`/`stale` (the API adds those when it answers)."""
@@ -154,7 +158,8 @@ def map_document(
         "assumptions": {
             "liquidation_formula": params.formula,
             "position_notional_quote": params.position_notional_quote,
-            "leverage_mix": {str(lev): w for lev, w in sorted(params.leverage_mix.items())},
+            "leverage_mix": {str(lev): significant(w)
+                             for lev, w in sorted(params.leverage_mix.items())},
             "effective_leverage_mix": {
                 str(lev): round(float(w), 6)
                 for lev, w in zip(liq_map.leverages, liq_map.leverage_weights, strict=True)
@@ -165,6 +170,7 @@ def map_document(
         "clusters": [cluster_doc(c, decimals) for c in liq_map.clusters],
         "bands": _bands(liq_map, decimals),
         "stats": stats,
+        "precision": precision.to_json() if precision else None,
     }
 
 
@@ -214,7 +220,7 @@ def build_documents(
         documents.append(map_document(
             liq_map, exchange=snapshot.info.exchange, symbol=snapshot.info.symbol,
             window=window, quote_currency=snapshot.info.quote_currency, params=params,
-            stats=stats,
+            stats=stats, precision=snapshot.precision,
         ))
     return documents
 

@@ -38,6 +38,7 @@ from tenacity import (
 
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import Bracket, brackets_from_floors, bundled_table
+from execsvc.domain.units import MarketPrecision
 from execsvc.liqmap.candles import Candles
 from execsvc.market.ccxt_client import (
     BINANCE_FAMILY,
@@ -45,6 +46,7 @@ from execsvc.market.ccxt_client import (
     network_retrying,
     redacting_logger,
 )
+from execsvc.market.precision import PrecisionError, precision_from_ccxt
 from execsvc.market.types import MarketSourceError, OpenInterest, SymbolInfo
 
 log = logging.getLogger(__name__)
@@ -166,6 +168,10 @@ class CcxtSource:
     async def mark_price(self, symbol: str) -> float:
         """The exchange's mark price (quote per base)."""
         return await self._guard("mark_price", symbol, self._mark_price(symbol))
+
+    async def precision(self, symbol: str) -> MarketPrecision:
+        """Tick and lot step of the loaded ccxt market (`market.precision`)."""
+        return await self._guard("precision", symbol, self._precision(symbol))
 
     async def now_ms(self, symbol: str) -> int:
         """Wall-clock time in ms (live data)."""
@@ -366,7 +372,12 @@ class CcxtSource:
                 f"{self._exchange_id} order_book {symbol} failed: a side of the book is empty"
             )
         timestamp = book.get("timestamp") or self._now_ms()
-        return OrderBook(bids, asks, int(timestamp), f"{self._exchange_id}:rest")
+        try:
+            precision = precision_from_ccxt(market, self._exchange.precisionMode)
+        except PrecisionError:
+            precision = None
+        return OrderBook(bids, asks, int(timestamp), f"{self._exchange_id}:rest",
+                         precision=precision)
 
     async def _mark_price(self, symbol: str) -> float:
         market = await self._market(symbol, "mark_price")
@@ -382,6 +393,14 @@ class CcxtSource:
                 f"{self._exchange_id} mark_price {symbol} failed: no valid mark price ({price!r})"
             )
         return float(price)
+
+    async def _precision(self, symbol: str) -> MarketPrecision:
+        market = await self._market(symbol, "precision")
+        try:
+            return precision_from_ccxt(market, self._exchange.precisionMode)
+        except PrecisionError as exc:
+            raise MarketSourceError(f"{self._exchange_id} precision {symbol} failed: {exc}"
+                                    ) from exc
 
     # ---- leverage brackets --------------------------------------------------------------------
 

@@ -71,8 +71,10 @@ import numpy as np
 
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import STAND_IN_TABLE, Bracket, bracket_table, has_bundled_table
+from execsvc.domain.units import MarketPrecision
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.funding import FundingRates
+from execsvc.market.precision import inferred_precision
 from execsvc.market.types import MarketSourceError, OpenInterest, SymbolInfo
 
 log = logging.getLogger(__name__)
@@ -354,6 +356,9 @@ class CsvSource:
         self._info = SymbolInfo(
             self.symbol, exchange, quote_currency, self._open_interest is not None
         )
+        candles = self._candles
+        self._precision = inferred_precision(
+            np.concatenate([candles.open, candles.high, candles.low, candles.close]))
         if not has_bundled_table(self.symbol):
             log.warning(
                 "no maintenance bracket table for %s; using %s's as a stand-in",
@@ -404,6 +409,11 @@ class CsvSource:
         """Close of the last candle (quote per base)."""
         self._check(symbol)
         return float(self._candles.close[-1])
+
+    async def precision(self, symbol: str) -> MarketPrecision:
+        """Tick inferred from the candles' prices, lot assumed (`market.precision`)."""
+        self._check(symbol)
+        return self._precision
 
     async def now_ms(self, symbol: str) -> int:
         """The last candle's close time (epoch ms)."""

@@ -38,7 +38,9 @@ import numpy as np
 
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import Bracket, bracket_table
+from execsvc.domain.units import MarketPrecision
 from execsvc.liqmap.candles import Candles
+from execsvc.market.precision import BUNDLED_PRECISION
 from execsvc.market.types import MarketSourceError, OpenInterest, SymbolInfo
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -260,8 +262,9 @@ class ReplaySource:
         return dataset.open_interest_at(dataset.position_ms(self.elapsed_ms()), since_ms)
 
     async def order_book(self, symbol: str, depth: int) -> OrderBook:
-        """A recorded Binance BTCUSDT book rescaled to the replay mark price (`replay_books`);
-        for other symbols its depth is also scaled by their turnover relative to BTCUSDT's."""
+        """A recorded Binance BTCUSDT book rescaled to the replay mark price (`replay_books`),
+        on the symbol's bundled tick and lot; for other symbols its depth is also scaled by
+        their turnover relative to BTCUSDT's."""
         dataset = self.dataset(symbol)
         now = dataset.position_ms(self.elapsed_ms())
         from execsvc.market.replay_books import replay_order_book
@@ -270,7 +273,7 @@ class ReplaySource:
         scale = 1.0 if symbol_key == BOOK_SYMBOL else self._book_scale[symbol_key]
         return replay_order_book(
             symbol_key, mid_price=dataset.mark_at(now), at_ms=now, depth=depth,
-            quote_volume_scale=scale,
+            quote_volume_scale=scale, precision=BUNDLED_PRECISION[symbol_key],
         )
 
     async def leverage_brackets(self, symbol: str) -> list[Bracket]:
@@ -281,6 +284,10 @@ class ReplaySource:
         """Close (quote per base) of the last closed candle at the replay position."""
         dataset = self.dataset(symbol)
         return dataset.mark_at(dataset.position_ms(self.elapsed_ms()))
+
+    async def precision(self, symbol: str) -> MarketPrecision:
+        """The bundled grid of the recording (`market.precision.BUNDLED_PRECISION`)."""
+        return BUNDLED_PRECISION[self.dataset(symbol).info.symbol]
 
     async def now_ms(self, symbol: str) -> int:
         """The replay position of `symbol` (epoch ms, differs per recording)."""

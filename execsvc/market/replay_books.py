@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from execsvc.domain.book import OrderBook
+from execsvc.domain.units import MarketPrecision, step_decimals
 
 RECORDED_SYMBOL = "BTCUSDT"
 RECORDED_EXCHANGE = "binanceusdm"
@@ -152,21 +153,30 @@ def _recentre_side(
     ticks: np.ndarray,
     sizes: np.ndarray,
     ratio: float,
-    decimals: int,
+    tick: float,
     scale: float,
     is_bid: bool,
+    lot: float | None,
 ) -> np.ndarray:
-    """One side mapped by `p' = p * ratio`, rounded outward to 10**-decimals, sizes set to
-    `q * (p / p') * scale` (quote notional kept, times `scale`), colliding levels merged."""
+    """One side mapped by `p' = p * ratio`, rounded outward to the grid of `tick`, sizes set to
+    `q * (p / p') * scale` (quote notional kept, times `scale`), colliding levels merged; with
+    a `lot`, sizes rounded down to whole lots and levels left empty dropped."""
     prices = _ticks_to_prices(ticks, RECORDED_TICK_DECIMALS)
-    raw = ticks.astype(np.float64) * (ratio * 10.0 ** (decimals - RECORDED_TICK_DECIMALS))
+    raw = prices * ratio / tick
     if is_bid:
         new_ticks = np.floor(raw + _ROUNDING_SLACK_TICKS).astype(np.int64)
     else:
         new_ticks = np.ceil(raw - _ROUNDING_SLACK_TICKS).astype(np.int64)
-    new_sizes = sizes * (prices / _ticks_to_prices(new_ticks, decimals)) * scale
+    decimals = step_decimals(tick)
+    new_prices = np.round(new_ticks * tick, decimals)
+    new_sizes = sizes * (prices / new_prices) * scale
     merged_ticks, merged_sizes = _merge_equal(new_ticks, new_sizes)
-    return np.column_stack([_ticks_to_prices(merged_ticks, decimals), merged_sizes])
+    if lot is not None:
+        lots = np.floor(merged_sizes / lot + _ROUNDING_SLACK_TICKS)
+        merged_sizes = np.round(lots * lot, step_decimals(lot))
+        keep = lots > 0
+        merged_ticks, merged_sizes = merged_ticks[keep], merged_sizes[keep]
+    return np.column_stack([np.round(merged_ticks * tick, decimals), merged_sizes])
 
 
 def replay_order_book(
@@ -176,6 +186,7 @@ def replay_order_book(
     depth: int,
     *,
     quote_volume_scale: float = 1.0,
+    precision: MarketPrecision | None = None,
 ) -> OrderBook:
     """A recorded BTCUSDT book re-centred on `mid_price` (quote units) for replay time `at_ms`.
 
@@ -184,7 +195,9 @@ def replay_order_book(
     `profile:BTCUSDT-><SYMBOL> ...` so answers can say the depth is borrowed. Quote notional is
     multiplied by `quote_volume_scale` (e.g. the symbol's volume relative to BTCUSDT); any scale
     other than 1 is named in the source. At most `depth` levels per side are returned (fewer when
-    levels merge or the sample is shallower). `timestamp_ms` is `at_ms`.
+    levels merge or the sample is shallower). `timestamp_ms` is `at_ms`. With `precision` the
+    prices go to its tick and the sizes down to its lot (a level holding less than one lot is
+    dropped), and the book carries it; without, the tick is `tick_decimals`.
     """
     mid = float(mid_price)
     scale = float(quote_volume_scale)
@@ -200,9 +213,10 @@ def replay_order_book(
     ask_ticks, ask_sizes = _side(index, False)
     recorded_mid = (bid_ticks[0] + ask_ticks[0]) / 2.0 / 10.0**RECORDED_TICK_DECIMALS
     ratio = mid / recorded_mid
-    decimals = tick_decimals(key, mid)
-    bids = _recentre_side(bid_ticks, bid_sizes, ratio, decimals, scale, True)
-    asks = _recentre_side(ask_ticks, ask_sizes, ratio, decimals, scale, False)
+    tick = precision.tick_size if precision else 10.0 ** -tick_decimals(key, mid)
+    lot = precision.lot_size if precision else None
+    bids = _recentre_side(bid_ticks, bid_sizes, ratio, tick, scale, True, lot)
+    asks = _recentre_side(ask_ticks, ask_sizes, ratio, tick, scale, False, lot)
     source = _recorded_source(index)
     if key != RECORDED_SYMBOL:
         source = f"profile:{RECORDED_SYMBOL}->{key} bps depth profile of {source}"
@@ -213,4 +227,5 @@ def replay_order_book(
         asks=asks[: int(depth)],
         timestamp_ms=int(at_ms),
         source=source,
+        precision=precision,
     )

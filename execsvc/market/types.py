@@ -13,6 +13,7 @@ import numpy as np
 
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import Bracket
+from execsvc.domain.units import MarketPrecision
 from execsvc.liqmap.candles import Candles
 
 
@@ -61,6 +62,10 @@ class MarketSource(Protocol):
     async def leverage_brackets(self, symbol: str) -> list[Bracket]: ...
 
     async def mark_price(self, symbol: str) -> float: ...
+
+    async def precision(self, symbol: str) -> MarketPrecision:
+        """The symbol's exchange grid: tick (quote per base) and lot step (base units)."""
+        ...
 
     async def now_ms(self, symbol: str) -> int:
         """The source's clock for `symbol`: wall time for live data, the replay position

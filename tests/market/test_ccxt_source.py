@@ -347,3 +347,17 @@ def test_unknown_exchange_or_timeframe_is_refused() -> None:
         CcxtSource(["BTCUSDT"], exchange_id="nosuchexchange")
     with pytest.raises(MarketSourceError, match="timeframe"):
         CcxtSource(["BTCUSDT"], timeframe="7m")
+
+
+async def test_precision_is_the_markets_tick_and_lot_and_the_book_carries_it(
+    binance_stub: BinanceStub, make_source: SourceFactory
+) -> None:
+    """The recorded exchangeInfo's PRICE_FILTER tickSize 0.01 and LOT_SIZE stepSize 0.001."""
+    source = make_source(symbols=["BTCUSDT", "ETHUSDT"])
+    btc = await source.precision("BTCUSDT")
+    assert (btc.tick_size, btc.lot_size, btc.source) == (0.01, 0.001, "exchange markets")
+    book = await source.order_book("BTCUSDT", 50)
+    assert book.precision == btc
+    assert all(btc.on_price_grid(p) and btc.on_lot_grid(q) for p, q in book.asks)
+    with pytest.raises(MarketSourceError, match="precision DOGEUSDT"):
+        await source.precision("DOGEUSDT")

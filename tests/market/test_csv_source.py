@@ -260,3 +260,10 @@ def test_any_valid_series_round_trips(
     for name, expected in [("open", open_), ("high", high), ("low", low), ("close", close)]:
         assert getattr(candles, name).tolist() == expected.tolist()
     assert candles.volume.tolist() == volume.tolist()
+
+
+async def test_precision_is_inferred_from_the_prices(tmp_path: Path) -> None:
+    source = CsvSource(write(tmp_path / "btcusdt", CANDLES, OPEN_INTEREST))
+    precision = await source.precision("BTCUSDT")
+    assert (precision.tick_size, precision.lot_size) == (1.0, 0.001)
+    assert precision.source.startswith("inferred:")

@@ -278,3 +278,19 @@ def test_build_script_reproduces_the_bundle(
     for name in [*names, MANIFEST]:
         assert (tmp_path / name).read_bytes() == (DATA_DIR / name).read_bytes(), name
     assert json.loads((tmp_path / MANIFEST).read_text())["format"] == 1
+
+
+async def test_books_sit_on_the_bundled_tick_and_lot(source: ReplaySource) -> None:
+    for symbol, (tick, lot) in {"BTCUSDT": (0.1, 0.001), "ETHUSDT": (0.01, 0.001),
+                                "BTC-PERP": (1.0, 0.0001)}.items():
+        precision = await source.precision(symbol)
+        assert (precision.tick_size, precision.lot_size) == (tick, lot)
+        assert precision.source.startswith("bundled:")
+        book = await source.order_book(symbol, 200)
+        assert book.precision == precision
+        for side in (book.bids, book.asks):
+            assert all(precision.on_price_grid(p) and precision.on_lot_grid(q) for p, q in side)
+            assert (side[:, 1] > 0).all()
+        closes = source.dataset(symbol).candles.close
+        on_grid = np.mean([precision.on_price_grid(p) for p in closes])
+        assert on_grid == 1.0 if symbol != "BTC-PERP" else on_grid > 0.999
