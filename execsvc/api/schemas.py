@@ -12,9 +12,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
-from execsvc.domain.map_document import ClusterDoc, MapDocument
+from execsvc.domain.map_document import ClusterDoc, MapDocument, PrecisionDoc
 from execsvc.domain.orders import Order, OrderStatus, OrderType, TimeInForce, order_to_json
 from execsvc.domain.units import OrderSide, PositionSide, Window
 
@@ -32,6 +39,14 @@ ExchangeQuery = Annotated[str | None, Query(pattern=EXCHANGE_PATTERN,
                                             description="default: the symbol's venue")]
 SymbolQuery = Annotated[str | None, Query(pattern=SYMBOL_PATTERN,
                                           description="Only this symbol's maps")]
+PositionSideWord = Annotated[
+    Literal["long", "short", "buy", "sell"],
+    Field(description="the position's side: long or short, or the order that opened it (buy = "
+          "long, sell = short)"),
+]
+MarginMode = Literal["isolated", "cross"]
+PositionLeverage = Annotated[float, Field(ge=1, le=200, description="multiple, 20 = 20x")]
+EquityQuote = Annotated[float, Field(gt=0, le=1e12, description="quote currency")]
 LeverageQuery = Annotated[list[Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)]]
                           | None, Query(description="Only these leverages (repeat the "
                                         "parameter); default all", max_length=16)]
@@ -44,27 +59,50 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True, strict=True)
 
 
-class StopRequest(StrictModel):
+class PositionFields(StrictModel):
+    """The position advice protects: its side, entry and size, and (with `leverage`) its
+    margin, which gives its liquidation price."""
+
     symbol: Symbol
-    side: PositionSide
+    side: PositionSideWord
     entry_price: Price | None = Field(None, description="default: the map's price")
     quantity: Quantity | None = None
-    risk_usd: float | None = Field(
-        None, gt=0, description="most the position may lose at the stop, in quote currency"
+    leverage: PositionLeverage | None = Field(
+        None, description="the position's leverage (20 = 20x); gives its liquidation price")
+    margin_mode: MarginMode = Field(
+        "isolated", description="isolated: the initial margin backs the position; cross: "
+        "account_equity_quote does")
+    account_equity_quote: EquityQuote | None = Field(
+        None, description="cross margin: the account's margin balance backing the position")
+    window: Window = "7d"
+    exchange: Exchange = None
+
+    @field_validator("margin_mode")
+    @classmethod
+    def _cross_needs_leverage(cls, value: str, info: ValidationInfo) -> str:
+        if value == "cross" and info.data.get("leverage") is None:
+            raise ValueError("margin_mode 'cross' needs the position's leverage")
+        return value
+
+    @field_validator("account_equity_quote")
+    @classmethod
+    def _equity_is_cross(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("margin_mode") != "cross":
+            raise ValueError("account_equity_quote applies to margin_mode 'cross' only")
+        return value
+
+
+class StopRequest(PositionFields):
+    risk_quote: float | None = Field(
+        None, gt=0, le=1e12, validation_alias=AliasChoices("risk_quote", "risk_usd"),
+        description="most the position may lose at the stop, in quote currency (alias "
+        "risk_usd; give one of the two)",
     )
     max_loss_pct: float | None = Field(None, gt=0, lt=100, description="percent of entry")
-    window: Window = "7d"
-    exchange: Exchange = None
 
 
-class TakeProfitRequest(StrictModel):
-    symbol: Symbol
-    side: PositionSide
-    entry_price: Price | None = None
-    quantity: Quantity | None = None
+class TakeProfitRequest(PositionFields):
     max_zones: int = Field(3, ge=1, le=10)
-    window: Window = "7d"
-    exchange: Exchange = None
 
 
 class MapRef(BaseModel):
@@ -80,26 +118,48 @@ class Buffer(BaseModel):
     overshoot_pct: float = Field(description="cascade overshoot past the anchor cluster, %")
 
 
+class ClusterRule(BaseModel):
+    """Which clusters push a stop: own-side clusters at least this intense whose near edge lies
+    within `reach_atr` ATRs (`reach_quote`) of the entry."""
+
+    min_intensity: float
+    reach_atr: float
+    reach_quote: float
+
+
 class Alternative(BaseModel):
     label: Literal["tight", "standard", "wide"]
     stop_price: float
     distance_pct: float
+    basis: str = Field(description="how the level was placed")
 
 
 class StopResponse(BaseModel):
     symbol: str
     side: PositionSide
     entry_price: float
-    stop_price: float
-    distance_pct: float
+    stop_price: float | None = Field(
+        description="on the tick; null only when no level inside the liquidation price lies "
+        "outside the cluster the entry sits in (the rationale says so)")
+    distance_pct: float | None
     avoided_clusters: list[ClusterDoc]
     buffer: Buffer
+    clusters_that_matter: ClusterRule
     alternatives: list[Alternative]
-    fits_risk: bool
+    fits_risk: bool = Field(description="the cluster-aware stop lies within max_loss_pct")
+    fits_liquidation: bool = Field(description="the cluster-aware stop triggers before the "
+                                   "position's liquidation price (true without a leverage)")
     cluster_aware_stop_price: float
-    suggested_quantity: float | None = Field(None, description="base units")
+    liquidation_price: float | None = Field(
+        None, description="the position's liquidation price (with a leverage), on the tick "
+        "toward the entry")
+    suggested_leverage: float | None = Field(
+        None, description="isolated: the largest whole leverage at which the cluster-aware "
+        "stop lies inside the liquidation price")
+    suggested_quantity: float | None = Field(None, description="base units, on the lot")
     loss_at_stop_quote: float | None = None
     rationale: str
+    precision: PrecisionDoc
     book_source: str | None = Field(None, description="order book the cascade walked")
     map: MapRef
 
@@ -109,7 +169,8 @@ class Zone(BaseModel):
     price_high: float
     target_price: float
     size_fraction: float
-    quantity: float | None = Field(None, description="base units, when quantity was given")
+    quantity: float | None = Field(None, description="base units on the lot, when quantity "
+                                   "was given; the zones' quantities sum to it exactly")
     cluster: ClusterDoc
     distance_pct: float
 
@@ -118,8 +179,10 @@ class TakeProfitResponse(BaseModel):
     symbol: str
     side: PositionSide
     entry_price: float
-    zones: list[Zone]
+    zones: list[Zone] = Field(description="nearest first")
+    liquidation_price: float | None = None
     rationale: str
+    precision: PrecisionDoc
     map: MapRef
 
 

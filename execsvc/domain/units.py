@@ -176,6 +176,13 @@ class MarketPrecision:
         return cls(float(doc["tick_size"]), float(doc["lot_size"]), str(doc.get("source", "")))
 
 
+def fallback_precision(price: float) -> MarketPrecision:
+    """A grid for a symbol whose exchange grid is unknown (a map stored before the worker
+    recorded one): prices to about 7 significant digits (`price_decimals`), lots of 1e-8."""
+    return MarketPrecision(10.0 ** -price_decimals(price), 1e-8,
+                           "unknown: prices to 7 significant digits")
+
+
 Rounding = Literal["down", "up", "nearest"]
 
 

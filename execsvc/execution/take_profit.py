@@ -4,8 +4,20 @@ For a long, the profit side is above the entry where short-liquidation clusters 
 one forces shorts to buy at market, so a resting sell just *before* the cluster's near edge fills
 as that buying arrives. A short is the mirror (long-liquidation clusters below).
 
-Ranking: `score = notional_quote / (1 + distance_pct)` (distance from entry to the cluster's near
-edge, percent); the best `max_zones` by score are kept and sized in proportion to their score.
+Which zones: every opposite-side cluster beyond the entry gets the score
+`notional_quote / (1 + distance_pct)` (distance from entry to its near edge, percent): big
+clusters count, far ones less. The best `max_zones` by score are kept and listed **nearest
+first** (the order the price reaches them).
+
+Size fractions: each kept zone's share of the position is its share of the kept scores,
+`score_i / sum(scores)`, so they sum to 1; a zone with twice the notional at the same distance
+takes twice the size. With a quantity, the zone quantities are whole lots that sum exactly to
+it (`lot_split`: cumulative shares rounded to lots, so no rounding accumulates).
+
+Targets: `max(band width, ATR / 4)` before the near edge (at least one tick before it), on the
+tick toward the entry; when that would be at or behind the entry, the near edge itself (on the
+tick toward the entry). A cluster whose near edge is within a tick of the entry is no target.
+A zone's `price_low`/`price_high` are the cluster's extent put on the tick outward.
 """
 
 from __future__ import annotations
@@ -13,7 +25,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from execsvc.domain.units import PositionSide
+import numpy as np
+
+from execsvc.domain.units import MarketPrecision, PositionSide
 from execsvc.liqmap.clusters import Cluster
 
 
@@ -27,9 +41,10 @@ class TakeProfitZone:
     cluster: Cluster
 
 
-def _front_offset(atr_quote: float, band_width_quote: float) -> float:
-    """How far before the near edge the target sits (quote): one band or a quarter ATR."""
-    return max(band_width_quote, 0.25 * atr_quote)
+def _front_offset(atr_quote: float, band_width_quote: float, tick: float) -> float:
+    """How far before the near edge the target sits (quote): one band or a quarter ATR, at
+    least one tick."""
+    return max(band_width_quote, 0.25 * atr_quote, tick)
 
 
 def take_profit_zones(
@@ -39,36 +54,39 @@ def take_profit_zones(
     atr_quote: float,
     band_width_quote: float,
     max_zones: int = 3,
+    *,
+    precision: MarketPrecision,
 ) -> list[TakeProfitZone]:
-    """Ranked zones (best first) whose `size_fraction`s sum to 1; empty when no
-    opposite-side cluster lies beyond the entry."""
+    """Zones nearest first whose `size_fraction`s sum to 1 (rules in the module docstring);
+    empty when no opposite-side cluster lies beyond the entry."""
     sign = 1.0 if side == "long" else -1.0
     opposite = "short" if side == "long" else "long"
 
     def near_edge(c: Cluster) -> float:
         return c.price_low if side == "long" else c.price_high
 
-    ahead = [c for c in clusters if c.side == opposite and sign * (near_edge(c) - entry_price) > 0]
+    ahead = [c for c in clusters if c.side == opposite
+             and sign * (precision.price_toward(near_edge(c), entry_price) - entry_price) > 0]
     scored = []
     for cluster in ahead:
         distance_pct = sign * (near_edge(cluster) - entry_price) / entry_price * 100.0
         scored.append((cluster.notional_quote / (1.0 + distance_pct), distance_pct, cluster))
     scored.sort(key=lambda item: item[0], reverse=True)
-    chosen = scored[:max_zones]
+    chosen = sorted(scored[:max_zones], key=lambda item: item[1])
     total = sum(score for score, _, _ in chosen)
     if total <= 0:
         return []
-    offset = _front_offset(atr_quote, band_width_quote)
+    offset = _front_offset(atr_quote, band_width_quote, precision.tick_size)
     zones = []
     for score, _, cluster in chosen:
         edge = near_edge(cluster)
-        target = edge - sign * offset
+        target = precision.price_toward(edge - sign * offset, entry_price)
         if sign * (target - entry_price) <= 0:
-            target = (edge + entry_price) / 2.0
+            target = precision.price_toward(edge, entry_price)
         zones.append(
             TakeProfitZone(
-                price_low=cluster.price_low,
-                price_high=cluster.price_high,
+                price_low=precision.price_down(cluster.price_low),
+                price_high=precision.price_up(cluster.price_high),
                 target_price=target,
                 size_fraction=score / total,
                 distance_pct=sign * (target - entry_price) / entry_price * 100.0,
@@ -76,3 +94,14 @@ def take_profit_zones(
             )
         )
     return zones
+
+
+def lot_split(fractions: Sequence[float], quantity: float,
+              precision: MarketPrecision) -> list[float]:
+    """`quantity` (base) in whole lots shared by `fractions` (summing to 1): the cumulative
+    shares rounded to lots, so the parts sum exactly to `quantity` rounded down to the lot."""
+    total_lots = precision.lots_down(quantity)
+    cumulative = np.round(np.cumsum(fractions) / np.sum(fractions) * total_lots).astype(np.int64)
+    cumulative[-1] = total_lots
+    lots = np.diff(np.concatenate([[0], cumulative]))
+    return [precision.quantity_of(int(n)) for n in lots]

@@ -35,11 +35,14 @@ def binance_liquidation_price_for_wallet(
     q = np.asarray(quantity, dtype=np.float64)
     wb = np.asarray(wallet_balance, dtype=np.float64)
     result = np.full(np.broadcast(ep, q, wb).shape, np.nan)
-    for bracket in brackets:
-        lp = (wb + bracket.cum - s * q * ep) / (q * bracket.mmr - s * q)
-        notional = q * np.maximum(lp, 0.0)
-        fits = (notional >= bracket.notional_floor) & (notional < bracket.notional_cap)
-        result = np.where(np.isnan(result) & fits, lp, result)
+    # Per unit of quantity, so a vanishing quantity cannot overflow the division; a bracket
+    # whose `cum` a tiny position cannot carry gives inf and simply does not fit.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        for bracket in brackets:
+            lp = (wb / q + bracket.cum / q - s * ep) / (bracket.mmr - s)
+            notional = q * np.maximum(lp, 0.0)
+            fits = (notional >= bracket.notional_floor) & (notional < bracket.notional_cap)
+            result = np.where(np.isnan(result) & fits, lp, result)
     result = np.where(np.isnan(result), lp, result)  # beyond the last cap: the top bracket
     result = np.maximum(result, 0.0)
     return float(result) if result.ndim == 0 else result

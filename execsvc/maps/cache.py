@@ -21,6 +21,7 @@ import numpy as np
 
 from execsvc.domain.book import OrderBook
 from execsvc.domain.map_document import MapDocument
+from execsvc.domain.units import MarketPrecision, fallback_precision
 from execsvc.liqmap.cascade import cluster_overshoot_pct
 from execsvc.liqmap.clusters import Cluster
 from execsvc.store import BandStore
@@ -48,6 +49,14 @@ class MapView:
     @property
     def atr_quote(self) -> float:
         return float(self.document["stats"]["atr_quote"])
+
+    @property
+    def precision(self) -> MarketPrecision:
+        """The symbol's exchange grid as the worker recorded it (a fallback when it did not)."""
+        recorded = self.document.get("precision")
+        if recorded:
+            return MarketPrecision.from_json(recorded)
+        return fallback_precision(self.price)
 
     @property
     def band_width_quote(self) -> float:

@@ -99,6 +99,7 @@ class Limits(_Model):
     price_collar_pct: Collar
     stop_inside_cluster: StopMode = "refuse"
     stop_cluster_min_intensity: Intensity = 0.0
+    stop_beyond_liquidation: StopMode = "refuse"
     near_cluster: NearCluster | None = None
 
     @model_validator(mode="after")
@@ -124,6 +125,7 @@ class LimitsOverride(_Model):
     price_collar_pct: Collar | None = None
     stop_inside_cluster: StopMode | None = None
     stop_cluster_min_intensity: Intensity | None = None
+    stop_beyond_liquidation: StopMode | None = None
     near_cluster: NearCluster | None = None
 
 

@@ -26,6 +26,13 @@ Definitions the rules share:
   of the mark it sits on (below the mark: long-liquidation clusters, where stops of longs get
   run) with `intensity >= stop_cluster_min_intensity`: an error under `refuse`, a warning under
   `flag`.
+- **Stop beyond the liquidation price**: the stop protecting a position lies at or beyond
+  that position's liquidation price (below it for a long, above for a short), so the exchange
+  liquidates the position before the stop triggers: `STOP_BEYOND_LIQUIDATION`, an error under
+  `refuse`, a warning under `flag`. The protected position is the resulting one of an order
+  with a protective stop (its isolated liquidation price at the order's leverage, as for the
+  risk level), or the held position a stop order closes (its liquidation price as the venue
+  reports it, else the same formula at its leverage).
 - Limits are inclusive: a value equal to its limit passes (a relative tolerance of 1e-9 absorbs
   float rounding, so a quantity computed from a limit passes).
 
@@ -57,6 +64,7 @@ POSITION_EXCEEDS_MAX = "POSITION_EXCEEDS_MAX"
 LEVERAGE_EXCEEDS_MAX = "LEVERAGE_EXCEEDS_MAX"
 NEAR_CLUSTER_CAP = "NEAR_CLUSTER_CAP"
 STOP_INSIDE_CLUSTER = "STOP_INSIDE_CLUSTER"
+STOP_BEYOND_LIQUIDATION = "STOP_BEYOND_LIQUIDATION"
 PRICE_OUTSIDE_COLLAR = "PRICE_OUTSIDE_COLLAR"
 RATE_LIMITED = "RATE_LIMITED"
 DUPLICATE_ORDER = "DUPLICATE_ORDER"
@@ -385,6 +393,43 @@ class _Evaluation:
             "error" if mode == "refuse" else "warning",
         )]
 
+    def protected_liquidation(self) -> tuple[str, float, float] | None:
+        """(position side, stop, liquidation price) of the position the order's stop protects,
+        or None when the stop protects none (see the module docstring)."""
+        stop = self.order.stop_price
+        if stop is None:
+            return None
+        position = self.ctx.position
+        if self.order.type == "stop":
+            if position is None or self.held * self.sign >= 0:
+                return None
+            level = position.liquidation_price
+            if level is None:
+                level = float(liquidation_price(
+                    "long" if self.held > 0 else "short", position.entry_price,
+                    abs(self.held), position.leverage, self.ctx.brackets))
+            return ("long" if self.held > 0 else "short"), stop, level
+        if self.protective_stop() is None or not self.adds_exposure(self.order.quantity):
+            return None
+        size = abs(self.resulting(self.order.quantity))
+        return self.side, stop, self.liquidation_at(size)
+
+    def stop_beyond_liquidation(self) -> list[Violation]:
+        found = self.protected_liquidation()
+        if found is None:
+            return []
+        side, stop, level = found
+        if level <= 0.0 or (stop - level if side == "long" else level - stop) > 0.0:
+            return []
+        mode = self.limits.stop_beyond_liquidation
+        return [Violation(
+            STOP_BEYOND_LIQUIDATION, "stop_beyond_liquidation", level, stop, self.ccy,
+            f"stop {self._price(stop)} lies at or beyond the {side} position's liquidation "
+            f"price {self._price(level)}: the position would be liquidated before the stop "
+            "triggers; lower the leverage or move the stop inside the liquidation price",
+            "error" if mode == "refuse" else "warning",
+        )]
+
     # ---- max quantity ---------------------------------------------------------------------
 
     def max_quantity(self) -> float:
@@ -423,7 +468,7 @@ def evaluate(policy: Policy, order: OrderLike, context: RiskContext) -> RiskDeci
     run = _Evaluation(policy.limits_for(order.symbol), order, context)
     violations = (
         *run.price_collar(), *run.leverage(), *run.quantity_violations(order.quantity),
-        *run.stop_inside_cluster(),
+        *run.stop_inside_cluster(), *run.stop_beyond_liquidation(),
     )
     return RiskDecision(_allowed(violations), run.max_quantity(), PolicyRef.of(policy),
                         violations)

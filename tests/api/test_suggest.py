@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -233,3 +234,143 @@ async def test_a_source_that_stops_delivering_candles_makes_the_map_stale(
     assert (await client.get("/map/BTCUSDT")).json()["stale"] is True
     response = await client.post("/suggest/stop", json={"symbol": "BTCUSDT", "side": "long"})
     assert response.status_code == 503 and response.json()["reason"] == "data_stale"
+
+
+# ---- advice v2: the position, the grid, and what /risk/check says of the answer -------------
+
+
+async def test_served_maps_have_no_overlapping_clusters(client) -> None:
+    for symbol in SYMBOLS:
+        for window in ("1d", "7d"):
+            doc = await the_map(client, symbol, window)
+            for side in ("long", "short"):
+                own = sorted((c for c in doc["clusters"] if c["side"] == side),
+                             key=lambda c: c["price_low"])
+                assert all(a["price_high"] <= b["price_low"]
+                           for a, b in itertools.pairwise(own))
+
+
+async def test_a_20x_long_gets_a_stop_inside_its_liquidation_price(client) -> None:
+    """The issue's case on the replayed BTCUSDT map: a 20x long's stop lies between the entry
+    and the liquidation price (or the answer says none can), on the 0.1 tick, and the risk
+    check agrees with it."""
+    doc = await the_map(client)
+    body = (await client.post("/suggest/stop", json={
+        "symbol": "BTCUSDT", "side": "long", "leverage": 20, "quantity": 0.5})).json()
+    liquidation = body["liquidation_price"]
+    assert liquidation is not None and liquidation < doc["price"]
+    assert body["precision"]["tick_size"] == 0.1 and body["precision"]["lot_size"] == 0.001
+    if body["stop_price"] is None:
+        assert body["fits_liquidation"] is False and "no stop can be given" in body["rationale"]
+        return
+    assert liquidation < body["stop_price"] < doc["price"]
+    assert all(liquidation < a["stop_price"] for a in body["alternatives"])
+    if not body["fits_liquidation"]:
+        assert body["suggested_leverage"] < 20 and "liquidated at" in body["rationale"]
+    check = (await client.post("/risk/check", json={
+        "symbol": "BTCUSDT", "side": "buy", "quantity": 0.5, "leverage": 20,
+        "stop_price": body["stop_price"]})).json()
+    codes = [v["code"] for v in check["violations"]]
+    assert "STOP_BEYOND_LIQUIDATION" not in codes and "STOP_INSIDE_CLUSTER" not in codes
+    beyond = (await client.post("/risk/check", json={
+        "symbol": "BTCUSDT", "side": "buy", "quantity": 0.5, "leverage": 20,
+        "stop_price": round(liquidation - 100, 1)})).json()
+    assert beyond["allowed"] is False
+    assert "STOP_BEYOND_LIQUIDATION" in [v["code"] for v in beyond["violations"]]
+
+
+def decimals(value: float) -> int:
+    text = repr(value)
+    return len(text.split(".")[1]) if "." in text and "e" not in text else 0
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(symbol=st.sampled_from(["BTCUSDT", "ETHUSDT", "BTC-PERP"]),
+       side=st.sampled_from(["long", "short", "buy", "sell"]),
+       leverage=st.one_of(st.none(), st.floats(1, 100)),
+       quantity=st.one_of(st.none(), st.floats(0.001, 50)),
+       losses=st.lists(st.floats(0.2, 20), min_size=2, max_size=3))
+async def test_stop_properties_through_the_api(client, symbol, side, leverage, quantity,
+                                               losses) -> None:
+    """Never inside a cluster, on the losing side and the tick, inside the liquidation price,
+    accepted by /risk/check's cluster and liquidation rules; loosening max_loss_pct never turns
+    fits_risk from true to false."""
+    doc = await the_map(client, symbol)
+    tick = doc["precision"]["tick_size"]
+    answers = []
+    for loss in sorted(losses):
+        request = {"symbol": symbol, "side": side, "max_loss_pct": loss}
+        if leverage is not None:
+            request["leverage"] = leverage
+        if quantity is not None:
+            request["quantity"] = quantity
+        response = await client.post("/suggest/stop", json=request)
+        assert response.status_code == 200, response.text
+        answers.append(response.json())
+    fits = [a["fits_risk"] for a in answers]
+    assert fits == sorted(fits)
+    long = side in ("long", "buy")
+    for body in answers:
+        assert body["side"] == ("long" if long else "short")
+        levels = [a["stop_price"] for a in body["alternatives"]]
+        if body["stop_price"] is not None:
+            levels.append(body["stop_price"])
+        for level in levels:
+            assert not [c for c in doc["clusters"] if c["price_low"] < level < c["price_high"]]
+            assert (level < doc["price"]) if long else (level > doc["price"])
+            assert abs(level / tick - round(level / tick)) < 1e-6
+            assert decimals(level) <= max(0, decimals(tick))
+            if body["liquidation_price"] is not None:
+                assert (level > body["liquidation_price"]) if long else (
+                    level < body["liquidation_price"])
+        if body["stop_price"] is not None and leverage is not None and leverage <= 20:
+            check = (await client.post("/risk/check", json={
+                "symbol": symbol, "side": "buy" if long else "sell",
+                "quantity": quantity or 0.01, "leverage": leverage,
+                "stop_price": body["stop_price"]})).json()
+            codes = [v["code"] for v in check["violations"]]
+            assert "STOP_INSIDE_CLUSTER" not in codes and "STOP_BEYOND_LIQUIDATION" not in codes
+
+
+async def test_tight_standard_and_wide_are_distinct_on_the_replayed_maps(client) -> None:
+    for symbol in SYMBOLS:
+        for side in ("long", "short"):
+            body = (await client.post("/suggest/stop", json={
+                "symbol": symbol, "side": side})).json()
+            prices = [a["stop_price"] for a in body["alternatives"]]
+            assert len(set(prices)) == 3, (symbol, side, body["alternatives"])
+
+
+async def test_risk_quote_and_its_alias_and_the_margin_fields(client) -> None:
+    quote = (await client.post("/suggest/stop", json={
+        "symbol": "BTCUSDT", "side": "long", "risk_quote": 500})).json()
+    alias = (await client.post("/suggest/stop", json={
+        "symbol": "BTCUSDT", "side": "long", "risk_usd": 500})).json()
+    assert quote["suggested_quantity"] == alias["suggested_quantity"] > 0
+    for bad, field in (
+        ({"risk_quote": 5, "risk_usd": 5}, "body.risk_usd"),
+        ({"margin_mode": "cross"}, "body.margin_mode"),
+        ({"leverage": 10, "account_equity_quote": 1000}, "body.account_equity_quote"),
+        ({"leverage": 500}, "body.leverage"),
+    ):
+        response = await client.post("/suggest/stop", json={
+            "symbol": "BTCUSDT", "side": "long", **bad})
+        assert response.status_code == 422, (bad, response.text)
+        assert field in [e["field"] for e in response.json()["errors"]]
+    cross = (await client.post("/suggest/stop", json={
+        "symbol": "BTCUSDT", "side": "sell", "leverage": 20, "margin_mode": "cross",
+        "account_equity_quote": 2000, "quantity": 1})).json()
+    assert cross["side"] == "short" and cross["liquidation_price"] > cross["entry_price"]
+
+
+async def test_take_profit_zones_nearest_first_on_tick_and_lot(client) -> None:
+    body = (await client.post("/suggest/take-profit", json={
+        "symbol": "ETHUSDT", "side": "buy", "quantity": 7.777, "max_zones": 4,
+        "leverage": 10})).json()
+    zones = body["zones"]
+    assert zones and body["side"] == "long" and body["liquidation_price"] < body["entry_price"]
+    assert [z["distance_pct"] for z in zones] == sorted(z["distance_pct"] for z in zones)
+    assert round(sum(z["quantity"] for z in zones) * 1000) == 7777
+    for zone in zones:
+        assert decimals(zone["target_price"]) <= 2 and decimals(zone["quantity"]) <= 3

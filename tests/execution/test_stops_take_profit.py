@@ -1,14 +1,23 @@
-"""Stop placement and take-profit zones on constructed clusters, with properties."""
+"""Stop placement and take-profit zones on constructed clusters, with properties over generated
+maps and positions."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from execsvc.domain.brackets import bracket_table
+from execsvc.domain.units import MarketPrecision
+from execsvc.execution.position import PositionSpec
 from execsvc.execution.stops import StopParams, suggest_stop
-from execsvc.execution.take_profit import take_profit_zones
+from execsvc.execution.take_profit import lot_split, take_profit_zones
 from execsvc.liqmap.clusters import Cluster
+
+CENT = MarketPrecision(0.01, 0.001)
+BRACKETS = bracket_table("BTCUSDT")
 
 
 def cluster(side, low, high, notional=1e7, intensity=0.8, rank=1) -> Cluster:
@@ -17,6 +26,11 @@ def cluster(side, low, high, notional=1e7, intensity=0.8, rank=1) -> Cluster:
 
 def no_cascade(_: Cluster) -> float:
     return 0.0
+
+
+def stop(side, entry, clusters, atr, overshoot=no_cascade, params=None, **kwargs):
+    return suggest_stop(side, entry, clusters, atr, overshoot, params,
+                        precision=kwargs.pop("precision", CENT), **kwargs)
 
 
 LONG_CLUSTERS = [
@@ -28,18 +42,17 @@ LONG_CLUSTERS = [
 
 
 def test_long_stop_beyond_nearest_dense_cluster_plus_cascade_and_buffer() -> None:
-    advice = suggest_stop("long", 100.0, LONG_CLUSTERS, atr_quote=1.0, overshoot=lambda c: 1.0)
+    advice = stop("long", 100.0, LONG_CLUSTERS, 1.0, lambda c: 1.0)
     # far edge 95, cascade 1 % of 95 = 0.95, buffer 0.5 ATR = 0.5 -> 93.55
-    assert advice.stop_price == pytest.approx(93.55)
+    assert advice.stop_price == 93.55
     assert advice.distance_pct == pytest.approx(6.45)
     assert advice.anchor.price_low == 95.0 and advice.overshoot_pct == 1.0
-    assert advice.fits_risk
+    assert advice.fits_risk and advice.fits_liquidation and advice.liquidation_price is None
     assert [c.price_low for c in advice.avoided_clusters] == [97.0, 95.0]
     labels = {a.label: a.stop_price for a in advice.alternatives}
-    assert labels["tight"] == pytest.approx(96.5)  # beyond the light cluster + buffer
-    assert labels["standard"] == pytest.approx(93.55)
-    assert labels["wide"] == pytest.approx(90.0 - 0.9 - 0.5)  # next dense cluster
-    assert "cluster is 95-96 (intensity 0.90" in advice.rationale
+    assert labels == {"tight": 96.5, "standard": 93.55, "wide": 88.6}  # 90 - 0.9 - 0.5
+    assert "the nearest is 95-96 (intensity 0.90" in advice.rationale
+    assert "within 8 ATR of the entry" in advice.rationale
     assert "cascade 1.00 % past its far edge" in advice.rationale
     assert ": 93.55, 6.45 % from entry" in advice.rationale
 
@@ -48,119 +61,254 @@ def test_short_is_the_mirror() -> None:
     mirrored = [cluster("short" if c.side == "long" else "long", 200 - c.price_high,
                         200 - c.price_low, c.notional_quote, c.intensity, c.rank)
                 for c in LONG_CLUSTERS]
-    long = suggest_stop("long", 100.0, LONG_CLUSTERS, 1.0, no_cascade)
-    short = suggest_stop("short", 100.0, mirrored, 1.0, no_cascade)
+    long = stop("long", 100.0, LONG_CLUSTERS, 1.0)
+    short = stop("short", 100.0, mirrored, 1.0)
     assert short.stop_price == pytest.approx(200 - long.stop_price)
     assert short.distance_pct == pytest.approx(long.distance_pct)
+    assert [a.stop_price for a in short.alternatives] == pytest.approx(
+        [200 - a.stop_price for a in long.alternatives])
 
 
-def test_stop_pushed_out_of_a_cluster_it_would_land_in() -> None:
+def test_a_light_cluster_the_stop_lands_in_moves_it_past_its_edge_only() -> None:
     clusters = [cluster("long", 95.0, 96.0), cluster("long", 93.0, 94.8, intensity=0.2)]
-    advice = suggest_stop("long", 100.0, clusters, 1.0, lambda c: 1.0)
-    # 95 - 0.95 - 0.5 = 93.55 is inside 93-94.8 -> pushed to 93 - 0.5
-    assert advice.stop_price == pytest.approx(92.5)
+    advice = stop("long", 100.0, clusters, 1.0, lambda c: 1.0)
+    # 95 - 0.95 - 0.5 = 93.55 is inside the light 93-94.8: just past its far edge, no buffer
+    assert advice.stop_price == 93.0
+    assert "fell inside 1 more cluster" in advice.rationale
+
+
+def test_only_clusters_that_matter_push_the_stop() -> None:
+    """A light cluster just in front of the level does not push it; a dense one does."""
+    light = [cluster("long", 95.0, 96.0), cluster("long", 93.0, 93.4, intensity=0.2)]
+    assert stop("long", 100.0, light, 1.0, lambda c: 1.0).stop_price == 93.55
+    dense = [cluster("long", 95.0, 96.0), cluster("long", 93.0, 93.4, intensity=0.5)]
+    assert stop("long", 100.0, dense, 1.0, lambda c: 1.0).stop_price == 92.5  # 93 - 0.5
+
+
+def test_a_dense_cluster_out_of_reach_does_not_anchor_the_stop() -> None:
+    far = [cluster("long", 85.0, 86.0, intensity=1.0)]  # 14 ATR away, reach 8 ATR
+    advice = stop("long", 100.0, far, 1.0)
+    assert advice.anchor is None and advice.stop_price == 99.0  # 1 ATR
+    assert "no cluster that matters below the entry" in advice.rationale
+    near = stop("long", 100.0, far, 1.0, params=StopParams(reach_atr=20.0))
+    assert near.anchor is not None and near.stop_price == 84.5
 
 
 def test_max_loss_too_tight_says_so_and_suggests_a_smaller_size() -> None:
-    advice = suggest_stop("long", 100.0, LONG_CLUSTERS, 1.0, no_cascade, max_loss_pct=4.5,
-                          quantity=10.0)
+    advice = stop("long", 100.0, LONG_CLUSTERS, 1.0, max_loss_pct=4.5, quantity=10.0)
     assert advice.fits_risk is False
-    assert advice.cluster_aware_stop_price == pytest.approx(94.5)
+    assert advice.cluster_aware_stop_price == 94.5
     # the limit (95.5) lies inside 95-96: best stop within it is the cluster's near edge
-    assert advice.stop_price == pytest.approx(96.0)
+    assert advice.stop_price == 96.0
     assert advice.loss_at_stop_quote == pytest.approx(40.0)
-    # same quote risk (10 * 4.5) at the cluster-aware distance of 5.5
-    assert advice.suggested_quantity == pytest.approx(45.0 / 5.5)
+    # same quote risk (10 * 4.5) at the cluster-aware distance of 5.5, down to the lot
+    assert advice.suggested_quantity == 8.181
     assert "more than your max loss" in advice.rationale
 
 
-def test_risk_budget_sizes_the_position() -> None:
-    advice = suggest_stop("long", 100.0, LONG_CLUSTERS, 1.0, no_cascade, risk_quote=550.0)
-    assert advice.suggested_quantity * (100.0 - advice.stop_price) == pytest.approx(550.0)
+def test_risk_budget_sizes_the_position_in_whole_lots() -> None:
+    advice = stop("long", 100.0, LONG_CLUSTERS, 1.0, risk_quote=550.0)
+    assert advice.suggested_quantity == 100.0  # 550 / 5.5
+    odd = stop("long", 100.0, LONG_CLUSTERS, 1.0, risk_quote=551.0)
+    assert odd.suggested_quantity == 100.181  # 551 / 5.5 = 100.1818.. down to the lot
 
 
 def test_no_cluster_gives_a_volatility_stop() -> None:
-    advice = suggest_stop("short", 100.0, [], atr_quote=2.0, overshoot=no_cascade)
-    assert advice.stop_price == pytest.approx(102.0) and advice.anchor is None
-    assert "no dense short-liquidation cluster" in advice.rationale
+    advice = stop("short", 100.0, [], atr=2.0)
+    assert advice.stop_price == 102.0 and advice.anchor is None
+    assert "no cluster that matters above the entry" in advice.rationale
 
+
+def test_entry_inside_a_cluster_never_gives_a_stop_at_the_entry_or_inside() -> None:
+    """No level within a 2 % loss lies outside the cluster the entry sits in: the answer is the
+    cluster-aware stop, flagged as not fitting the risk, with a smaller size suggested."""
+    advice = stop("long", 100.0, [cluster("long", 95.0, 101.0)], 1.0, max_loss_pct=2.0,
+                  quantity=1.0)
+    assert advice.fits_risk is False
+    assert advice.stop_price == 94.5 == advice.cluster_aware_stop_price
+    assert advice.suggested_quantity == 0.363  # 2 / 5.5 down to the lot
+    assert "no level within it lies outside the cluster" in advice.rationale
+
+
+# ---- the position: liquidation price ----------------------------------------------------
+
+
+def test_a_20x_long_gets_a_stop_inside_its_liquidation_price_and_the_leverage_that_fits() -> None:
+    """The issue's case: the cluster-aware stop 6.45 % below a 20x long lies beyond its
+    liquidation price (about 4.6 % below)."""
+    position = PositionSpec(20.0, "isolated", BRACKETS)
+    advice = stop("long", 100.0, LONG_CLUSTERS, 1.0, lambda c: 1.0, quantity=1.0,
+                  position=position)
+    assert advice.liquidation_price == 95.39  # 95.3826.. on the tick toward the entry
+    assert advice.fits_liquidation is False
+    assert advice.cluster_aware_stop_price == 93.55
+    # the best level inside LP + 0.25 ATR (95.63) outside every cluster: 96.0, the near edge
+    assert advice.stop_price == 96.0 > advice.liquidation_price
+    assert advice.suggested_leverage == 14.0  # LP at 14x: 100 * (1 - 1/14) / 0.996 = 93.23
+    assert "at 14x or less it would" in advice.rationale
+    fitted = stop("long", 100.0, LONG_CLUSTERS, 1.0, lambda c: 1.0, quantity=1.0,
+                  position=PositionSpec(14.0, "isolated", BRACKETS))
+    assert fitted.fits_liquidation and fitted.stop_price == 93.55
+    assert all(a.stop_price > advice.liquidation_price for a in advice.alternatives)
+
+
+def test_no_stop_when_every_level_inside_the_liquidation_price_is_in_a_cluster() -> None:
+    position = PositionSpec(50.0, "isolated", BRACKETS)  # liquidated ~1.6 % below
+    advice = stop("long", 100.0, [cluster("long", 95.0, 100.5)], 1.0, quantity=1.0,
+                  position=position)
+    assert advice.stop_price is None and advice.distance_pct is None
+    assert advice.fits_liquidation is False and advice.suggested_leverage is not None
+    assert "no stop can be given" in advice.rationale
+
+
+def test_cross_margin_suggests_the_size_the_equity_carries() -> None:
+    position = PositionSpec(20.0, "cross", BRACKETS, account_equity_quote=400.0)
+    advice = stop("long", 100.0, LONG_CLUSTERS, 1.0, lambda c: 1.0, quantity=100.0,
+                  position=position)
+    assert advice.fits_liquidation is False and advice.suggested_leverage is None
+    fit = advice.suggested_quantity
+    assert 0 < fit < 100.0
+    at_fit = PositionSpec(20.0, "cross", BRACKETS, 400.0).liquidation_price("long", 100.0, fit)
+    assert at_fit < advice.cluster_aware_stop_price - 0.25
+    rich = stop("long", 100.0, LONG_CLUSTERS, 1.0, lambda c: 1.0, quantity=100.0,
+                position=PositionSpec(20.0, "cross", BRACKETS, account_equity_quote=1e6))
+    assert rich.fits_liquidation and rich.stop_price == 93.55
+
+
+# ---- properties over generated maps --------------------------------------------------------
 
 clusters_strategy = st.lists(
     st.tuples(st.sampled_from(["long", "short"]), st.floats(50, 150), st.floats(0.05, 5),
               st.floats(0.0, 1.0), st.floats(1e3, 1e9)),
     max_size=12,
 ).map(lambda rows: [cluster(s, lo, lo + w, n, i) for s, lo, w, i, n in rows])
-
-
-@given(
-    side=st.sampled_from(["long", "short"]),
-    clusters=clusters_strategy,
-    atr=st.floats(0.01, 5),
-    overshoot_pct=st.floats(0, 3),
-    max_loss=st.one_of(st.none(), st.floats(0.1, 30)),
+grids = st.sampled_from([CENT, MarketPrecision(0.1, 0.001), MarketPrecision(0.25, 0.0001)])
+positions = st.one_of(
+    st.none(),
+    st.builds(PositionSpec, leverage=st.floats(1, 125), margin_mode=st.just("isolated"),
+              brackets=st.just(BRACKETS)),
+    st.builds(PositionSpec, leverage=st.floats(1, 125), margin_mode=st.just("cross"),
+              brackets=st.just(BRACKETS), account_equity_quote=st.floats(1, 1e5)),
 )
-def test_stop_is_never_inside_a_losing_side_cluster(side, clusters, atr, overshoot_pct, max_loss):
-    advice = suggest_stop(side, 100.0, clusters, atr, lambda c: overshoot_pct,
-                          StopParams(), max_loss_pct=max_loss)
-    own = [c for c in clusters if c.side == side]
-    for level in [advice.stop_price, *(a.stop_price for a in advice.alternatives)]:
-        inside = [c for c in own if c.price_low < level < c.price_high]
-        assert not inside, (level, inside)
-    assert (advice.stop_price < 100.0) if side == "long" else (advice.stop_price > 100.0)
-    assert advice.stop_price > 0
-    if max_loss is not None and not advice.fits_risk:
-        limit = 100.0 * max_loss / 100.0
-        entry_in_cluster = any(
-            (100.0 - c.price_high if side == "long" else c.price_low - 100.0) <= 0 < limit
-            <= (100.0 - c.price_low if side == "long" else c.price_high - 100.0)
-            for c in own
-        )
-        if entry_in_cluster:  # no level within the limit lies outside the cluster
-            assert advice.stop_price == advice.cluster_aware_stop_price
-        else:
-            assert advice.distance_pct <= max_loss + 1e-9
-    tight, standard, wide = (a.distance_pct for a in advice.alternatives)
-    assert tight <= standard + 1e-9 <= wide + 2e-9
 
 
-def test_take_profit_zones_in_front_of_short_clusters_for_a_long() -> None:
-    clusters = [cluster("short", 103.0, 104.0, notional=2e7), cluster("short", 110.0, 111.0),
+def levels_of(advice) -> list[float]:
+    prices = [a.stop_price for a in advice.alternatives]
+    return prices + ([advice.stop_price] if advice.stop_price is not None else [])
+
+
+@settings(max_examples=300)
+@given(
+    side=st.sampled_from(["long", "short"]), entry=st.floats(90, 110), clusters=clusters_strategy,
+    atr=st.floats(0.01, 5), overshoot_pct=st.floats(0, 3),
+    max_loss=st.one_of(st.none(), st.floats(0.1, 30)), grid=grids, position=positions,
+    quantity=st.one_of(st.none(), st.floats(0.001, 1000)),
+)
+def test_every_level_is_outside_every_cluster_on_the_losing_side_on_the_tick_and_inside_the_liquidation_price(  # noqa: E501
+    side, entry, clusters, atr, overshoot_pct, max_loss, grid, position, quantity
+) -> None:
+    advice = stop(side, entry, clusters, atr, lambda c: overshoot_pct, max_loss_pct=max_loss,
+                  precision=grid, position=position, quantity=quantity)
+    sign = 1 if side == "long" else -1
+    for level in levels_of(advice):
+        assert not [c for c in clusters if c.price_low < level < c.price_high], level
+        assert sign * (entry - level) > 0, "on the losing side, never at the entry"
+        assert level > 0 and grid.on_price_grid(level)
+        if advice.liquidation_price is not None:
+            assert sign * (level - advice.liquidation_price) > 0, "never at or beyond LP"
+    if advice.stop_price is None:
+        assert not advice.fits_liquidation
+    elif max_loss is not None and not advice.fits_risk and advice.fits_liquidation and (
+            advice.stop_price != advice.cluster_aware_stop_price):
+        assert advice.distance_pct <= max_loss + 1e-9
+    distances = [a.distance_pct for a in advice.alternatives]
+    assert distances == sorted(distances)
+    if advice.suggested_quantity is not None:
+        assert grid.on_lot_grid(advice.suggested_quantity)
+
+
+@settings(max_examples=200)
+@given(side=st.sampled_from(["long", "short"]), clusters=clusters_strategy,
+       atr=st.floats(0.01, 5), overshoot_pct=st.floats(0, 3),
+       losses=st.lists(st.floats(0.1, 30), min_size=2, max_size=6))
+def test_loosening_max_loss_never_turns_fits_risk_from_true_to_false(
+    side, clusters, atr, overshoot_pct, losses
+) -> None:
+    answers = [stop(side, 100.0, clusters, atr, lambda c: overshoot_pct, max_loss_pct=loss)
+               for loss in sorted(losses)]
+    fits = [a.fits_risk for a in answers]
+    assert fits == sorted(fits), list(zip(sorted(losses), fits, strict=True))
+    assert len({a.cluster_aware_stop_price for a in answers}) == 1
+
+
+@given(side=st.sampled_from(["long", "short"]), clusters=clusters_strategy,
+       atr=st.floats(0.05, 5))
+def test_tight_standard_and_wide_are_distinct_when_there_is_room(side, clusters, atr) -> None:
+    """Wide always lies beyond the standard stop (no liquidation price limits it here); tight
+    lies in front of it whenever the level 1 ATR from the entry is outside every cluster and at
+    least one buffer in front of every cluster that matters."""
+    params = StopParams()
+    advice = stop(side, 100.0, clusters, atr, params=params)
+    tight, standard, wide = (a.stop_price for a in advice.alternatives)
+    assert standard != wide
+    sign = 1 if side == "long" else -1
+    level = 100.0 - sign * atr
+
+    def near(c: Cluster) -> float:
+        return 100.0 - c.price_high if side == "long" else c.price_low - 100.0
+
+    buffer = params.atr_multiple * atr
+    clear = not [c for c in clusters if c.price_low < level < c.price_high] and all(
+        near(c) - atr >= buffer or near(c) + (c.price_high - c.price_low) <= atr
+        for c in clusters if c.side == side and c.intensity >= params.min_intensity
+        and near(c) <= params.reach_atr * atr)
+    if clear and sign * (100.0 - standard) > atr + 0.01:
+        assert tight != standard
+
+
+# ---- take-profit --------------------------------------------------------------------------
+
+
+def test_take_profit_zones_in_front_of_short_clusters_for_a_long_nearest_first() -> None:
+    clusters = [cluster("short", 110.0, 111.0, notional=5e7), cluster("short", 103.0, 104.0),
                 cluster("long", 95.0, 96.0)]
-    zones = take_profit_zones("long", 100.0, clusters, atr_quote=1.0, band_width_quote=0.1)
-    assert [z.price_low for z in zones] == [103.0, 110.0]
-    assert zones[0].target_price == pytest.approx(103.0 - 0.25)  # a quarter ATR before the edge
+    zones = take_profit_zones("long", 100.0, clusters, atr_quote=1.0, band_width_quote=0.1,
+                              precision=CENT)
+    assert [z.price_low for z in zones] == [103.0, 110.0]  # nearest first, not by size
+    assert zones[0].target_price == 102.75  # a quarter ATR before the edge
     assert sum(z.size_fraction for z in zones) == pytest.approx(1.0)
-    assert zones[0].size_fraction > zones[1].size_fraction
+    # fractions by notional / (1 + distance %): 1e7 / 4 against 5e7 / 11
+    assert zones[1].size_fraction / zones[0].size_fraction == pytest.approx(
+        (5e7 / 11) / (1e7 / 4))
     assert all(z.cluster.side == "short" for z in zones)
 
 
 @given(side=st.sampled_from(["long", "short"]), clusters=clusters_strategy,
-       max_zones=st.integers(1, 5), atr=st.floats(0, 5))
-def test_take_profit_properties(side, clusters, max_zones, atr) -> None:
-    zones = take_profit_zones(side, 100.0, clusters, atr, 0.1, max_zones)
+       max_zones=st.integers(1, 5), atr=st.floats(0, 5), grid=grids,
+       entry=st.floats(90, 110))
+def test_take_profit_properties(side, clusters, max_zones, atr, grid, entry) -> None:
+    zones = take_profit_zones(side, entry, clusters, atr, 0.1, max_zones, precision=grid)
     assert len(zones) <= max_zones
     if zones:
         assert sum(z.size_fraction for z in zones) == pytest.approx(1.0)
+    distances = [z.distance_pct for z in zones]
+    assert distances == sorted(distances) and all(d > 0 for d in distances)
     for zone in zones:
+        assert grid.on_price_grid(zone.target_price)
+        assert grid.on_price_grid(zone.price_low) and grid.on_price_grid(zone.price_high)
         if side == "long":
-            assert 100.0 < zone.target_price <= zone.price_low
+            assert entry < zone.target_price <= zone.cluster.price_low
         else:
-            assert zone.price_high <= zone.target_price < 100.0
+            assert zone.cluster.price_high <= zone.target_price < entry
 
 
-def test_stop_is_not_left_just_in_front_of_the_next_cluster() -> None:
-    clusters = [cluster("long", 95.0, 96.0), cluster("long", 93.0, 93.4, intensity=0.2)]
-    advice = suggest_stop("long", 100.0, clusters, 1.0, lambda c: 1.0)
-    # 93.55 is 0.15 in front of 93-93.4, less than the 0.5 buffer -> pushed to 93 - 0.5
-    assert advice.stop_price == pytest.approx(92.5)
-
-
-def test_entry_inside_a_cluster_never_gives_a_stop_at_the_entry_or_inside() -> None:
-    """No level within a 2 % loss lies outside the cluster the entry sits in: the answer is the
-    cluster-aware stop, flagged as not fitting the risk, with a smaller size suggested."""
-    advice = suggest_stop("long", 100.0, [cluster("long", 95.0, 101.0)], 1.0, no_cascade,
-                          max_loss_pct=2.0, quantity=1.0)
-    assert advice.fits_risk is False
-    assert advice.stop_price == pytest.approx(94.5) == advice.cluster_aware_stop_price
-    assert advice.suggested_quantity == pytest.approx(2.0 / 5.5)
-    assert "no level within it lies outside the cluster" in advice.rationale
+@given(fractions=st.lists(st.floats(0.01, 1.0), min_size=1, max_size=6),
+       quantity=st.floats(0.001, 1e5), grid=grids)
+def test_zone_quantities_are_whole_lots_summing_exactly_to_the_position(
+    fractions, quantity, grid
+) -> None:
+    assume(grid.lots_down(quantity) > 0)
+    parts = lot_split(fractions, quantity, grid)
+    assert all(grid.on_lot_grid(p) and p >= 0 for p in parts)
+    total = sum(Decimal(repr(p)) for p in parts)
+    assert total == Decimal(repr(grid.quantity_down(quantity)))

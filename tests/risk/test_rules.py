@@ -20,6 +20,7 @@ from execsvc.risk.rules import (
     POSITION_EXCEEDS_MAX,
     PRICE_OUTSIDE_COLLAR,
     QUANTITY_CODES,
+    STOP_BEYOND_LIQUIDATION,
     STOP_INSIDE_CLUSTER,
     RiskContext,
     RiskOrder,
@@ -147,6 +148,44 @@ def test_stop_inside_a_cluster_is_refused_or_flagged() -> None:
                        RiskOrder("BTCUSDT", "buy", 1, stop_price=45_250, leverage=5), context())
     assert flagged.allowed and flagged.codes == (STOP_INSIDE_CLUSTER,)
     assert flagged.violations[0].severity == "warning"
+
+
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_a_stop_at_or_beyond_the_liquidation_price_is_refused_or_flagged(side) -> None:
+    """A 20x position is liquidated about 4.6 % from entry: a protective stop 6 % away would
+    never trigger."""
+    policy = make_policy(price_collar_pct=20, near=None)
+    position_side = "long" if side == "buy" else "short"
+    level = liquidation_price(position_side, MARK, 0.1, 20, BRACKETS)
+    sign = 1 if side == "buy" else -1
+    quiet = {"quantity": 0.1, "leverage": 20.0, "side": side}
+    assert codes(policy, **quiet, stop_price=MARK * (1 - sign * 0.02)) == []
+    assert codes(policy, **quiet, stop_price=level + sign * 0.01) == []
+    assert codes(policy, **quiet, stop_price=level) == [STOP_BEYOND_LIQUIDATION]
+    beyond = evaluate(policy, RiskOrder("BTCUSDT", side, 0.1, stop_price=MARK * (1 - sign * 0.06),
+                                        leverage=20.0), context(clusters=()))
+    assert not beyond.allowed and beyond.codes == (STOP_BEYOND_LIQUIDATION,)
+    violation = beyond.violations[0]
+    assert violation.limit == pytest.approx(level) and violation.rule == "stop_beyond_liquidation"
+    assert "liquidated before the stop triggers" in violation.message
+    assert codes(policy, **{**quiet, "leverage": 10.0}, stop_price=MARK * (1 - sign * 0.06)) == []
+    flagged = evaluate(make_policy(price_collar_pct=20, near=None,
+                                   stop_beyond_liquidation="flag"),
+                       RiskOrder("BTCUSDT", side, 0.1, stop_price=level, leverage=20.0),
+                       context(clusters=()))
+    assert flagged.allowed and flagged.violations[0].severity == "warning"
+
+
+def test_a_stop_order_closing_a_held_position_is_judged_against_its_liquidation_price() -> None:
+    policy = make_policy(price_collar_pct=20, near=None)
+    held = Position("BTCUSDT", 1.0, MARK, 20.0, MARK / 20, 47_700.0)
+    ctx = context(held, clusters=())
+    closing = {"side": "sell", "type": "stop", "quantity": 1.0, "reduce_only": True}
+    assert codes(policy, ctx, **closing, stop_price=48_500) == []
+    assert codes(policy, ctx, **closing, stop_price=47_700) == [STOP_BEYOND_LIQUIDATION]
+    assert codes(policy, ctx, **closing, stop_price=47_000) == [STOP_BEYOND_LIQUIDATION]
+    # a stop order on the position's own side adds to it: it protects nothing
+    assert codes(policy, ctx, side="buy", type="stop", quantity=0.1, stop_price=52_000) == []
 
 
 def test_near_cluster_cap_with_a_stop_at_the_distance_boundary() -> None:

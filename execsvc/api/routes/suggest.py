@@ -15,7 +15,9 @@ from execsvc.api.schemas import (
     Buffer,
     Calibration,
     ChildOut,
+    ClusterRule,
     MapRef,
+    PositionFields,
     SliceRequest,
     SliceResponse,
     SliceSlippage,
@@ -26,11 +28,13 @@ from execsvc.api.schemas import (
     Zone,
 )
 from execsvc.domain.book import OrderBook
+from execsvc.domain.brackets import bracket_table
 from execsvc.domain.map_document import ClusterDoc
-from execsvc.domain.units import price_decimals
+from execsvc.domain.units import position_side, significant, step_decimals
+from execsvc.execution.position import PositionSpec
 from execsvc.execution.slice_plan import SlicePlanError, plan_slices
 from execsvc.execution.stops import StopParams, suggest_stop
-from execsvc.execution.take_profit import take_profit_zones
+from execsvc.execution.take_profit import lot_split, take_profit_zones
 from execsvc.liqmap.clusters import Cluster
 from execsvc.maps.cache import AdviceCache, MapView
 from execsvc.settings import Settings
@@ -55,47 +59,67 @@ def checked_entry(entry_price: float | None, view: MapView, ctx: ApiContext) -> 
     return entry_price
 
 
+def _position(body: PositionFields, symbol: str) -> PositionSpec | None:
+    """The position's margin when the request gives a leverage; the symbol's maintenance
+    brackets are those the risk rules and the paper engine use."""
+    if body.leverage is None:
+        return None
+    return PositionSpec(body.leverage, body.margin_mode, bracket_table(symbol),
+                        body.account_equity_quote)
+
+
 def _stop_answer(body: StopRequest, symbol: str, view: MapView, book: OrderBook | None,
                  settings: Settings, cache: AdviceCache) -> dict[str, Any]:
     """The advice part of a `/suggest/stop` answer (all but `map`), a pure function of the
     request, the map version and the book version, so it is memoised on those."""
     entry = body.entry_price or view.price
+    side = position_side(body.side)
+    precision = view.precision
     params = StopParams(atr_multiple=settings.stop_atr_multiple,
-                        min_intensity=settings.stop_min_intensity)
+                        min_intensity=settings.stop_min_intensity,
+                        reach_atr=settings.stop_reach_atr)
     advice = suggest_stop(
-        body.side, entry, view.clusters, view.atr_quote,
+        side, entry, view.clusters, view.atr_quote,
         lambda cluster: cache.overshoot_pct(view, book, cluster), params,
-        max_loss_pct=body.max_loss_pct, quantity=body.quantity, risk_quote=body.risk_usd,
+        precision=precision, max_loss_pct=body.max_loss_pct, quantity=body.quantity,
+        risk_quote=body.risk_quote, position=_position(body, symbol),
         quote_currency=view.document["quote_currency"],
     )
-    digits = price_decimals(view.price)
     return StopResponse(
         symbol=symbol,
-        side=body.side,
+        side=side,
         entry_price=entry,
-        stop_price=round(advice.stop_price, digits),
-        distance_pct=round(advice.distance_pct, 4),
+        stop_price=advice.stop_price,
+        distance_pct=round(advice.distance_pct, 4) if advice.distance_pct is not None else None,
         avoided_clusters=[cluster_out(c) for c in advice.avoided_clusters],
         buffer=Buffer(atr=advice.atr_quote, atr_multiple=params.atr_multiple,
-                      buffer_quote=advice.buffer_quote,
+                      buffer_quote=significant(advice.buffer_quote),
                       overshoot_pct=round(advice.overshoot_pct, 4)),
+        clusters_that_matter=ClusterRule(min_intensity=params.min_intensity,
+                                         reach_atr=params.reach_atr,
+                                         reach_quote=significant(advice.reach_quote)),
         alternatives=[
-            Alternative(label=a.label, stop_price=round(a.stop_price, digits),
-                        distance_pct=round(a.distance_pct, 4))
+            Alternative(label=a.label, stop_price=a.stop_price,
+                        distance_pct=round(a.distance_pct, 4), basis=a.basis)
             for a in advice.alternatives
         ],
         fits_risk=advice.fits_risk,
-        cluster_aware_stop_price=round(advice.cluster_aware_stop_price, digits),
+        fits_liquidation=advice.fits_liquidation,
+        cluster_aware_stop_price=advice.cluster_aware_stop_price,
+        liquidation_price=advice.liquidation_price,
+        suggested_leverage=advice.suggested_leverage,
         suggested_quantity=advice.suggested_quantity,
-        loss_at_stop_quote=advice.loss_at_stop_quote,
+        loss_at_stop_quote=(significant(advice.loss_at_stop_quote)
+                            if advice.loss_at_stop_quote is not None else None),
         rationale=advice.rationale,
+        precision=precision.to_json(),
         book_source=book.source if book else None,
         map=MapRef(version=view.version, age_s=0.0, stale=False),
     ).model_dump(exclude={"map"})
 
 
 @router.post("/stop", response_model=StopResponse, responses=problems(400, 404, 503),
-             summary="Stop-loss beyond liquidation clusters")
+             summary="Stop-loss beyond liquidation clusters, inside the liquidation price")
 async def stop(body: StopRequest, ctx: Ctx) -> FastJSONResponse:
     """Bots call this many times a second: the answer is memoised per (request, map version,
     book version) and only the map's age is filled in per call."""
@@ -109,36 +133,43 @@ async def stop(body: StopRequest, ctx: Ctx) -> FastJSONResponse:
 
 
 @router.post("/take-profit", response_model=TakeProfitResponse, responses=problems(400, 404, 503),
-             summary="Take-profit zones in front of opposite-side clusters")
+             summary="Take-profit zones in front of opposite-side clusters, nearest first")
 async def take_profit(body: TakeProfitRequest, ctx: Ctx) -> TakeProfitResponse:
     symbol, view, _ = await ctx.fresh_map(body.symbol, body.window, body.exchange)
     entry = checked_entry(body.entry_price, view, ctx)
-    zones = take_profit_zones(body.side, entry, view.clusters, view.atr_quote,
-                              view.band_width_quote, body.max_zones)
-    digits = price_decimals(view.price)
-    opposite = "short" if body.side == "long" else "long"
-    where = "above" if body.side == "long" else "below"
+    side = position_side(body.side)
+    precision = view.precision
+    zones = take_profit_zones(side, entry, view.clusters, view.atr_quote,
+                              view.band_width_quote, body.max_zones, precision=precision)
+    quantities = (lot_split([z.size_fraction for z in zones], body.quantity, precision)
+                  if zones and body.quantity else [None] * len(zones))
+    position = _position(body, symbol)
+    liquidation = position.liquidation_price(side, entry, body.quantity) if position else None
+    opposite = "short" if side == "long" else "long"
+    where = "above" if side == "long" else "below"
     rationale = (
         f"{len(zones)} zone(s) in front of {opposite}-liquidation clusters {where} "
-        f"{entry:,.{digits}f}, sized by notional over distance; targets sit before each "
-        "cluster's near edge so resting orders fill as forced orders arrive."
+        f"{entry:,.{step_decimals(precision.tick_size)}f}, nearest first; each takes its share "
+        "of notional / (1 + distance %) of the position; targets sit before each cluster's near "
+        "edge so resting orders fill as forced orders arrive."
         if zones else f"no {opposite}-liquidation cluster lies {where} the entry on this map."
     )
     return TakeProfitResponse(
         symbol=symbol,
-        side=body.side,
+        side=side,
         entry_price=entry,
         zones=[
             Zone(
-                price_low=z.price_low, price_high=z.price_high,
-                target_price=round(z.target_price, digits),
-                size_fraction=z.size_fraction,
-                quantity=body.quantity * z.size_fraction if body.quantity else None,
+                price_low=z.price_low, price_high=z.price_high, target_price=z.target_price,
+                size_fraction=significant(z.size_fraction), quantity=quantity,
                 cluster=cluster_out(z.cluster), distance_pct=round(z.distance_pct, 4),
             )
-            for z in zones
+            for z, quantity in zip(zones, quantities, strict=True)
         ],
+        liquidation_price=(precision.price_toward(liquidation, entry)
+                           if liquidation is not None else None),
         rationale=rationale,
+        precision=precision.to_json(),
         map=ctx.map_ref(view),
     )
 
