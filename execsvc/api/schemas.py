@@ -23,7 +23,7 @@ from pydantic import (
 
 from execsvc.domain.map_document import ClusterDoc, MapDocument, PrecisionDoc
 from execsvc.domain.orders import Order, OrderStatus, OrderType, TimeInForce, order_to_json
-from execsvc.domain.units import OrderSide, PositionSide, Window
+from execsvc.domain.units import OrderSide, PositionSide, Window, without_float_noise
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,40}$"
 EXCHANGE_PATTERN = r"^[a-z0-9_]{1,40}$"
@@ -313,8 +313,8 @@ class PolicyOut(BaseModel):
 
 class RiskCheckResponse(BaseModel):
     allowed: bool
-    max_quantity: float = Field(description="largest quantity (base units) the quantity "
-                                "rules allow for this order")
+    max_quantity: float = Field(description="largest quantity (base units, whole lots) the "
+                                "quantity rules allow for this order")
     violations: list[ViolationOut]
     policy: PolicyOut
     symbol: str
@@ -376,9 +376,10 @@ class OrderOut(BaseModel):
 
 
 def order_out(order: Order, mode: str) -> dict[str, Any]:
-    """An order as `OrderOut` (the request's fields flattened into the order's)."""
+    """An order as `OrderOut` (the request's fields flattened into the order's), its sums and
+    averages free of float noise."""
     stored = order_to_json(order)
-    return {
+    return without_float_noise({
         "id": order.id,
         **stored.pop("request"),
         **{k: stored[k] for k in ("status", "filled_quantity", "average_price", "fees_quote",
@@ -388,7 +389,7 @@ def order_out(order: Order, mode: str) -> dict[str, Any]:
         "fills": [{k: f[k] for k in ("quantity", "price", "fee_quote", "liquidity",
                                      "timestamp_ms")} for f in stored["fills"]],
         "mode": mode,
-    }
+    })
 
 
 class PositionOut(BaseModel):

@@ -256,13 +256,29 @@ def within_limit(levels: np.ndarray, side: str, limit_price: float | None) -> np
     return levels[: int(np.searchsorted(-levels[:, 0], -limit_price, side="right"))]
 
 
-def take(levels: np.ndarray, quantity: float, side: str) -> tuple[BookWalk, list[list[float]]]:
+def take(levels: np.ndarray, quantity: float, side: str,
+         precision: MarketPrecision | None = None) -> tuple[BookWalk, list[list[float]]]:
     """Walk `levels` for `quantity` (base) with `walk_book` and split the fill per level:
-    `[[price, base taken], ...]`, summing to the walk's filled quantity (up to float error)."""
+    `[[price, base taken], ...]`. With `precision`, each level's part is put on the lot (the
+    nearest whole lots: a book and an order on the lot give parts on the lot up to float
+    error) and parts of no lot are dropped; the walk's figures then describe those parts."""
     walk = walk_book(levels, quantity, side)
     touched = levels[: walk.levels_consumed]
     before = np.concatenate([[0.0], np.cumsum(touched[:, 1])[:-1]])
     portions = np.minimum(touched[:, 1], np.maximum(walk.filled_quantity - before, 0.0))
+    if precision is not None:
+        portions = np.array([precision.quantity(float(q)) for q in portions])
     per_level = [[float(p), float(q)] for p, q in zip(touched[:, 0], portions, strict=True)
                  if q > 0.0]
-    return walk, per_level
+    if precision is None or not per_level:
+        return walk, per_level
+    filled = precision.quantity_of(sum(precision.lots(q) for _, q in per_level))
+    notional = float(sum(p * q for p, q in per_level))
+    average = notional / filled
+    return BookWalk(
+        side=walk.side, filled_quantity=filled, unfilled_quantity=max(quantity - filled, 0.0),
+        average_price=average, notional_quote=notional, levels_consumed=len(per_level),
+        worst_price=per_level[-1][0], reference_price=walk.reference_price,
+        slippage_bps=float(_slippage_bps(average, walk.reference_price,
+                                         order_side_sign(side))),
+    ), per_level

@@ -14,7 +14,12 @@ from typing import Any, Literal
 
 import orjson
 
-from execsvc.domain.units import OrderSide, position_side_of
+from execsvc.domain.units import (
+    MarketPrecision,
+    OrderSide,
+    position_side_of,
+    without_float_noise,
+)
 
 OrderType = Literal["market", "limit", "stop"]
 TimeInForce = Literal["GTC", "IOC", "POST_ONLY"]
@@ -169,6 +174,21 @@ def order_shape_problem(
     return None
 
 
+def off_grid_problem(request: OrderRequest, precision: MarketPrecision) -> tuple[str, str] | None:
+    """`(field, message)` when the quantity is not whole lots or a price is off the tick, else
+    None: the exchange would refuse such an order, so the paper venue does too."""
+    if not precision.on_lot_grid(request.quantity):
+        return "quantity", (f"quantity {request.quantity:g} is not a multiple of the lot "
+                            f"{precision.lot_size:g} (nearest: "
+                            f"{precision.quantity(request.quantity):g})")
+    for name in ("price", "stop_price"):
+        price = getattr(request, name)
+        if price is not None and not precision.on_price_grid(price):
+            return name, (f"{name} {price:g} is not on the tick {precision.tick_size:g} "
+                          f"(nearest: {precision.price(price):g})")
+    return None
+
+
 _REQUEST_FIELDS = tuple(f.name for f in fields(OrderRequest))
 
 
@@ -201,11 +221,11 @@ def position_to_json(position: Position) -> dict[str, Any]:
 def marked_position_json(position: Position, mark_price: float | None,
                          unrealized_pnl_quote: float) -> dict[str, Any]:
     """A position as the API answers it: its fields, `side`, entry notional and the mark it was
-    valued at with the unrealised PnL (quote)."""
-    return {
+    valued at with the unrealised PnL (quote), free of float noise."""
+    return without_float_noise({
         **position_to_json(position),
         "side": position_side_of(position.size),
         "notional_at_entry_quote": position.notional_at_entry_quote,
         "mark_price": mark_price,
         "unrealized_pnl_quote": unrealized_pnl_quote,
-    }
+    })

@@ -101,6 +101,18 @@ def significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
     return float(f"{value:.{digits}g}")
 
 
+def without_float_noise(value: object) -> object:
+    """`value` (a JSON-ready tree of dicts, lists and scalars) with every float passed through
+    `significant`: what an answer carries of sums and averages that float arithmetic produced."""
+    if isinstance(value, float):
+        return significant(value)
+    if isinstance(value, dict):
+        return {key: without_float_noise(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_float_noise(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class MarketPrecision:
     """The exchange grid of one symbol: prices are multiples of `tick_size` (quote per base),

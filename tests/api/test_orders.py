@@ -188,3 +188,43 @@ async def test_a_paper_account_too_busy_is_503_not_500(client, monkeypatch) -> N
     assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["reason"] == "paper_account_busy"
+
+
+async def test_paper_orders_keep_to_the_grid_and_answer_without_float_noise(client) -> None:
+    off_lot = await client.post("/orders", json=market("g1", 0.0005), headers=HEADERS)
+    assert off_lot.status_code == 422
+    assert off_lot.json()["errors"][0]["field"] == "body.quantity"
+    assert "lot 0.001" in off_lot.text
+    off_tick = await client.post("/orders", headers=HEADERS, json={
+        **market("g2", 0.1), "type": "limit", "price": 50_000.05})
+    assert off_tick.status_code == 422 and "tick 0.1" in off_tick.text
+    for cid, quantity in (("g3", 0.1), ("g4", 0.2), ("g5", 1.329)):
+        response = await client.post("/orders", json=market(cid, quantity), headers=HEADERS)
+        order = response.json()
+        assert response.status_code == 201, response.text
+        assert order["filled_quantity"] == quantity
+        for fill in order["fills"]:
+            assert round(fill["price"] * 10) == fill["price"] * 10
+            assert len(repr(fill["quantity"]).split(".")[-1]) <= 3
+    position = (await client.get("/positions", headers=HEADERS)).json()["positions"][0]
+    assert position["size"] == 1.629  # 0.1 + 0.2 + 1.329, not 1.6289999999999998
+    assert round(position["liquidation_price"] * 10) == position["liquidation_price"] * 10
+
+
+async def test_a_stop_order_beyond_the_positions_liquidation_price_is_refused(client) -> None:
+    opened = await client.post("/orders", headers=HEADERS, json={**market("l1", 0.5),
+                                                                 "leverage": 20})
+    assert opened.status_code == 201, opened.text
+    position = (await client.get("/positions", headers=HEADERS)).json()["positions"][0]
+    level = position["liquidation_price"]
+    stop = {"client_order_id": "l2", "symbol": "BTCUSDT", "side": "sell", "type": "stop",
+            "quantity": 0.5, "reduce_only": True, "stop_price": round(level - 50, 1)}
+    refused = await client.post("/orders", headers=HEADERS, json=stop)
+    assert refused.status_code == 422
+    assert "STOP_BEYOND_LIQUIDATION" in [v["code"] for v in refused.json()["violations"]]
+    clusters = (await client.get("/map/BTCUSDT", params={"window": "7d"})).json()["clusters"]
+    inside = next(p for p in (round(level + k * 10, 1) for k in range(1, 400))
+                  if not [c for c in clusters if c["price_low"] < p < c["price_high"]])
+    accepted = await client.post("/orders", headers=HEADERS, json={
+        **stop, "client_order_id": "l3", "stop_price": inside})
+    assert accepted.status_code == 201, accepted.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from redis.asyncio import Redis
 
@@ -49,7 +51,7 @@ async def test_check_answers_allowed_with_max_quantity(served) -> None:
     assert body["allowed"] is True and body["violations"] == []
     assert body["policy"] == {"name": "default", "version": "1.0.0"}
     assert body["symbol"] == "BTCUSDT" and body["mark_price"] == doc["price"]
-    assert body["max_quantity"] == pytest.approx(250_000 / doc["price"])
+    assert body["max_quantity"] == math.floor(250_000 / doc["price"] * 1000) / 1000  # lots
     assert body["map"]["version"] == doc["version"] and body["map"]["stale"] is False
 
 
@@ -65,7 +67,7 @@ async def test_check_refuses_with_codes_limits_and_values(served, redis_client) 
     assert notional["value"] == pytest.approx(1_000 * body["mark_price"])
     assert "USDT" in notional["message"] and notional["severity"] == "error"
     assert found[LEVERAGE_EXCEEDS_MAX]["value"] == 50
-    assert body["max_quantity"] == pytest.approx(150_000 / body["mark_price"])
+    assert body["max_quantity"] == math.floor(150_000 / body["mark_price"] * 1000) / 1000
     entries = await redis_client.xrange("execsvc:audit")
     last = {k.decode(): v.decode() for k, v in entries[-1][1].items()}
     assert last["kind"] == "check" and last["api_key_id"] == ANONYMOUS

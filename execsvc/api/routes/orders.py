@@ -1,5 +1,8 @@
 """Orders, positions and the account, behind API keys.
 
+A paper order must be on the symbol's grid (quantity in whole lots, prices on the tick, as the
+map document states it): off it is a 422 naming the field and the nearest accepted value, as
+the exchange would refuse it (live orders are checked against the exchange's own grid).
 Every order is risk-checked against the active policy (with the map the policy names, which
 must be fresh) before it reaches the venue: paper accounts or, with `TRADING_MODE=live`, the
 exchange. Idempotent on `client_order_id` per API key: the same request again returns the same
@@ -28,6 +31,7 @@ from execsvc.domain.orders import (
     DuplicateOrder,
     Order,
     OrderRequest,
+    off_grid_problem,
     order_shape_problem,
     request_digest,
 )
@@ -70,6 +74,10 @@ async def place_order(body: OrderBody, key: ApiKeyId, ctx: Ctx) -> FastJSONRespo
     if existing is not None:
         return FastJSONResponse(order_out(existing, venue.mode), status_code=200)
     _, view, _ = await ctx.policy_map(symbol, None)
+    if venue.mode == "paper":
+        problem = off_grid_problem(order_request, view.precision)
+        if problem is not None:
+            raise body_problem(*problem)
     context = await ctx.risk_context(key, symbol, view)
     decision = await ctx.risk_gate.admit(
         ctx.policy, order_request, context, key, request_digest(order_request)
@@ -78,7 +86,7 @@ async def place_order(body: OrderBody, key: ApiKeyId, ctx: Ctx) -> FastJSONRespo
         raise Problem(
             422, "refused by the risk policy: " + ", ".join(decision.codes),
             type_="urn:execsvc:risk-rejected", policy=ctx.policy.label,
-            max_quantity=decision.max_quantity,
+            max_quantity=view.precision.quantity_down(decision.max_quantity),
             violations=[asdict(v) for v in decision.violations],
         )
     try:

@@ -51,7 +51,7 @@ async def check(body: RiskCheckRequest, ctx: Ctx, key: OptionalApiKeyId) -> Risk
     decision = await ctx.risk_gate.check(ctx.policy, order, context, key or ANONYMOUS)
     return RiskCheckResponse(
         allowed=decision.allowed,
-        max_quantity=decision.max_quantity,
+        max_quantity=view.precision.quantity_down(decision.max_quantity),
         violations=[ViolationOut(**asdict(v)) for v in decision.violations],
         policy=PolicyOut(name=decision.policy.name, version=decision.policy.version),
         symbol=symbol,

@@ -79,7 +79,7 @@ def market_walk(state: PaperState, request: OrderRequest, book: OrderBook | None
     levels = effective_side(book, request.side, state.books.get(request.symbol))
     if len(levels) == 0:
         return None
-    return MarketWalk(*take(levels, request.quantity, request.side))
+    return MarketWalk(*take(levels, request.quantity, request.side, book.precision))
 
 
 def _reference_price(request: OrderRequest, market: MarketWalk | None) -> float | None:

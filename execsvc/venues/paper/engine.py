@@ -8,9 +8,11 @@ then adopts the state (`PaperState.absorb`); folding the same events with `apply
 same start gives the same state.
 
 Matching rules (prices quote per base, quantities base, fees in bps of notional):
-- market: walks the effective book (`paper.book`) with `walk_book` as a taker; what the depth
-  cannot fill expires (`insufficient_depth`). Without a book it is rejected (`no_book`), and
-  so it is when this account's earlier fills took the whole side (`no_liquidity`).
+- market: walks the effective book (`paper.book`) with `walk_book` as a taker, one fill per
+  level walked (at the level's price, on the tick; the part taken there on the book's lot, as
+  an exchange reports trades); what the depth cannot fill expires (`insufficient_depth`).
+  Without a book it is rejected (`no_book`), and so it is when this account's earlier fills
+  took the whole side (`no_liquidity`).
 - limit GTC / IOC: the part that crosses walks the book up to the limit price as a taker; the
   rest rests (GTC) or expires (IOC). POST_ONLY: rejected if it would cross (`post_only_would_
   cross`), else rests. A resting limit fills in full, as a maker at its price, when a tick
@@ -24,6 +26,8 @@ Matching rules (prices quote per base, quantities base, fees in bps of notional)
   quantity within `available_quote`, `opening` being the part beyond an opposite position;
   resting orders reserve that margin until they fill or close. Adding to a position keeps
   the position's leverage.
+- liquidation price: `liqmap.margin.liquidation_price` of the position after each fill, on
+  the tick toward the entry when the book carries the symbol's grid.
 - liquidation: after a tick's fills, a position whose liquidation price the mark reached
   (long: mark <= LP; short: mark >= LP) closes at LP; the rest of its isolated margin is the
   clearance fee, so the account loses exactly that margin. Its reduce-only orders are canceled.
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field
 from execsvc.domain.book import OrderBook, take, within_limit
 from execsvc.domain.brackets import Bracket
 from execsvc.domain.orders import Order, OrderRequest, Position, request_to_json
+from execsvc.domain.units import MarketPrecision
 from execsvc.liqmap.margin import liquidation_price
 from execsvc.venues.paper.admission import Fees, closable, finite_positive, market_walk, refusal
 from execsvc.venues.paper.book import effective_side
@@ -71,13 +76,17 @@ class _Run:
         return Decision(self.events, self.state, order_id)
 
 
-def position_liquidation_price(position: Position, brackets: Sequence[Bracket]) -> float | None:
+def position_liquidation_price(position: Position, brackets: Sequence[Bracket],
+                               precision: MarketPrecision | None = None) -> float | None:
     """Isolated-margin liquidation price (quote per base) from `liqmap.margin.liquidation_price`,
-    None when it is <= 0 (a long at 1x cannot be liquidated)."""
+    on the tick toward the entry when the grid is known (liquidated no later than the exact
+    price); None when it is <= 0 (a long at 1x cannot be liquidated)."""
     side = "long" if position.size > 0.0 else "short"
     price = float(liquidation_price(side, position.entry_price, abs(position.size),
                                     position.leverage, brackets))
-    return price if price > 0.0 else None
+    if price <= 0.0:
+        return None
+    return precision.price_toward(price, position.entry_price) if precision else price
 
 
 def _new_order_id(state: PaperState) -> str:
@@ -85,7 +94,8 @@ def _new_order_id(state: PaperState) -> str:
 
 
 def _emit_fill(run: _Run, order: Order, quantity: float, price: float, fee: float,
-               liquidity: str, book_version: int | None, levels: list | None) -> None:
+               liquidity: str, book_version: int | None, levels: list | None,
+               precision: MarketPrecision | None = None) -> None:
     request = order.request
     after, _ = fill_position(run.state.positions.get(request.symbol), request.symbol,
                              request.side, quantity, price, request.leverage)
@@ -94,9 +104,19 @@ def _emit_fill(run: _Run, order: Order, quantity: float, price: float, fee: floa
         "symbol": request.symbol, "side": request.side, "quantity": quantity, "price": price,
         "fee_quote": fee, "liquidity": liquidity, "leverage": request.leverage,
         "liquidation_price": None if after is None else position_liquidation_price(
-            after, run.brackets),
+            after, run.brackets, precision),
         "book_version": book_version, "levels": levels,
     })
+
+
+def _emit_taker_fills(run: _Run, order_id: str, per_level: list[list[float]],
+                      book: OrderBook) -> None:
+    """One taker fill per book level walked, as an exchange reports them: each at the level's
+    price (on the tick) for the part taken there (on the lot)."""
+    for price, quantity in per_level:
+        fee = price * quantity * run.fees.taker_bps / 1e4
+        _emit_fill(run, run.state.orders[order_id], quantity, price, fee, "taker",
+                   book.version, [[price, quantity]], book.precision)
 
 
 def _fillable(run: _Run, order: Order) -> float:
@@ -105,6 +125,14 @@ def _fillable(run: _Run, order: Order) -> float:
     if order.request.reduce_only:
         remaining = min(remaining, closable(run.state, order.request.symbol, order.request.side))
     return remaining if remaining > DUST_REL * order.request.quantity else 0.0
+
+
+def _on_lot(quantity: float, book: OrderBook | None) -> float:
+    """`quantity` on the book's lot (the nearest whole lots: a remainder of an order on the lot
+    is on it up to float error), unchanged when the grid is unknown."""
+    if book is None or book.precision is None or quantity <= 0.0:
+        return quantity
+    return book.precision.quantity(quantity)
 
 
 def _close(run: _Run, order_id: str, kind: str, reason: str) -> None:
@@ -120,10 +148,8 @@ def _take_from_book(run: _Run, order_id: str, book: OrderBook, limit: float | No
     levels = within_limit(effective_side(book, side, run.state.books.get(symbol)), side, limit)
     if quantity <= 0.0 or len(levels) == 0:
         return
-    walk, per_level = take(levels, quantity, side)
-    fee = walk.notional_quote * run.fees.taker_bps / 1e4
-    _emit_fill(run, order, walk.filled_quantity, walk.average_price, fee, "taker", book.version,
-               per_level)
+    _, per_level = take(levels, quantity, side, book.precision)
+    _emit_taker_fills(run, order_id, per_level, book)
 
 
 def _leftover_reason(run: _Run, order_id: str, default: str) -> str:
@@ -155,9 +181,7 @@ def decide_submit(state: PaperState, request: OrderRequest, *, book: OrderBook |
     run.emit({"type": "order_accepted", **base, "reserved_margin_quote": reserve})
     if request.type == "market" and book is not None:
         if market is not None and not request.reduce_only:
-            fee = market.walk.notional_quote * fees.taker_bps / 1e4
-            _emit_fill(run, run.state.orders[order_id], market.walk.filled_quantity,
-                       market.walk.average_price, fee, "taker", book.version, market.levels)
+            _emit_taker_fills(run, order_id, market.levels, book)
         else:
             _take_from_book(run, order_id, book, None)
         _close(run, order_id, "order_expired",
@@ -189,10 +213,11 @@ def _on_resting(run: _Run, order_id: str, low: float, high: float, book: OrderBo
     if request.type == "limit":
         if not (low < request.price if buy else high > request.price):
             return
-        quantity = _fillable(run, order)
+        quantity = _on_lot(_fillable(run, order), book)
         if quantity > 0.0:
             fee = quantity * request.price * run.fees.maker_bps / 1e4
-            _emit_fill(run, order, quantity, request.price, fee, "maker", None, None)
+            _emit_fill(run, order, quantity, request.price, fee, "maker", None, None,
+                       book.precision if book else None)
         _close(run, order_id, "order_canceled" if quantity <= 0.0 else "order_expired",
                "reduce_only_position_closed")
         return

@@ -14,6 +14,7 @@ from execsvc.domain.orders import (
     marked_position_json,
     same_request,
 )
+from execsvc.domain.units import without_float_noise
 from execsvc.venues.paper.accounts import PaperAccounts
 
 
@@ -57,7 +58,7 @@ class PaperVenue:
         account = await self.accounts.broker(key).account()
         fields = asdict(account)
         fields.pop("positions")
-        return fields
+        return without_float_noise(fields)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Feed price ticks to the paper accounts (resting limits, stops, liquidations) every

@@ -401,3 +401,37 @@ def test_fork_leaves_the_original_untouched() -> None:
                              book=recorded(0), fees=FEES, brackets=BRACKETS, now_ms=5)
     assert decision.events and sim.state == before
     assert np.isclose(decision.state.positions["BTCUSDT"].size, 2.0)
+
+
+# --- the exchange grid ------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(index=st.integers(0, snapshot_count() - 1), lots=st.integers(1, 60_000),
+       side=st.sampled_from(["buy", "sell"]), leverage=st.floats(1.0, 100.0))
+def test_fills_and_positions_sit_on_the_tick_and_lot(index, lots, side, leverage) -> None:
+    """On a book with the symbol's grid (replayed BTCUSDT: tick 0.1, lot 0.001) a market order
+    of whole lots fills one level at a time, each at a tick price for whole lots, and the
+    position's liquidation price sits on the tick."""
+    from execsvc.domain.units import MarketPrecision
+    from execsvc.market.replay_books import replay_order_book
+
+    grid = MarketPrecision(0.1, 0.001)
+    book = replay_order_book("BTCUSDT", 93536.3, at_ms=index * 1000, depth=1000,
+                             precision=grid)
+    book = OrderBook.of(book.bids, book.asks, version=1, precision=grid)
+    sim = Sim()
+    quantity = grid.quantity_of(lots)
+    order = sim.submit(book, side=side, type="market", quantity=quantity, leverage=leverage)
+    fills = sim.fills()
+    assert fills and len({f["price"] for f in fills}) == len(fills)
+    for fill in fills:
+        assert grid.on_price_grid(fill["price"]) and grid.on_lot_grid(fill["quantity"])
+        assert repr(fill["quantity"]) == repr(grid.quantity(fill["quantity"]))
+        if fill["liquidation_price"] is not None:
+            assert grid.on_price_grid(fill["liquidation_price"])
+    filled_lots = sum(grid.lots(f["quantity"]) for f in fills)
+    assert filled_lots == (lots if order.status == "filled" else filled_lots)
+    if order.status == "filled":
+        assert grid.lots(order.filled_quantity) == lots
+    assert_consistent(sim)

@@ -158,7 +158,9 @@ async def test_a_lost_commit_reply_does_not_double_the_order(redis_client: Redis
     order = await broker.submit("k1", request("lost", qty=1.5))  # the client retries
     assert order.status == "filled" and order.filled_quantity == 1.5
     fills = [e for _, e in await broker.journal.events_since() if e["type"] == "fill"]
-    assert len(fills) == 1
+    assert {f["order_id"] for f in fills} == {order.id}  # one order, one fill per level walked
+    assert len(fills) == len(order.fills) and sum(f["quantity"] for f in fills) == (
+        pytest.approx(1.5))
     await assert_rebuild_matches(broker)
 
 
