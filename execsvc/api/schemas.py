@@ -202,17 +202,27 @@ class SliceRequest(StrictModel):
 
 class ChildOut(BaseModel):
     t_offset_s: float
-    quantity: float = Field(description="base units")
+    quantity: float = Field(description="base units, whole lots; the children's lots sum "
+                            "exactly to the order's")
     order_type: Literal["market", "limit"]
-    limit_price: float | None = None
+    limit_price: float | None = Field(None, description="on the tick")
     reason: str
 
 
 class SliceSlippage(BaseModel):
+    """Estimates in bps against the book's mid (positive = cost), all on the same book whose
+    depth refills at the calibrated rate (`calibration.book_half_life_s`)."""
+
     plan_bps: float
     plan_if_limits_unfilled_bps: float
     market_order_bps: float
+    market_order_extrapolated: bool = Field(
+        description="one market order walks past the visible depth: its estimate rests on the "
+        "book continued at its average density")
     twap_bps: float
+    plan_timing_risk_quote: float = Field(
+        description="std of the plan's cost from price moves while it runs, quote")
+    twap_timing_risk_quote: float
 
 
 class Calibration(BaseModel):
@@ -221,6 +231,7 @@ class Calibration(BaseModel):
     sigma_quote_per_sqrt_s: float
     volume_rate_base_per_s: float
     risk_aversion: float | None
+    book_half_life_s: float = Field(description="how fast taken depth refills (half-life, s)")
 
 
 class SliceResponse(BaseModel):
@@ -235,6 +246,7 @@ class SliceResponse(BaseModel):
     slippage: SliceSlippage
     calibration: Calibration
     notes: list[str]
+    precision: PrecisionDoc
     book_source: str
     map: MapRef
 

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import statistics
 import time
@@ -134,10 +135,21 @@ def bench_worker_tick(symbols: int, repeats: int) -> None:
           f"serialise, store); target < 5 s")
 
 
-def bench_slicing(sizes: tuple[float, ...] = (10.0, 50.0, 200.0), horizon_s: float = 600.0,
+SLICING_CASES: tuple[tuple[str, float, float], ...] = (
+    ("buy", 10.0, 600.0), ("buy", 50.0, 600.0), ("buy", 200.0, 600.0), ("sell", 200.0, 600.0),
+    ("buy", 200.0, 21_600.0), ("buy", 50.0, 60.0), ("sell", 200.0, 60.0),
+)
+
+
+def bench_slicing(cases: tuple[tuple[str, float, float], ...] = SLICING_CASES,
                   books: int = 100) -> None:
+    """Median slippage (bps vs mid) of the plan, one market order and TWAP on recorded books,
+    with the book refilling at once between children (the old assumption) and at the
+    calibrated resilience rate."""
     from execsvc.execution.impact import sigma_quote_per_sqrt_s, volume_rate_base_per_s
+    from execsvc.execution.resilience import RECOVERY_RATE_PER_S, half_life_s
     from execsvc.execution.slice_plan import plan_slices
+    from execsvc.market.precision import BUNDLED_PRECISION
     from execsvc.market.replay_books import recorded_order_book, snapshot_count
 
     source = ReplaySource(speed=1.0, symbols=["BTCUSDT"])
@@ -146,22 +158,24 @@ def bench_slicing(sizes: tuple[float, ...] = (10.0, 50.0, 200.0), horizon_s: flo
     volume = volume_rate_base_per_s(snapshot.candles)
     count = snapshot_count()
     indices = np.linspace(0, count - 1, min(books, count)).astype(int)
-    print(f"slicing on {len(indices)} of {count} recorded Binance BTCUSDT books, horizon "
-          f"{horizon_s:g} s, sigma {sigma:.2f} USDT/sqrt(s), volume {volume:.2f} BTC/s; "
-          "median slippage in bps vs mid (plan / one market order / TWAP)")
-    for side in ("buy", "sell"):
-        for size in sizes:
-            figures = np.array([
-                (plan.plan_slippage_bps, plan.market_slippage_bps, plan.twap_slippage_bps)
-                for plan in (
-                    plan_slices(recorded_order_book(int(i)), side, size, horizon_s,
-                                sigma_quote_per_sqrt_s=sigma, volume_rate_base_per_s=volume)
-                    for i in indices
-                )
-            ])
-            plan, market, twap = np.median(figures, axis=0)
-            print(f"  {side:<4} {size:>5g} BTC: plan {plan:6.2f}  market {market:6.2f}  "
-                  f"TWAP {twap:6.2f}")
+    grid = BUNDLED_PRECISION["BTCUSDT"]
+    print(f"slicing on {len(indices)} of {count} recorded Binance BTCUSDT books, sigma "
+          f"{sigma:.2f} USDT/sqrt(s), volume {volume:.2f} BTC/s; median slippage in bps vs mid, "
+          f"plan / one market order / TWAP, book refilling at once | at the calibrated rate "
+          f"(half-life {half_life_s(RECOVERY_RATE_PER_S):.2f} s); strategy auto")
+    for side, size, horizon_s in cases:
+        row = []
+        for rate in (math.inf, RECOVERY_RATE_PER_S):
+            plans = [plan_slices(recorded_order_book(int(i)), side, size, horizon_s,
+                                 sigma_quote_per_sqrt_s=sigma, volume_rate_base_per_s=volume,
+                                 precision=grid, resilience_rate_per_s=rate)
+                     for i in indices]
+            figures = np.array([(p.plan_slippage_bps, p.market_slippage_bps,
+                                 p.twap_slippage_bps) for p in plans])
+            row.append(np.median(figures, axis=0))
+        (p0, m0, t0), (p1, m1, t1) = row
+        print(f"  {side:<4} {size:>5g} BTC over {horizon_s:>6g} s: {p0:6.2f} {m0:6.2f} {t0:6.2f}"
+              f"  |  {p1:6.2f} {m1:6.2f} {t1:6.2f}")
 
 
 def run_all(repeats: int = 30, tick_symbols: int = 100, http_seconds: float = 5.0) -> None:

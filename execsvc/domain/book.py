@@ -246,6 +246,36 @@ def cost_curve(
     return np.asarray(_slippage_bps(notional / filled, ref, sign)).reshape(qs.shape)
 
 
+EXTRAPOLATE_TO_PCT = 30.0
+"""How far beyond the mid the book's depth is extrapolated when the recorded levels run out."""
+EXTRAPOLATION_STEP_BPS = 2.0
+
+
+def extend_book(
+    levels: np.ndarray, mid: float, reach_pct: float = EXTRAPOLATE_TO_PCT
+) -> np.ndarray:
+    """One book side continued past its last recorded level at its average depth density.
+
+    Density `D = sum(p*q) / span_bps` (quote per bps of distance from `mid`, over the recorded
+    span); synthetic levels every `EXTRAPOLATION_STEP_BPS` out to `reach_pct` percent from
+    `mid` each hold `D * step` quote. Recorded books (1000 levels) cover only tens of bps, while
+    a cascade or a large market order can run further; beyond the record this is an assumption,
+    and results that reach it say so.
+    """
+    levels = np.asarray(levels, dtype=np.float64)
+    last = float(levels[-1, 0])
+    sign = 1.0 if last > mid else -1.0
+    span_bps = abs(last - mid) / mid * 1e4
+    if span_bps <= 0.0:
+        return levels
+    density = float(levels[:, 0] @ levels[:, 1]) / span_bps
+    offsets = np.arange(span_bps + EXTRAPOLATION_STEP_BPS, reach_pct * 100.0,
+                        EXTRAPOLATION_STEP_BPS)
+    prices = mid * (1.0 + sign * offsets / 1e4)
+    sizes = density * EXTRAPOLATION_STEP_BPS / prices
+    return np.concatenate((levels, np.column_stack((prices, sizes))))
+
+
 def within_limit(levels: np.ndarray, side: str, limit_price: float | None) -> np.ndarray:
     """The prefix of `levels` a limit order may trade at: asks <= limit for a buy, bids >= limit
     for a sell (all of them when `limit_price` is None)."""

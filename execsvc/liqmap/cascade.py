@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from execsvc.domain.book import walk_book
+from execsvc.domain.book import EXTRAPOLATE_TO_PCT, extend_book, walk_book
 
 if TYPE_CHECKING:
     from execsvc.liqmap.clusters import Cluster
@@ -139,36 +139,6 @@ def carry_book(levels: np.ndarray, book_mid: float, anchor: float) -> np.ndarray
     offset from the mid in bps and its quote notional `p * q`."""
     ratio = anchor / book_mid
     return np.asarray(levels, dtype=np.float64) * np.array([ratio, 1.0 / ratio])
-
-
-EXTRAPOLATE_TO_PCT = 30.0
-"""How far beyond the mid the book's depth is extrapolated when the recorded levels run out."""
-EXTRAPOLATION_STEP_BPS = 2.0
-
-
-def extend_book(
-    levels: np.ndarray, mid: float, reach_pct: float = EXTRAPOLATE_TO_PCT
-) -> np.ndarray:
-    """One book side continued past its last recorded level at its average depth density.
-
-    Density `D = sum(p*q) / span_bps` (quote per bps of distance from `mid`, over the recorded
-    span); synthetic levels every `EXTRAPOLATION_STEP_BPS` out to `reach_pct` percent from
-    `mid` each hold `D * step` quote. Recorded books (1000 levels) cover only tens of bps, while
-    a cascade can run further; beyond the record this is an assumption, and results that reach
-    it say so (`book_exhausted`).
-    """
-    levels = np.asarray(levels, dtype=np.float64)
-    last = float(levels[-1, 0])
-    sign = 1.0 if last > mid else -1.0
-    span_bps = abs(last - mid) / mid * 1e4
-    if span_bps <= 0.0:
-        return levels
-    density = float(levels[:, 0] @ levels[:, 1]) / span_bps
-    offsets = np.arange(span_bps + EXTRAPOLATION_STEP_BPS, reach_pct * 100.0,
-                        EXTRAPOLATION_STEP_BPS)
-    prices = mid * (1.0 + sign * offsets / 1e4)
-    sizes = density * EXTRAPOLATION_STEP_BPS / prices
-    return np.concatenate((levels, np.column_stack((prices, sizes))))
 
 
 def _liquidation_curve(

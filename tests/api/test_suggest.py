@@ -153,7 +153,8 @@ async def test_slice_children_sum_exactly_and_beat_one_market_order(client, stra
     assert response.status_code == 200, response.text
     body = response.json()
     children = body["children"]
-    assert sum(c["quantity"] for c in children) == 120.0
+    assert sum(round(c["quantity"] * 1000) for c in children) == 120_000  # lots of 0.001
+    assert all(len(repr(c["quantity"]).split(".")[-1]) <= 3 for c in children)
     assert all(c["quantity"] > 0 and c["reason"] for c in children)
     assert [c["t_offset_s"] for c in children] == sorted(c["t_offset_s"] for c in children)
     slippage = body["slippage"]
@@ -169,7 +170,7 @@ async def test_slice_for_a_symbol_without_a_recorded_book_says_so(client) -> Non
     body = (await client.post("/suggest/slice", json={
         "symbol": "ETHUSDT", "side": "sell", "quantity": 500, "horizon_s": 300})).json()
     assert body["book_source"].startswith("profile:BTCUSDT->ETHUSDT")
-    assert sum(c["quantity"] for c in body["children"]) == 500
+    assert sum(round(c["quantity"] * 1000) for c in body["children"]) == 500_000
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -374,3 +375,25 @@ async def test_take_profit_zones_nearest_first_on_tick_and_lot(client) -> None:
     assert round(sum(z["quantity"] for z in zones) * 1000) == 7777
     for zone in zones:
         assert decimals(zone["target_price"]) <= 2 and decimals(zone["quantity"]) <= 3
+
+
+async def test_slice_says_why_a_plan_costs_more_than_twap_and_flags_extrapolation(client) -> None:
+    """The issue's case: 200 BTC over 6 h, where Almgren-Chriss front-loads."""
+    body = (await client.post("/suggest/slice", json={
+        "symbol": "BTCUSDT", "side": "buy", "quantity": 200, "horizon_s": 21_600})).json()
+    slippage = body["slippage"]
+    assert body["calibration"]["book_half_life_s"] == pytest.approx(1.667, abs=0.001)
+    if slippage["plan_bps"] > slippage["twap_bps"]:
+        why = [n for n in body["notes"] if "more than TWAP" in n]
+        assert why and "timing risk" in why[0] and "risk aversion" in why[0]
+        assert slippage["plan_timing_risk_quote"] < slippage["twap_timing_risk_quote"]
+    else:
+        assert not [n for n in body["notes"] if "more than TWAP" in n]
+    huge = (await client.post("/suggest/slice", json={
+        "symbol": "BTCUSDT", "side": "sell", "quantity": 3000, "horizon_s": 600})).json()
+    assert huge["slippage"]["market_order_extrapolated"] is True
+    assert any("extrapolated" in n for n in huge["notes"])
+    off_lot = await client.post("/suggest/slice", json={
+        "symbol": "BTCUSDT", "side": "buy", "quantity": 10.0005, "horizon_s": 600})
+    assert off_lot.status_code == 422 and "nearest: 10" in off_lot.text
+    assert [e["field"] for e in off_lot.json()["errors"]] == ["body.quantity"]

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from execsvc.domain.book import extend_book
 from execsvc.liqmap.bands import BandGrid
 from execsvc.liqmap.cascade import (
     CascadeResult,
@@ -18,7 +19,6 @@ from execsvc.liqmap.cascade import (
     cluster_cascade,
     cluster_overshoot_pct,
     cluster_trigger,
-    extend_book,
     simulate_cascade,
 )
 from execsvc.liqmap.clusters import Cluster

@@ -32,6 +32,7 @@ from execsvc.domain.brackets import bracket_table
 from execsvc.domain.map_document import ClusterDoc
 from execsvc.domain.units import position_side, significant, step_decimals
 from execsvc.execution.position import PositionSpec
+from execsvc.execution.resilience import half_life_s
 from execsvc.execution.slice_plan import SlicePlanError, plan_slices
 from execsvc.execution.stops import StopParams, suggest_stop
 from execsvc.execution.take_profit import lot_split, take_profit_zones
@@ -188,7 +189,7 @@ def _slice_answer(body: SliceRequest, symbol: str, view: MapView, book: OrderBoo
             book, body.side, body.quantity, body.horizon_s, body.strategy,
             body.risk_aversion, body.max_participation, sigma_quote_per_sqrt_s=sigma,
             volume_rate_base_per_s=volume_rate, clusters=view.clusters, price=view.price,
-            quote_currency=quote,
+            precision=view.precision, quote_currency=quote,
         )
     except SlicePlanError as exc:
         raise field_problem(f"body.{exc.field}", str(exc)) from exc
@@ -200,15 +201,22 @@ def _slice_answer(body: SliceRequest, symbol: str, view: MapView, book: OrderBoo
                            order_type=c.order_type, limit_price=c.limit_price, reason=c.reason)
                   for c in plan.children],
         slippage=SliceSlippage(
-            plan_bps=plan.plan_slippage_bps,
-            plan_if_limits_unfilled_bps=plan.plan_slippage_bps_if_limits_unfilled,
-            market_order_bps=plan.market_slippage_bps, twap_bps=plan.twap_slippage_bps,
+            plan_bps=significant(plan.plan_slippage_bps, 6),
+            plan_if_limits_unfilled_bps=significant(plan.plan_slippage_bps_if_limits_unfilled, 6),
+            market_order_bps=significant(plan.market_slippage_bps, 6),
+            market_order_extrapolated=plan.market_extrapolated,
+            twap_bps=significant(plan.twap_slippage_bps, 6),
+            plan_timing_risk_quote=significant(plan.plan_timing_risk_quote, 6),
+            twap_timing_risk_quote=significant(plan.twap_timing_risk_quote, 6),
         ),
-        calibration=Calibration(eta=plan.eta, epsilon=plan.epsilon,
-                                sigma_quote_per_sqrt_s=plan.sigma,
-                                volume_rate_base_per_s=volume_rate,
-                                risk_aversion=plan.risk_aversion),
-        notes=list(plan.notes), book_source=book.source,
+        calibration=Calibration(eta=significant(plan.eta, 6),
+                                epsilon=significant(plan.epsilon),
+                                sigma_quote_per_sqrt_s=significant(plan.sigma, 6),
+                                volume_rate_base_per_s=significant(volume_rate, 6),
+                                risk_aversion=plan.risk_aversion,
+                                book_half_life_s=round(half_life_s(plan.resilience_rate_per_s),
+                                                       3)),
+        notes=list(plan.notes), precision=plan.precision.to_json(), book_source=book.source,
         map=MapRef(version=view.version, age_s=0.0, stale=False),
     ).model_dump(exclude={"map"})
 
