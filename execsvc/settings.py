@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     range_pct: float = Field(20.0, gt=0, lt=100)
     max_map_age_s: float = Field(30.0, gt=0)
     stop_atr_multiple: float = Field(0.5, ge=0)
-    stop_min_intensity: float = Field(0.25, ge=0, le=1)
-    stop_reach_atr: float = Field(8.0, gt=0, le=1000)
+    stop_min_intensity: float = Field(0.5, ge=0, le=1)
+    stop_reach_atr: float = Field(4.0, gt=0, le=1000)
     map_ttl_s: float = Field(120.0, gt=0)
     replay_speed: float = Field(720.0, gt=0)
     ccxt_timeframe: str = "1m"

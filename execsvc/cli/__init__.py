@@ -1,4 +1,4 @@
-"""`execsvc` command line: serve, api, worker, liquidations, map, evaluate, bench."""
+"""`execsvc` command line: serve, api, worker, liquidations, map, evaluate, backtest, bench."""
 
 from __future__ import annotations
 
@@ -250,6 +250,35 @@ def evaluate(
     if model_card is not None:
         write_card(model_card, make_card(result, DEFAULT_VARIANT))
         typer.echo(f"wrote {model_card}", err=True)
+
+
+@app.command()
+def backtest(
+    step_hours: Annotated[int, typer.Option(help="Hours between entries", min=1, max=168)] = 6,
+    horizon_hours: Annotated[int, typer.Option(help="Hours each position is followed",
+                                               min=1, max=168)] = 24,
+    ftx: Annotated[bool, typer.Option(help="Also run on the FTX BTC-PERP month")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
+) -> None:
+    """Cluster-aware stops and take-profit zones against ATR, fixed-percent and R-multiple
+    rules on the recorded data (about 10 s)."""
+    from execsvc.backtest.run import backtest as run_backtest
+    from execsvc.cli.backtest_table import as_json as to_json
+    from execsvc.cli.backtest_table import render
+    from execsvc.execution.stops import StopParams
+    from execsvc.maps.refresh import map_params
+
+    settings = _settings()
+    params = StopParams(atr_multiple=settings.stop_atr_multiple,
+                        min_intensity=settings.stop_min_intensity,
+                        reach_atr=settings.stop_reach_atr)
+    result = run_backtest(map_params(settings), params, step_h=step_hours,
+                          horizon_h=horizon_hours, with_ftx=ftx)
+    if as_json:
+        sys.stdout.write(orjson.dumps(to_json(result), option=orjson.OPT_INDENT_2).decode()
+                         + "\n")
+    else:
+        render(result)
 
 
 @app.command()

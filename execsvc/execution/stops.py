@@ -34,7 +34,8 @@ the same quote risk at the standard stop.
 **Alternatives** (each kept inside the liquidation limit): `tight`, the first of (beyond the
 nearest cluster of intensity >= `tight_min_intensity` in front of the anchor, plus the
 buffer; the farthest level outside every cluster at least one buffer in front of the anchor;
-`plain_atr_multiple` ATR) that lies strictly nearer than the standard stop; `standard`;
+`plain_atr_multiple` ATR; half the standard distance) that lies strictly nearer than the
+standard stop, outside every cluster; `standard`;
 `wide`, beyond the next dense cluster after the anchor within twice the reach (plus its
 overshoot and the buffer), else the standard stop plus one ATR. They are distinct prices
 whenever the map allows it (a level outside every cluster exists in front of the standard
@@ -65,9 +66,9 @@ class StopParams:
     """Volatility buffer beyond a cluster, in ATRs (ATR(14) of 1-hour bars)."""
     plain_atr_multiple: float = 1.0
     """Stop distance in ATRs when no cluster that matters lies within reach."""
-    min_intensity: float = 0.25
+    min_intensity: float = 0.5
     """A cluster is dense from this relative intensity (0..1)."""
-    reach_atr: float = 8.0
+    reach_atr: float = 4.0
     """A dense cluster matters when its near edge lies at most this many ATRs from entry."""
     tight_min_intensity: float = 0.1
     liquidation_gap_atr: float = 0.25
@@ -218,7 +219,8 @@ def _tight(m: _Map, standard: float, anchor: Cluster | None, params: StopParams,
     """The first of these that lies strictly nearer than the standard stop: beyond the nearest
     light cluster in front of the anchor plus the buffer; the farthest level outside every
     cluster at least one buffer in front of the anchor; `plain_atr_multiple` ATR (moved out of
-    clusters, else toward the entry out of them)."""
+    clusters, else toward the entry out of them); half the standard distance (toward the entry
+    out of clusters)."""
     frame = m.frame
     light = [c for c in m.obstacles
              if c.side == frame.side and c.intensity >= params.tight_min_intensity
@@ -236,7 +238,9 @@ def _tight(m: _Map, standard: float, anchor: Cluster | None, params: StopParams,
                            "is"))
     plain = params.plain_atr_multiple * atr
     basis = f"{params.plain_atr_multiple:g} ATR"
-    candidates += [(m.place(plain), basis), (m.best_within(plain), basis)]
+    candidates += [(m.place(plain), basis), (m.best_within(plain), basis),
+                   (m.best_within(standard / 2.0), "half the standard distance, outside the "
+                    "clusters")]
     for x, basis in candidates:
         if x is not None and 0.0 < x < standard:
             return x, basis

@@ -37,7 +37,7 @@ async def the_map(client, symbol="BTCUSDT", window="7d") -> dict:
 
 
 @pytest.mark.parametrize("side", ["long", "short"])
-async def test_stop_beyond_the_nearest_dense_cluster(client, side) -> None:
+async def test_stop_beyond_the_nearest_cluster_that_matters(client, side) -> None:
     doc = await the_map(client)
     response = await client.post("/suggest/stop", json={"symbol": "BTCUSDT", "side": side})
     assert response.status_code == 200, response.text
@@ -45,14 +45,27 @@ async def test_stop_beyond_the_nearest_dense_cluster(client, side) -> None:
     price, stop = doc["price"], body["stop_price"]
     assert body["entry_price"] == price
     assert (stop < price) if side == "long" else (stop > price)
-    own = [c for c in doc["clusters"] if c["side"] == side]
-    assert not [c for c in own if c["price_low"] < stop < c["price_high"]], "never inside"
-    dense = sorted((c for c in own if c["intensity"] >= 0.25), key=lambda c: c["distance_pct"])
-    anchor = dense[0]
-    far = anchor["price_low"] if side == "long" else anchor["price_high"]
-    assert (stop < far) if side == "long" else (stop > far)
+    assert not [c for c in doc["clusters"] if c["price_low"] < stop < c["price_high"]]
+    rule = body["clusters_that_matter"]
+    assert (rule["min_intensity"], rule["reach_atr"]) == (0.5, 4.0)  # the backtest's choice
+    assert rule["reach_quote"] == pytest.approx(4 * body["buffer"]["atr"])
+
+    def near(c: dict) -> float:
+        return price - c["price_high"] if side == "long" else c["price_low"] - price
+
+    matter = sorted((c for c in doc["clusters"] if c["side"] == side
+                     and c["intensity"] >= 0.5 and near(c) <= rule["reach_quote"]), key=near)
+    if matter:
+        far = matter[0]["price_low"] if side == "long" else matter[0]["price_high"]
+        assert (stop < far) if side == "long" else (stop > far)
+        assert matter[0]["rank"] in [c["rank"] for c in body["avoided_clusters"]]
+    else:  # 1 ATR away, or just past the cluster that level fell in
+        atr = body["buffer"]["atr"]
+        level = price - atr if side == "long" else price + atr
+        if abs(abs(stop - price) - atr) > 0.1:
+            assert [c for c in doc["clusters"] if c["price_low"] < level < c["price_high"]]
+        assert "no cluster that matters" in body["rationale"]
     assert body["buffer"]["atr"] > 0 and body["buffer"]["overshoot_pct"] >= 0
-    assert anchor["rank"] in [c["rank"] for c in body["avoided_clusters"]]
     assert [a["label"] for a in body["alternatives"]] == ["tight", "standard", "wide"]
     assert body["book_source"].startswith("recorded:binanceusdm:BTCUSDT")
     assert body["map"]["version"] == doc["version"] and body["map"]["stale"] is False
@@ -209,8 +222,10 @@ async def test_no_slice_request_gives_a_server_error(client, body) -> None:
     response = await client.post("/suggest/slice", json=payload)
     assert response.status_code in (200, 404, 422), response.text
     if response.status_code == 200:
-        children = response.json()["children"]
-        assert sum(c["quantity"] for c in children) == payload["quantity"]
+        answer = response.json()
+        lot = answer["precision"]["lot_size"]
+        assert sum(round(c["quantity"] / lot) for c in answer["children"]) == round(
+            payload["quantity"] / lot)
 
 
 @pytest.mark.parametrize("path", ["/suggest/stop", "/suggest/take-profit"])

@@ -18,6 +18,8 @@ from execsvc.liqmap.clusters import Cluster
 
 CENT = MarketPrecision(0.01, 0.001)
 BRACKETS = bracket_table("BTCUSDT")
+PARAMS = StopParams(min_intensity=0.25, reach_atr=8.0)
+"""The examples below are built for this rule; the service's default is the backtest's choice."""
 
 
 def cluster(side, low, high, notional=1e7, intensity=0.8, rank=1) -> Cluster:
@@ -28,7 +30,7 @@ def no_cascade(_: Cluster) -> float:
     return 0.0
 
 
-def stop(side, entry, clusters, atr, overshoot=no_cascade, params=None, **kwargs):
+def stop(side, entry, clusters, atr, overshoot=no_cascade, params=PARAMS, **kwargs):
     return suggest_stop(side, entry, clusters, atr, overshoot, params,
                         precision=kwargs.pop("precision", CENT), **kwargs)
 
@@ -90,7 +92,7 @@ def test_a_dense_cluster_out_of_reach_does_not_anchor_the_stop() -> None:
     advice = stop("long", 100.0, far, 1.0)
     assert advice.anchor is None and advice.stop_price == 99.0  # 1 ATR
     assert "no cluster that matters below the entry" in advice.rationale
-    near = stop("long", 100.0, far, 1.0, params=StopParams(reach_atr=20.0))
+    near = stop("long", 100.0, far, 1.0, params=StopParams(min_intensity=0.25, reach_atr=20.0))
     assert near.anchor is not None and near.stop_price == 84.5
 
 
@@ -247,7 +249,7 @@ def test_tight_standard_and_wide_are_distinct_when_there_is_room(side, clusters,
     """Wide always lies beyond the standard stop (no liquidation price limits it here); tight
     lies in front of it whenever the level 1 ATR from the entry is outside every cluster and at
     least one buffer in front of every cluster that matters."""
-    params = StopParams()
+    params = PARAMS
     advice = stop(side, 100.0, clusters, atr, params=params)
     tight, standard, wide = (a.stop_price for a in advice.alternatives)
     assert standard != wide
