@@ -101,15 +101,23 @@ def significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
     return float(f"{value:.{digits}g}")
 
 
-def without_float_noise(value: object) -> object:
+QUOTE_DECIMALS = 8
+"""Money (`*_quote`) is also rounded to this many decimals: a PnL like `0.1 * (93536.3 -
+93536.4)` carries the float error of its operands, not of its own size."""
+
+
+def without_float_noise(value: object, key: str = "") -> object:
     """`value` (a JSON-ready tree of dicts, lists and scalars) with every float passed through
-    `significant`: what an answer carries of sums and averages that float arithmetic produced."""
+    `significant` (and money, keys ending in `_quote`, rounded to `QUOTE_DECIMALS`): what an
+    answer carries of sums and averages that float arithmetic produced."""
     if isinstance(value, float):
+        if key.endswith("_quote") and math.isfinite(value):
+            value = round(value, QUOTE_DECIMALS) + 0.0
         return significant(value)
     if isinstance(value, dict):
-        return {key: without_float_noise(item) for key, item in value.items()}
+        return {k: without_float_noise(item, str(k)) for k, item in value.items()}
     if isinstance(value, list | tuple):
-        return [without_float_noise(item) for item in value]
+        return [without_float_noise(item, key) for item in value]
     return value
 
 

@@ -466,7 +466,9 @@ def _rationale(
                  "outside the cluster the entry sits in: keep this stop with the smaller size "
                  "suggested")
     elif not fits_risk and chosen is not None:
+        risk = ("a sweep of the cluster would trigger" if anchor is not None
+                else "ordinary price noise reaches more often")
         text += (f". That is more than your max loss allows: the best stop within it is "
-                 f"{_fmt(frame.price(chosen))} ({frame.pct(chosen):.2f} %), which a sweep of "
-                 f"the cluster would trigger; consider the smaller size suggested instead")
+                 f"{_fmt(frame.price(chosen))} ({frame.pct(chosen):.2f} %), which {risk}; "
+                 "consider the smaller size suggested instead")
     return head + text + "."

@@ -64,3 +64,15 @@ def test_a_bad_grid_and_a_bad_side_are_refused() -> None:
     assert position_side("buy") == "long" and position_side("short") == "short"
     with pytest.raises(ValueError):
         position_side("up")
+
+
+def test_answers_lose_the_float_noise_of_their_arithmetic() -> None:
+    from execsvc.domain.units import without_float_noise
+
+    cleaned = without_float_noise({
+        "unrealized_pnl_quote": 0.1 * (93536.3 - 93536.4),  # -0.010000000000582077
+        "size": 0.1 + 0.2, "fills": [{"fee_quote": 4.676820000000001, "price": 93536.4}],
+        "status": "filled", "count": 3})
+    assert cleaned == {"unrealized_pnl_quote": -0.01, "size": 0.3,
+                       "fills": [{"fee_quote": 4.67682, "price": 93536.4}],
+                       "status": "filled", "count": 3}

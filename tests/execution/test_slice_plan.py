@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from execsvc.domain.book import OrderBook, walk_book
@@ -19,7 +19,7 @@ from execsvc.execution.impact import (
 )
 from execsvc.execution.slice_clusters import reach_probability
 from execsvc.execution.slice_plan import SlicePlan, SlicePlanError, plan_slices, split_in_lots
-from execsvc.execution.slice_request import infer_lot_size
+from execsvc.execution.slice_request import infer_lot_size, inferred_grid
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.clusters import Cluster
 from execsvc.market.replay import DATA_DIR, load_dataset, read_manifest
@@ -468,7 +468,8 @@ def test_children_always_sum_exactly_to_the_request(
     book = random_book(seed, levels)
     grid = None if lot is None else MarketPrecision(10.0 ** math.floor(
         math.log10(book.mid) - 4), lot)
-    quantity = (grid or MarketPrecision(1.0, 0.001)).quantity_of(lots)
+    quantity = (grid or inferred_grid(book.bids, book.asks)).quantity_of(lots)
+    assume(quantity <= 500.0)  # a POV schedule of more is refused (over 30 days at 0.05/s)
     clusters = [band_below(book, 1.0, 20.0, 0.9), band_above(book, 1.0, 20.0, 0.9)] if near else []
     result = plan_slices(
         book, side, quantity, horizon, strategy,  # type: ignore[arg-type]
