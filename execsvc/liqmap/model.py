@@ -3,8 +3,8 @@ estimated").
 
 `build_map` is pure: arrays in, a `LiquidationMap` out. Cohort groups are the (side, leverage)
 pairs; a group's liquidation price is a fixed ratio of the entry price (see
-`margin.liquidation_price_ratio`), so the whole map is a handful of array passes and one
-`np.bincount`, with no Python loop over candles.
+`margin.liquidation_price_ratio`), so survival and binning are one pass over the cohorts
+(`binning.bin_surviving`), with no Python loop over candles.
 
 Assumption on position size: liquidation prices are those of a representative position of
 `position_notional_quote` (default 10,000 quote), which selects the maintenance bracket.
@@ -39,13 +39,13 @@ import numpy as np
 
 from execsvc.domain.brackets import Bracket, max_leverage_for
 from execsvc.liqmap import cohorts, stock, survival
-from execsvc.liqmap.bands import BandGrid, bin_cohorts, cumulative_outward, relative_intensity
+from execsvc.liqmap.bands import BandGrid, cumulative_outward, relative_intensity
+from execsvc.liqmap.binning import bin_surviving
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.clusters import Cluster, find_clusters
 from execsvc.liqmap.funding import FundingRates, long_share_at
 from execsvc.liqmap.leverage import effective_leverage_mix
 from execsvc.liqmap.margin import liquidation_price_ratio
-from execsvc.liqmap.scratch import work_array
 
 Model = Literal["oi_delta", "volume_proxy"]
 
@@ -167,24 +167,6 @@ def _group_ratios(
     return np.array(ratios), is_long, np.tile(weights / weights.sum(), 2)
 
 
-def _alive_weights(
-    ratios: np.ndarray, is_long: np.ndarray, entry: np.ndarray, base: np.ndarray,
-    low: np.ndarray, high: np.ndarray, price: float,
-) -> np.ndarray:
-    """`weight[g, i]`: `base[g, i]` if group g's cohort of candle i survives, else 0.
-
-    A long survives while `ratio * entry < suffix_min_low`, i.e. `ratio < suffix_min_low / entry`
-    (shorts mirror with the suffix max), so the test needs no liquidation-price array.
-    """
-    n_long = int(is_long.sum())
-    weight = work_array("weight", base.shape)
-    long_limit = survival.suffix_min_low(low, price) / entry
-    short_limit = survival.suffix_max_high(high, price) / entry
-    np.multiply(ratios[:n_long, None] < long_limit, base[:n_long], out=weight[:n_long])
-    np.multiply(ratios[n_long:, None] > short_limit, base[n_long:], out=weight[n_long:])
-    return weight
-
-
 @dataclass(frozen=True, slots=True)
 class _Opened:
     """Each window candle's opened notional (quote) times the fraction still open, and the
@@ -280,7 +262,8 @@ def build_map(
                                    close_before)
     share = _long_share(candles, params, funding)
     long_base = opened.notional * share
-    base = np.where(is_long[:, None], long_base[None, :], (opened.notional - long_base)[None, :])
+    base = np.stack((long_base, opened.notional - long_base))
+    rows = np.where(is_long, 0, 1)  # group g's notional per candle is base[rows[g]]
     low, high = candles.low, candles.high
     with_stock = (params.stock_half_life_h > 0 and has_history and opened.model == "oi_delta"
                   and np.isfinite(opened.stock_amount) and opened.stock_amount > 0)
@@ -288,11 +271,11 @@ def build_map(
         stock_entry, stock_notional = _stock_base(
             history, ratios, is_long, opened, params, int(candles.open_time_ms[0]), funding)
         entry = np.concatenate((stock_entry, entry))
-        base = np.concatenate((stock_notional, base), axis=1)
+        base = np.concatenate((stock_notional, base[rows]), axis=1)
+        rows = np.arange(len(ratios))
         low = np.concatenate((history.low, low))
         high = np.concatenate((history.high, high))
-    weight = _alive_weights(ratios, is_long, entry, base, low, high, price)
-    binned = bin_cohorts(grid, ratios, entry, weight, is_long)
+    binned = bin_surviving(grid, ratios, is_long, entry, base, rows, low, high, price)
     by_group = binned.by_group * lev_weight[:, None]
 
     by_leverage = by_group[:n_lev] + by_group[n_lev:]
