@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NotRequired
 
-import orjson
 from typing_extensions import TypedDict
 
 from execsvc.domain.units import PositionSide, iso_utc
@@ -197,19 +196,6 @@ def map_summary(document: MapHead) -> MapSummary:
     }
 
 
-def history_snapshot(document: MapDocument) -> HistorySnapshot:
-    bands = document["bands"]
-    low = bands[0]["price_low"] if bands else document["price"]
-    width = (bands[0]["price_high"] - bands[0]["price_low"]) if bands else 0.0
-    return {
-        "t_ms": document["data_end_ms"],
-        "price": document["price"],
-        "low": low,
-        "width": width,
-        "values": [round(b["long_notional_quote"] + b["short_notional_quote"]) for b in bands],
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class EncodedDocument:
     """A map document as the worker stores it and the API can serve it: `json`, the whole
@@ -220,11 +206,6 @@ class EncodedDocument:
     json: bytes
     history: HistorySnapshot
 
-    @classmethod
-    def of(cls, document: MapDocument) -> EncodedDocument:
-        """From a document built as a dict (tests, filtered views)."""
-        head: MapHead = {k: v for k, v in document.items() if k != "bands"}  # type: ignore[assignment]
-        return cls(head=head, json=orjson.dumps(document), history=history_snapshot(document))
 
 
 class UnknownLeverage(ValueError):

@@ -79,14 +79,16 @@ async def fetch_snapshot(
 
 
 def encode_documents(
-    snapshot: MarketSnapshot, windows: dict[str, int], params: MapParams
+    snapshot: MarketSnapshot, windows: dict[str, int], params: MapParams,
+    model: ModelDescription | None = None,
 ) -> list[EncodedDocument]:
-    """One encoded map document per window (name -> seconds), newest candles last."""
+    """One encoded map document per window (name -> seconds), newest candles last. `model`
+    (`ModelDescription.of(params)`) can be passed by callers that encode many symbols."""
     documents = []
     oi = snapshot.open_interest
     full = snapshot.candles
     stats = candle_stats(snapshot.candles, snapshot.now_ms)
-    model = ModelDescription.of(params)
+    model = model or ModelDescription.of(params)
     oi_full = None
     if oi is not None and len(oi):
         oi_full = open_interest_at_close(full.open_time_ms, full.interval_ms, oi.time_ms,
