@@ -98,15 +98,10 @@ def slot_geometry(grid: BandGrid, price_ratio: np.ndarray, is_long: np.ndarray) 
     )
 
 
-def bin_cohorts(
-    grid: BandGrid,
-    price_ratio: np.ndarray,
-    entry_price: np.ndarray,
-    weight: np.ndarray,
-    is_long: np.ndarray,
-) -> BinnedCohorts:
-    """Bin cohorts with liquidation price `price_ratio[g] * entry_price[i]` and notional
-    `weight[g, i]` (zero for dead cohorts) in one `np.bincount`, slots by `slot_geometry`."""
+def cohort_slots(grid: BandGrid, price_ratio: np.ndarray, entry_price: np.ndarray,
+                 is_long: np.ndarray) -> np.ndarray:
+    """The flat slot (`slot_geometry`) of every cohort `(g, i)` with liquidation price
+    `price_ratio[g] * entry_price[i]`, as a `(groups, candles)` array (a reused work array)."""
     geometry = slot_geometry(grid, price_ratio, is_long)
     shape = (price_ratio.shape[0], entry_price.shape[0])
     slot = work_array("slot", shape)
@@ -115,9 +110,23 @@ def bin_cohorts(
     np.clip(slot, geometry.lowest[:, None], geometry.highest[:, None], out=slot)
     index = work_array("slot_index", shape, np.intp)
     np.copyto(index, slot, casting="unsafe")
+    return index
+
+
+def bin_cohorts(
+    grid: BandGrid,
+    price_ratio: np.ndarray,
+    entry_price: np.ndarray,
+    weight: np.ndarray,
+    is_long: np.ndarray,
+) -> BinnedCohorts:
+    """Bin cohorts with liquidation price `price_ratio[g] * entry_price[i]` and notional
+    `weight[g, i]` (zero for dead cohorts) in one `np.bincount` of their `cohort_slots`."""
+    index = cohort_slots(grid, price_ratio, entry_price, is_long)
+    stride = grid.n_bins + 2
     counts = np.bincount(index.ravel(), weights=weight.ravel(),
-                         minlength=price_ratio.shape[0] * geometry.stride)
-    return BinnedCohorts.of(counts.reshape(price_ratio.shape[0], geometry.stride))
+                         minlength=price_ratio.shape[0] * stride)
+    return BinnedCohorts.of(counts.reshape(price_ratio.shape[0], stride))
 
 
 def cumulative_outward(long_notional: np.ndarray, short_notional: np.ndarray, n_side: int):

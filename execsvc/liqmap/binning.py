@@ -37,18 +37,27 @@ KERNEL: str | None = None
 """`"numba"` or `"numpy"`: the formulation `bin_surviving` uses (None before its first call)."""
 
 
-def bin_surviving_numpy(
-    grid: BandGrid, ratios: np.ndarray, is_long: np.ndarray, entry: np.ndarray,
-    base: np.ndarray, rows: np.ndarray, low: np.ndarray, high: np.ndarray, price: float,
-) -> BinnedCohorts:
-    """The reference formulation (see the module docstring); `base[rows[g]]` is group g's
-    notional per candle, `low`/`high` the candles' extremes and `price` the mark now."""
+def surviving_weights(
+    ratios: np.ndarray, is_long: np.ndarray, entry: np.ndarray, base: np.ndarray,
+    rows: np.ndarray, low: np.ndarray, high: np.ndarray, price: float,
+) -> np.ndarray:
+    """`weight[g, i]`: cohort (g, i)'s notional if it survives, else 0 (a reused work array)."""
     n_long = int(is_long.sum())
     weight = work_array("weight", (ratios.shape[0], entry.shape[0]))
     long_limit = survival.suffix_min_low(low, price) / entry
     short_limit = survival.suffix_max_high(high, price) / entry
     np.multiply(ratios[:n_long, None] < long_limit, base[rows[:n_long]], out=weight[:n_long])
     np.multiply(ratios[n_long:, None] > short_limit, base[rows[n_long:]], out=weight[n_long:])
+    return weight
+
+
+def bin_surviving_numpy(
+    grid: BandGrid, ratios: np.ndarray, is_long: np.ndarray, entry: np.ndarray,
+    base: np.ndarray, rows: np.ndarray, low: np.ndarray, high: np.ndarray, price: float,
+) -> BinnedCohorts:
+    """The reference formulation (see the module docstring); `base[rows[g]]` is group g's
+    notional per candle, `low`/`high` the candles' extremes and `price` the mark now."""
+    weight = surviving_weights(ratios, is_long, entry, base, rows, low, high, price)
     return bin_cohorts(grid, ratios, entry, weight, is_long)
 
 

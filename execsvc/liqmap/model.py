@@ -228,6 +228,69 @@ def _stock_base(
     return entry, notional
 
 
+@dataclass(frozen=True, slots=True)
+class MapCohorts:
+    """Every (group, candle) cohort of a map, ready for `binning.bin_surviving`: group g (longs
+    by leverage, then shorts) has the liquidation price `ratios[g] * entry[i]` and the notional
+    `base[rows[g], i]` (quote); `low`/`high` are the candles' extremes (the stock's history
+    first, when there is one). `leverage_weights` are the groups' shares of a side."""
+
+    model: Model
+    grid: BandGrid
+    leverages: np.ndarray
+    ratios: np.ndarray
+    is_long: np.ndarray
+    leverage_weights: np.ndarray
+    entry: np.ndarray
+    base: np.ndarray
+    rows: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def map_cohorts(
+    candles: Candles,
+    oi_at_close: np.ndarray | None,
+    brackets: Sequence[Bracket],
+    price: float,
+    now_ms: int,
+    params: MapParams,
+    oi_before: float = np.nan,
+    history: Candles | None = None,
+    funding: FundingRates | None = None,
+) -> MapCohorts:
+    """The cohorts `build_map` bins (arguments as there)."""
+    if not np.isfinite(price) or price <= 0:
+        raise ValueError(f"price must be a positive finite number, got {price}")
+    grid = BandGrid.around(price, params.bin_width_bps, params.range_pct)
+    mix = params.leverage_mix_for(brackets)
+    ratios, is_long, lev_weight = _group_ratios(
+        tuple(mix.items()), params.position_notional_quote, tuple(brackets), params.formula,
+    )
+    has_history = history is not None and len(history) > 0
+    close_before = float(history.close[-1]) if has_history else float(candles.open[0])
+    entry = cohorts.typical_price(candles.high, candles.low, candles.close)
+    opened = _opened_and_surviving(candles, oi_at_close, entry, now_ms, oi_before, params,
+                                   close_before)
+    share = _long_share(candles, params, funding)
+    long_base = opened.notional * share
+    base = np.stack((long_base, opened.notional - long_base))
+    rows = np.where(is_long, 0, 1)
+    low, high = candles.low, candles.high
+    with_stock = (params.stock_half_life_h > 0 and has_history and opened.model == "oi_delta"
+                  and np.isfinite(opened.stock_amount) and opened.stock_amount > 0)
+    if with_stock:
+        stock_entry, stock_notional = _stock_base(
+            history, ratios, is_long, opened, params, int(candles.open_time_ms[0]), funding)
+        entry = np.concatenate((stock_entry, entry))
+        base = np.concatenate((stock_notional, base[rows]), axis=1)
+        rows = np.arange(len(ratios))
+        low = np.concatenate((history.low, low))
+        high = np.concatenate((history.high, high))
+    return MapCohorts(opened.model, grid, np.array(list(mix), dtype=np.float64), ratios,
+                      is_long, lev_weight, entry, base, rows, low, high)
+
+
 def build_map(
     candles: Candles,
     oi_at_close: np.ndarray | None,
@@ -246,36 +309,12 @@ def build_map(
     the stock's entries are placed when `params.stock_half_life_h > 0`. `funding`: the funding
     samples known by `now_ms`, read with `side_split="funding"`."""
     params = params or MapParams()
-    if not np.isfinite(price) or price <= 0:
-        raise ValueError(f"price must be a positive finite number, got {price}")
-    grid = BandGrid.around(price, params.bin_width_bps, params.range_pct)
-    mix = params.leverage_mix_for(brackets)
-    ratios, is_long, lev_weight = _group_ratios(
-        tuple(mix.items()), params.position_notional_quote, tuple(brackets), params.formula,
-    )
-    n_lev = len(mix)
-
-    has_history = history is not None and len(history) > 0
-    close_before = float(history.close[-1]) if has_history else float(candles.open[0])
-    entry = cohorts.typical_price(candles.high, candles.low, candles.close)
-    opened = _opened_and_surviving(candles, oi_at_close, entry, now_ms, oi_before, params,
-                                   close_before)
-    share = _long_share(candles, params, funding)
-    long_base = opened.notional * share
-    base = np.stack((long_base, opened.notional - long_base))
-    rows = np.where(is_long, 0, 1)  # group g's notional per candle is base[rows[g]]
-    low, high = candles.low, candles.high
-    with_stock = (params.stock_half_life_h > 0 and has_history and opened.model == "oi_delta"
-                  and np.isfinite(opened.stock_amount) and opened.stock_amount > 0)
-    if with_stock:
-        stock_entry, stock_notional = _stock_base(
-            history, ratios, is_long, opened, params, int(candles.open_time_ms[0]), funding)
-        entry = np.concatenate((stock_entry, entry))
-        base = np.concatenate((stock_notional, base[rows]), axis=1)
-        rows = np.arange(len(ratios))
-        low = np.concatenate((history.low, low))
-        high = np.concatenate((history.high, high))
-    binned = bin_surviving(grid, ratios, is_long, entry, base, rows, low, high, price)
+    found = map_cohorts(candles, oi_at_close, brackets, price, now_ms, params, oi_before,
+                        history, funding)
+    grid, ratios, lev_weight = found.grid, found.ratios, found.leverage_weights
+    n_lev = len(found.leverages)
+    binned = bin_surviving(grid, ratios, found.is_long, found.entry, found.base, found.rows,
+                           found.low, found.high, price)
     by_group = binned.by_group * lev_weight[:, None]
 
     by_leverage = by_group[:n_lev] + by_group[n_lev:]
@@ -283,10 +322,10 @@ def build_map(
     short_notional = by_group[n_lev:].sum(axis=0)
     cum_long, cum_short = cumulative_outward(long_notional, short_notional, grid.n_side)
     return LiquidationMap(
-        model=opened.model,
+        model=found.model,
         price=float(price),
         grid=grid,
-        leverages=np.array(list(mix), dtype=np.float64),
+        leverages=found.leverages,
         long_notional=long_notional,
         short_notional=short_notional,
         by_leverage=by_leverage,
