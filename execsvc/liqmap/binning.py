@@ -24,13 +24,13 @@ which, once the first call decided).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import numpy as np
 
 from execsvc.liqmap import survival
 from execsvc.liqmap.bands import BandGrid, BinnedCohorts, bin_cohorts, slot_geometry
+from execsvc.liqmap.jit import compiled
 from execsvc.liqmap.scratch import work_array
 
 KERNEL: str | None = None
@@ -91,25 +91,12 @@ def _surviving_into_slots(ratios, n_long, entry, base, rows, low, high, price, s
                 counts[int(slot)] += base[rows[g], i]
 
 
-_compiled: Callable | None = None
-_compile_lock = threading.Lock()
-
-
 def _kernel() -> Callable | None:
     """The compiled kernel, or None without numba (decided once per process)."""
-    global KERNEL, _compiled
-    if KERNEL is None:
-        with _compile_lock:
-            if KERNEL is None:
-                try:
-                    import numba
-                except ImportError:
-                    KERNEL = "numpy"
-                else:
-                    _compiled = numba.njit(cache=True, nogil=True, error_model="numpy")(
-                        _surviving_into_slots)
-                    KERNEL = "numba"
-    return _compiled
+    global KERNEL
+    kernel = compiled(_surviving_into_slots)
+    KERNEL = "numpy" if kernel is None else "numba"
+    return kernel
 
 
 def bin_surviving(

@@ -13,7 +13,9 @@ is the same document as a dict (the bytes parsed), for the CLI, the evaluation a
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +64,21 @@ def _band_keys(zero_field_pairs: tuple[str, str]) -> list[bytes]:
 
 _BELOW_PRICE_KEYS = _band_keys(("short_notional_quote", "cum_short_notional_quote"))
 _ABOVE_PRICE_KEYS = _band_keys(("long_notional_quote", "cum_long_notional_quote"))
+_VALUES_PER_BAND = len(_BELOW_PRICE_KEYS)
+_STRIDE = 2 * _VALUES_PER_BAND + 1  # key, value, ..., key, value, "}"
+
+
+@functools.lru_cache(maxsize=16)
+def _skeleton(n_side: int) -> tuple[bytes, ...]:
+    """The pieces of `2 * n_side` bands with their fixed text in place and empty values."""
+    parts = [b"}"] * (2 * _STRIDE * n_side)
+    middle = _STRIDE * n_side
+    for j in range(_VALUES_PER_BAND):
+        parts[2 * j : middle : _STRIDE] = [_BELOW_PRICE_KEYS[j]] * n_side
+        parts[middle + 2 * j :: _STRIDE] = [_ABOVE_PRICE_KEYS[j]] * n_side
+        parts[2 * j + 1 :: _STRIDE] = [b""] * (2 * n_side)
+    parts[0] = parts[0][1:]
+    return tuple(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +113,11 @@ def _band_parts(liq_map: LiquidationMap, edges: np.ndarray) -> tuple[list[bytes]
     each band's notional (its side's; rounded to cents as written).
 
     Below the price only long liquidations exist and above it only short ones (the binning
-    holds each side to its half; `cumulative_outward` likewise), so each band has one side's
-    notional and curve; the other side's zeros are part of the fixed text."""
+    holds each side to its half; `cumulative_outward` builds each curve on its own half only),
+    so each band has one side's notional and curve; the other side's zeros are part of the
+    fixed text."""
     n_side = liq_map.grid.n_side
-    if (liq_map.long_notional[n_side:].any() or liq_map.short_notional[:n_side].any()
-            or liq_map.cum_long[n_side:].any() or liq_map.cum_short[:n_side].any()):
+    if liq_map.long_notional[n_side:].any() or liq_map.short_notional[:n_side].any():
         raise ValueError("a long liquidation band above the price or a short one below it")
     edge_text = _numbers(edges)
     side = np.round(np.concatenate((liq_map.long_notional[:n_side],
@@ -116,15 +133,14 @@ def _band_parts(liq_map: LiquidationMap, edges: np.ndarray) -> tuple[list[bytes]
         _numbers(np.round(curve, 2)),
         _numbers(np.round(liq_map.intensity, 4)),
     )
-    stride = 2 * len(columns) + 1
-    middle = stride * n_side
-    parts: list[bytes] = [b"}"] * (2 * middle)
+    parts = list(_skeleton(n_side))
     for j, column in enumerate(columns):
-        parts[2 * j : middle : stride] = [_BELOW_PRICE_KEYS[j]] * n_side
-        parts[middle + 2 * j :: stride] = [_ABOVE_PRICE_KEYS[j]] * n_side
-        parts[2 * j + 1 :: stride] = column
-    parts[0] = parts[0][1:]
+        parts[2 * j + 1 :: _STRIDE] = column
     return parts, side
+
+
+_CLUSTER_NUMBERS = operator.attrgetter("price_low", "price_high", "peak_price", "notional_quote",
+                                       "intensity", "distance_pct")
 
 
 def cluster_docs(clusters: list[Cluster], decimals: int) -> list[ClusterDoc]:
@@ -132,8 +148,7 @@ def cluster_docs(clusters: list[Cluster], decimals: int) -> list[ClusterDoc]:
     intensity and distance to 4 decimals (as `round` does, see `round_like_builtin`)."""
     if not clusters:
         return []
-    table = np.array([(c.price_low, c.price_high, c.peak_price, c.notional_quote, c.intensity,
-                       c.distance_pct) for c in clusters])
+    table = np.array(list(map(_CLUSTER_NUMBERS, clusters)))
     rounded = round_like_builtin(table, np.array([decimals] * 3 + [2, 4, 4])).tolist()
     return [
         {"side": c.side, "price_low": low, "price_high": high,  # type: ignore[typeddict-item]
