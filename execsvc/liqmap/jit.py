@@ -1,5 +1,6 @@
-"""Compiled loops: numba when it is installed (compiled on first use, cached on disk,
-released GIL), else none, and the caller runs its numpy or Python reference instead."""
+"""Compiled loops: numba when it is installed (compiled on first use, cached on disk where a
+cache location is writable, e.g. `NUMBA_CACHE_DIR`; the GIL released), else none, and the
+caller runs its numpy or Python reference instead."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ def compiled(loop: Callable) -> Callable | None:
                 except ImportError:
                     _compiled[loop] = None
                 else:
-                    _compiled[loop] = numba.njit(cache=True, nogil=True,
-                                                 error_model="numpy")(loop)
+                    try:
+                        _compiled[loop] = numba.njit(cache=True, nogil=True,
+                                                     error_model="numpy")(loop)
+                    except RuntimeError:  # no writable cache location: compile per process
+                        _compiled[loop] = numba.njit(nogil=True, error_model="numpy")(loop)
     return _compiled[loop]
