@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from execsvc.bench.figures import Figure, Section, Target
+
 STOP_BODY = {"symbol": "BTCUSDT", "side": "long", "risk_usd": 500}
 
 
@@ -96,12 +98,7 @@ async def _load(base: str, method: str, path: str, body: dict | None, concurrenc
     return LoadResult(len(latencies), errors, elapsed, latencies)
 
 
-def _line(name: str, result: LoadResult) -> str:
-    return (f"  {name:<14} {result.rps:8.0f} req/s  p50 {result.percentile(50):6.2f} ms  "
-            f"p99 {result.percentile(99):6.2f} ms  errors {result.errors}")
-
-
-def bench_suggest_stop(seconds: float = 5.0, concurrency: int = 16) -> None:
+def bench_suggest_stop(seconds: float = 5.0, concurrency: int = 16) -> Section:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = start_server(port)
@@ -114,10 +111,20 @@ def bench_suggest_stop(seconds: float = 5.0, concurrency: int = 16) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
-    print(f"/suggest/stop under load: {concurrency} concurrent requests, {seconds:g} s each, "
-          "one uvicorn process, loopback")
-    print(_line("/healthz", health))
-    print(_line("/suggest/stop", stop))
-    print(f"  throughput ratio stop/healthz {stop.rps / health.rps:.2f} (target >= 0.6); "
-          f"stop p99 {stop.percentile(99):.2f} ms (target <= 10 ms); "
-          f"median of all stop latencies {statistics.median(stop.latencies_ms):.2f} ms")
+
+    def line(result: LoadResult) -> str:
+        return (f"p50 {result.percentile(50):.2f} ms, p99 {result.percentile(99):.2f} ms, "
+                f"errors {result.errors}")
+
+    return Section(
+        key="stop",
+        title=(f"/suggest/stop under load: {concurrency} concurrent requests, {seconds:g} s "
+               "each, one uvicorn process (execsvc serve), loopback"),
+        figures=[
+            Figure("/healthz", health.rps, "req/s", note=line(health)),
+            Figure("/suggest/stop", stop.rps, "req/s",
+                   note=f"{line(stop)}, median {statistics.median(stop.latencies_ms):.2f} ms"),
+            Figure("/suggest/stop / /healthz", stop.rps / health.rps, "x", Target(">=", 0.6)),
+            Figure("/suggest/stop p99", stop.percentile(99), "ms", Target("<=", 10.0)),
+        ],
+    )

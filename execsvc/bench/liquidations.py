@@ -24,7 +24,8 @@ import fakeredis
 import numpy as np
 from redis.asyncio import Redis
 
-from execsvc.bench.run import median_ms
+from execsvc.bench.figures import Figure, Section
+from execsvc.bench.timing import median_ms
 from execsvc.domain.liquidations import LiquidationEvent, event_id
 from execsvc.liqmap.online_score import MapBands, ScoreTotals, score_event
 from execsvc.maps.refresh import build_documents, fetch_snapshot, map_params, snapshot_lookback_s
@@ -62,7 +63,7 @@ def synthetic_events(bands: MapBands, count: int, seed: int = 7) -> list[Liquida
     return events
 
 
-def bench_scoring(bands: MapBands, events: list[LiquidationEvent], repeats: int) -> None:
+def bench_scoring(bands: MapBands, events: list[LiquidationEvent], repeats: int) -> Section:
     prices = [e.price for e in events]
 
     def score_all() -> None:
@@ -75,13 +76,20 @@ def bench_scoring(bands: MapBands, events: list[LiquidationEvent], repeats: int)
 
     per_score = median_ms(score_all, repeats) * 1000 / len(events)
     per_find = median_ms(find_all, repeats) * 1000 / len(events)
-    print(f"liquidation scoring: {len(events):,} events on the BTCUSDT 7d map "
-          f"({len(bands.low)} bands)")
-    print(f"  score_event median {per_score:.1f} us per event; the band lookup alone "
-          f"{per_find:.1f} us (ratio {per_score / per_find:.1f})")
+    return Section(
+        key="liquidations-score",
+        title=(f"liquidation scoring: {len(events):,} events on the BTCUSDT 7d map "
+               f"({len(bands.low)} bands)"),
+        figures=[
+            Figure("score_event", per_score, "us per event"),
+            Figure("the band lookup alone", per_find, "us per event"),
+            Figure("score_event / band lookup", per_score / per_find, "x"),
+        ],
+    )
 
 
-async def bench_storing(redis: Redis, bands: MapBands, events: list[LiquidationEvent]) -> None:
+async def bench_storing(redis: Redis, bands: MapBands, events: list[LiquidationEvent]
+                        ) -> Section:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     store = LiquidationStore(redis, prefix=prefix)
     details = [{"received_ms": e.time_ms + 40, "map": {"window": "7d", "version": 1},
@@ -107,23 +115,30 @@ async def bench_storing(redis: Redis, bands: MapBands, events: list[LiquidationE
         keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
         if keys:
             await redis.delete(*keys)
-    print(f"liquidation store: {len(events):,} events one after another")
-    print(f"  add (dedupe + stream + score totals + trim) {stored:,.0f} events/s; "
-          f"plain XADD {plain:,.0f}/s (ratio {plain / stored:.2f}); duplicates refused "
-          f"{refused:,.0f}/s")
+    return Section(
+        key="liquidations-store",
+        title=f"liquidation store: {len(events):,} events one after another",
+        figures=[
+            Figure("add (dedupe + stream + score totals + trim)", stored, "events/s"),
+            Figure("plain XADD", plain, "events/s"),
+            Figure("plain XADD / add", plain / stored, "x"),
+            Figure("duplicates refused", refused, "events/s"),
+        ],
+    )
 
 
-def bench_liquidations(redis_url: str | None, events: int = 5_000, repeats: int = 5) -> None:
+def bench_liquidations(redis_url: str | None, events: int = 5_000,
+                       repeats: int = 5) -> list[Section]:
     bands = replay_bands()
     sample = synthetic_events(bands, events)
-    bench_scoring(bands, sample, repeats)
+    scoring = bench_scoring(bands, sample, repeats)
 
-    async def storing() -> None:
+    async def storing() -> Section:
         redis = (Redis.from_url(redis_url) if redis_url
                  else fakeredis.aioredis.FakeRedis(server=fakeredis.FakeServer()))
         try:
-            await bench_storing(redis, bands, sample)
+            return await bench_storing(redis, bands, sample)
         finally:
             await redis.aclose()
 
-    asyncio.run(storing())
+    return [scoring, asyncio.run(storing())]

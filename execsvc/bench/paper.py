@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import fakeredis
 from redis.asyncio import Redis
 
+from execsvc.bench.figures import Figure, Section
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import BINANCE_USDM_BRACKETS, bracket_table
 from execsvc.domain.orders import OrderRequest
@@ -206,7 +207,7 @@ def bench_paper(redis_url: str | None = None, *, requests: int = 2_000,
                 rebuild_entries: int = 100_000, repeats: int = 3,
                 check: Callable[[OrderRequest], Any] | None = None,
                 policy_path: str | Path | None = DEFAULT_POLICY) -> dict[str, float]:
-    """Print and return the paper-trading figures (see the module docstring).
+    """The paper-trading figures (see the module docstring; `paper_section` tabulates them).
 
     The stream runs twice: without a risk check (or with `check(request)`, sync or async, if
     given: a False result, or one whose `allowed` is False, refuses the order), and with the
@@ -233,20 +234,33 @@ def bench_paper(redis_url: str | None = None, *, requests: int = 2_000,
 
     figures = asyncio.run(run())
     figures["engine_requests_per_second"] = _engine_requests_per_second(requests)
+    figures["requests"] = requests
+    if policy is not None:
+        figures["policy"] = policy.name  # type: ignore[assignment]
+    return figures
+
+
+def paper_section(figures: dict[str, Any], redis_url: str | None, *,
+                  custom_check: bool = False) -> Section:
+    """`bench_paper`'s figures as a section of the report (no targets: rates to compare)."""
     store = ("embedded store (fakeredis)" if redis_url is None
              else f"Redis at {urlsplit(redis_url).hostname}:{urlsplit(redis_url).port or 6379}")
-    print(f"paper trading on the {store}: {requests:,} requests, 3 market : 1 resting limit : "
-          f"1 cancel, recorded BTCUSDT books")
-    rows = [("fill + journal" if check is None else "given check + fill + journal",
-             figures["requests_per_second"], figures["refused"])]
+    rows = [Figure("given check + fill + journal" if custom_check else "fill + journal",
+                   figures["requests_per_second"], "requests/s",
+                   note=f"{1e6 / figures['requests_per_second']:,.0f} us each, "
+                        f"{figures['refused']:,.0f} refused")]
     if "risk_requests_per_second" in figures:
-        rows.append((f"risk check ({policy.name}) + fill + journal",
-                     figures["risk_requests_per_second"], figures["risk_refused"]))
-    for label, rate, refused in rows:
-        print(f"  {label}: {rate:,.0f} requests/s end to end ({1e6 / rate:,.0f} us each)"
-              + (f", {refused:,.0f} refused" if refused else ""))
-    print(f"  engine alone, no journal: {figures['engine_requests_per_second']:,.0f} requests/s")
+        rows.append(Figure(f"risk check ({figures['policy']}) + fill + journal",
+                           figures["risk_requests_per_second"], "requests/s",
+                           note=f"{figures['risk_refused']:,.0f} refused"))
+    rows.append(Figure("engine alone, no journal", figures["engine_requests_per_second"],
+                       "requests/s"))
     entries, seconds = figures["journal_entries"], figures["rebuild_s"]
-    print(f"  rebuild of {entries:,.0f} journal entries: median {seconds:.2f} s "
-          f"({seconds * 1e6 / entries:.1f} us per entry)")
-    return figures
+    rows.append(Figure(f"rebuild of {entries:,.0f} journal entries", seconds, "s",
+                       note=f"{seconds * 1e6 / entries:.1f} us per entry"))
+    return Section(
+        key="paper",
+        title=(f"paper trading on the {store}: {figures['requests']:,.0f} requests, 3 market : "
+               "1 resting limit : 1 cancel, recorded BTCUSDT books"),
+        figures=rows,
+    )

@@ -284,11 +284,27 @@ def backtest(
 @app.command()
 def bench(
     repeats: Annotated[int, typer.Option(help="Timed repetitions per figure")] = 30,
-    symbols: Annotated[int, typer.Option(help="Symbols in the worker-tick benchmark")] = 100,
+    symbols: Annotated[int, typer.Option(help="Symbols in the worker-tick benchmark")] = 1000,
     http_seconds: Annotated[float, typer.Option(help="Seconds of load per endpoint")] = 5.0,
+    only: Annotated[list[str] | None, typer.Option(
+        help="Run only these benchmarks (repeatable): map, documents, slicing, stop, paper, "
+             "liquidations, tick")] = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="One JSON document (sections, figures, targets, missed) instead of "
+                       "the tables")] = False,
 ) -> None:
-    """Print benchmark figures (medians and ratios against same-run baselines)."""
-    from execsvc.bench.run import run_all
+    """Print benchmark figures: medians and ratios against same-run baselines, each next to its
+    target, missed targets marked MISSED and named in the last line."""
+    from execsvc.bench.run import BENCHMARKS, BenchOptions, run_all
 
-    run_all(repeats=repeats, tick_symbols=symbols, http_seconds=http_seconds)
+    unknown = sorted(set(only or ()) - set(BENCHMARKS))
+    if unknown:
+        typer.echo(f"unknown benchmark {', '.join(unknown)}; choose from "
+                   f"{', '.join(BENCHMARKS)}", err=True)
+        raise typer.Exit(2)
+    if repeats < 1 or symbols < 1 or http_seconds <= 0:
+        typer.echo("--repeats and --symbols must be >= 1 and --http-seconds > 0", err=True)
+        raise typer.Exit(2)
+    run_all(BenchOptions(repeats=repeats, tick_symbols=symbols, http_seconds=http_seconds),
+            only=only or (), as_json=json_output)
 

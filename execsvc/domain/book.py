@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 
 from execsvc.domain.units import MarketPrecision, OrderSide, order_side_sign
 
@@ -89,6 +90,15 @@ class OrderBook:
                 "timestamp_ms": self.timestamp_ms, "source": self.source,
                 "precision": self.precision.to_json() if self.precision else None}
 
+    def to_json_bytes(self) -> bytes:
+        """`to_json` as JSON bytes, the levels written by orjson straight from the arrays."""
+        return orjson.dumps(
+            {"bids": np.ascontiguousarray(self.bids, dtype=np.float64),
+             "asks": np.ascontiguousarray(self.asks, dtype=np.float64),
+             "timestamp_ms": self.timestamp_ms, "source": self.source,
+             "precision": self.precision.to_json() if self.precision else None},
+            option=orjson.OPT_SERIALIZE_NUMPY)
+
     @classmethod
     def from_json(cls, doc: dict, version: int = 0) -> OrderBook:
         precision = doc.get("precision")
@@ -103,8 +113,14 @@ def levels_array(levels: object) -> np.ndarray:
 
 
 def clean_side(levels: np.ndarray, descending: bool) -> np.ndarray:
-    """Finite levels with size > 0, one per price (sizes of equal prices summed), best first."""
+    """Finite levels with size > 0, one per price (sizes of equal prices summed), best first.
+    A side that is so already (as exchanges send them) is returned as it is."""
     levels = levels_array(levels)
+    with np.errstate(invalid="ignore"):
+        steps = np.diff(levels[:, 0])
+    if (np.isfinite(levels).all() and (levels > 0).all()
+            and ((steps < 0).all() if descending else (steps > 0).all())):
+        return levels
     keep = np.isfinite(levels).all(axis=1) & (levels[:, 0] > 0) & (levels[:, 1] > 0)
     prices, where = np.unique(levels[keep, 0], return_inverse=True)
     sizes = np.bincount(where, weights=levels[keep, 1], minlength=len(prices))

@@ -1,15 +1,17 @@
 """The map document: what the worker stores, `/map/{symbol}` returns, the charts draw and
-`execsvc map --json` prints; typed here once (`MapDocument`) with what is read from it.
+`execsvc map --json` prints; typed here once (`MapDocument`) with what is read from it, and
+`EncodedDocument`, the stored bytes with the fields read without parsing them.
 
 Money fields end in `_quote` (quote currency, `quote_currency`, e.g. USDT); distances in `_pct`
 are percent of the current price; `bin_width_bps` is basis points; times in epoch ms (`_ms`)
-or ISO-8601 UTC. `execsvc.maps.refresh` builds documents from the model's `LiquidationMap`;
+or ISO-8601 UTC. `execsvc.maps.document` encodes documents from the model's `LiquidationMap`;
 the store adds `version`/`computed_at_ms`, the API `age_s`/`stale`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, NotRequired
 
 from typing_extensions import TypedDict
@@ -108,9 +110,10 @@ class PrecisionDoc(TypedDict):
     source: str
 
 
-class MapDocument(TypedDict):
-    """One (exchange, symbol, window) map. `version`, `computed_at`, `computed_at_ms`, `age_s`
-    and `stale` are set once it is stored and served."""
+class MapHead(TypedDict):
+    """Every field of a map document but its `bands`: what summaries, notices and freshness
+    read. `version`, `computed_at`, `computed_at_ms`, `age_s` and `stale` are set once it is
+    stored and served."""
 
     exchange: str
     symbol: str
@@ -129,7 +132,6 @@ class MapDocument(TypedDict):
     assumptions: Assumptions
     churn: Churn
     clusters: list[ClusterDoc]
-    bands: list[Band]
     stats: CandleStats
     precision: PrecisionDoc | None
     version: NotRequired[int]
@@ -137,6 +139,13 @@ class MapDocument(TypedDict):
     computed_at_ms: NotRequired[int]
     age_s: NotRequired[float]
     stale: NotRequired[bool]
+
+
+class MapDocument(MapHead):
+    """One (exchange, symbol, window) map (in JSON, `bands` stands between `clusters` and
+    `stats`, `precision` comes last)."""
+
+    bands: list[Band]
 
 
 class ClusterSummary(TypedDict):
@@ -180,7 +189,7 @@ class Freshness(TypedDict):
     stale: bool
 
 
-def map_summary(document: MapDocument) -> MapSummary:
+def map_summary(document: MapHead) -> MapSummary:
     top = document["clusters"][:3]
     return {
         "exchange": document["exchange"],
@@ -197,17 +206,16 @@ def map_summary(document: MapDocument) -> MapSummary:
     }
 
 
-def history_snapshot(document: MapDocument) -> HistorySnapshot:
-    bands = document["bands"]
-    low = bands[0]["price_low"] if bands else document["price"]
-    width = (bands[0]["price_high"] - bands[0]["price_low"]) if bands else 0.0
-    return {
-        "t_ms": document["data_end_ms"],
-        "price": document["price"],
-        "low": low,
-        "width": width,
-        "values": [round(b["long_notional_quote"] + b["short_notional_quote"]) for b in bands],
-    }
+@dataclass(frozen=True, slots=True)
+class EncodedDocument:
+    """A map document as the worker stores it and the API can serve it: `json`, the whole
+    document as UTF-8 JSON; `head`, its fields but the bands; `history`, its heatmap snapshot.
+    Readers of the head and the history never parse `json` back."""
+
+    head: MapHead
+    json: bytes
+    history: HistorySnapshot
+
 
 
 class UnknownLeverage(ValueError):

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
+import numpy as np
+
 OrderSide = Literal["buy", "sell"]
 PositionSide = Literal["long", "short"]
 
@@ -73,6 +75,27 @@ def price_decimals(price: float, significant: int = 7, minimum: int = 2) -> int:
     10): with the defaults 2 for BTC at 90,000, 6 for DOGE at 0.1."""
     magnitude = math.floor(math.log10(max(abs(price), 1e-12)))
     return int(min(10, max(minimum, significant - 1 - magnitude)))
+
+
+def round_like_builtin(values: np.ndarray, decimals: int | np.ndarray) -> np.ndarray:
+    """`round(v, d)` of each value, as Python's `round` gives it (the double nearest to the
+    correctly rounded decimal), for a float array at numpy speed; `decimals` may be an array
+    broadcast against `values` (e.g. one per column).
+
+    `np.round`'s way, `rint(v * 10**d) / 10**d`, gives that number except where the scaled
+    value's own rounding error could move it across a half (within 1e-6 of one) or it is too
+    large to have a fraction (or not finite): those few are rounded by `round` itself."""
+    values = np.asarray(values, dtype=np.float64)
+    digits = np.broadcast_to(np.asarray(decimals, dtype=np.int64), values.shape)
+    scale = 10.0**digits
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = values * scale
+        rounded = np.rint(scaled) / scale
+        sure = (np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) > 1e-6) & (
+            np.abs(scaled) < 2.0**52)
+    for index in np.flatnonzero(~sure).tolist():
+        rounded.flat[index] = round(float(values.flat[index]), int(digits.flat[index]))
+    return rounded
 
 
 def iso_utc(epoch_ms: float) -> str:

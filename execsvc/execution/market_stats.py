@@ -23,7 +23,8 @@ def average_true_range(
     0.0 without candles."""
     if len(close) == 0:
         return 0.0
-    return float(true_range(high, low, close)[-period:].mean())
+    tail = slice(max(0, len(close) - period - 1), None)  # the last `period` ranges need these
+    return float(true_range(high[tail], low[tail], close[tail])[-period:].mean())
 
 
 def resample(
@@ -45,7 +46,12 @@ def hourly_atr(
     interval_ms: int, period: int = ATR_PERIOD,
 ) -> float:
     """ATR (quote per base) of the last `period` 1-hour bars; candles of an hour or longer
-    are used as they are."""
+    are used as they are. Only the candles of the last `period + 2` bars are read (at most
+    `ceil(1 h / interval)` candles fall in a bar; the oldest bar read may be cut, it then only
+    gives the close the next bar's range starts from)."""
     if interval_ms < ATR_BAR_MS:
-        high, low, close = resample(open_time_ms, high, low, close, ATR_BAR_MS)
+        per_bar = -(-ATR_BAR_MS // interval_ms)
+        tail = slice(max(0, len(close) - (period + 1) * per_bar - 1), None)
+        high, low, close = resample(open_time_ms[tail], high[tail], low[tail], close[tail],
+                                    ATR_BAR_MS)
     return average_true_range(high, low, close, period)

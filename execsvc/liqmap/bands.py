@@ -61,6 +61,57 @@ class BinnedCohorts:
     below: np.ndarray
     above: np.ndarray
 
+    @classmethod
+    def of(cls, table: np.ndarray) -> BinnedCohorts:
+        """From the slot table `(groups, n_bins + 2)`: below the grid, the bands, above it."""
+        return cls(by_group=table[:, 1:-1], below=table[:, 0], above=table[:, -1])
+
+
+@dataclass(frozen=True, slots=True)
+class SlotGeometry:
+    """Where cohorts of each group land in the flat slot table: group g owns the slots
+    `[g * stride, (g + 1) * stride)` (below the grid, the bands, above the grid); a cohort with
+    entry price `e` goes to `trunc(clip(scale[g] * e + offset[g], lowest[g], highest[g]))`.
+    Long groups are held to the lower half and short groups to the upper half (a guard against
+    rounding at the price; the survival rule already puts them there)."""
+
+    stride: int
+    scale: np.ndarray
+    offset: np.ndarray
+    lowest: np.ndarray
+    highest: np.ndarray
+
+
+def slot_geometry(grid: BandGrid, price_ratio: np.ndarray, is_long: np.ndarray) -> SlotGeometry:
+    """The slot arithmetic of `bin_cohorts`: `(LP - lowest) / width + 1` plus the group's first
+    slot, with `LP = price_ratio[g] * e`."""
+    stride = grid.n_bins + 2
+    first_slot = np.arange(price_ratio.shape[0]) * stride
+    lowest = np.where(is_long, first_slot, first_slot + grid.n_side + 1)
+    highest = np.where(is_long, first_slot + grid.n_side, first_slot + stride - 1)
+    return SlotGeometry(
+        stride=stride,
+        scale=np.ascontiguousarray(price_ratio / grid.width, dtype=np.float64),
+        offset=np.ascontiguousarray(first_slot + 1 - grid.lowest / grid.width, dtype=np.float64),
+        lowest=lowest.astype(np.float64),
+        highest=highest.astype(np.float64),
+    )
+
+
+def cohort_slots(grid: BandGrid, price_ratio: np.ndarray, entry_price: np.ndarray,
+                 is_long: np.ndarray) -> np.ndarray:
+    """The flat slot (`slot_geometry`) of every cohort `(g, i)` with liquidation price
+    `price_ratio[g] * entry_price[i]`, as a `(groups, candles)` array (a reused work array)."""
+    geometry = slot_geometry(grid, price_ratio, is_long)
+    shape = (price_ratio.shape[0], entry_price.shape[0])
+    slot = work_array("slot", shape)
+    np.multiply(geometry.scale[:, None], entry_price[None, :], out=slot)
+    slot += geometry.offset[:, None]
+    np.clip(slot, geometry.lowest[:, None], geometry.highest[:, None], out=slot)
+    index = work_array("slot_index", shape, np.intp)
+    np.copyto(index, slot, casting="unsafe")
+    return index
+
 
 def bin_cohorts(
     grid: BandGrid,
@@ -70,28 +121,12 @@ def bin_cohorts(
     is_long: np.ndarray,
 ) -> BinnedCohorts:
     """Bin cohorts with liquidation price `price_ratio[g] * entry_price[i]` and notional
-    `weight[g, i]` (zero for dead cohorts) in one `np.bincount`.
-
-    Each group owns `n_bins + 2` slots: below the grid, the bands, above the grid. The
-    fractional slot `(LP - lowest) / width + 1` is clipped into the group's slots and truncated;
-    long groups are held to the lower half and short groups to the upper half (a guard against
-    rounding at the price; the survival rule already puts them there).
-    """
-    n_groups = price_ratio.shape[0]
+    `weight[g, i]` (zero for dead cohorts) in one `np.bincount` of their `cohort_slots`."""
+    index = cohort_slots(grid, price_ratio, entry_price, is_long)
     stride = grid.n_bins + 2
-    first_slot = np.arange(n_groups) * stride
-    lowest_slot = np.where(is_long, first_slot, first_slot + grid.n_side + 1)[:, None]
-    highest_slot = np.where(is_long, first_slot + grid.n_side, first_slot + stride - 1)[:, None]
-    shape = (n_groups, entry_price.shape[0])
-    slot = work_array("slot", shape)
-    np.multiply((price_ratio / grid.width)[:, None], entry_price[None, :], out=slot)
-    slot += (first_slot + 1 - grid.lowest / grid.width)[:, None]
-    np.clip(slot, lowest_slot, highest_slot, out=slot)
-    index = work_array("slot_index", shape, np.intp)
-    np.copyto(index, slot, casting="unsafe")
-    counts = np.bincount(index.ravel(), weights=weight.ravel(), minlength=n_groups * stride)
-    table = counts.reshape(n_groups, stride)
-    return BinnedCohorts(by_group=table[:, 1:-1], below=table[:, 0], above=table[:, -1])
+    counts = np.bincount(index.ravel(), weights=weight.ravel(),
+                         minlength=price_ratio.shape[0] * stride)
+    return BinnedCohorts.of(counts.reshape(price_ratio.shape[0], stride))
 
 
 def cumulative_outward(long_notional: np.ndarray, short_notional: np.ndarray, n_side: int):

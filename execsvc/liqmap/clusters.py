@@ -57,7 +57,7 @@ def local_peaks(smoothed: np.ndarray, threshold: float) -> np.ndarray:
     return starts[peak]
 
 
-def _extent(smoothed: np.ndarray, peak: int) -> tuple[int, int]:
+def _extent(smoothed: list[float], peak: int) -> tuple[int, int]:
     half = smoothed[peak] / 2.0
     left = peak
     while left > 0 and half < smoothed[left - 1] <= smoothed[left]:
@@ -92,28 +92,39 @@ def partition_extents(
     return [(peak, left, right) for peak, left, right in clipped]
 
 
+def _band_sum(profile: np.ndarray, values: list[float], left: int, right: int) -> float:
+    """`profile[left : right + 1].sum()`: below 8 terms numpy adds them one after another, as
+    `sum` of the list does (without numpy's per-call cost)."""
+    if right - left < 7:
+        return sum(values[left : right + 1])
+    return float(profile[left : right + 1].sum())
+
+
 def _side_clusters(
     grid: BandGrid, side: str, profile: np.ndarray, curve: np.ndarray, offset: int,
     threshold: float, scale: float, limit: int,
-) -> list[dict]:
-    """The `limit` highest peaks of one side's smoothed `curve` as cluster fields (no rank)."""
+) -> list[tuple]:
+    """The `limit` highest peaks of one side's smoothed `curve` as cluster fields (`Cluster`'s
+    order, no rank)."""
     peaks = local_peaks(curve, threshold)
     peaks = peaks[np.argsort(curve[peaks])[::-1][:limit]]
-    edges = grid.edges()
+    if not len(peaks):
+        return []
+    edges = grid.edges().tolist()
+    smoothed, amounts = curve.tolist(), profile.tolist()
+    price = grid.price
     found = []
-    extents = partition_extents(curve, [(peak, *_extent(curve, peak)) for peak in peaks.tolist()])
+    extents = partition_extents(
+        curve, [(peak, *_extent(smoothed, peak)) for peak in peaks.tolist()]
+    )
     for peak, left, right in extents:
-        low, high = float(edges[offset + left]), float(edges[offset + right + 1])
+        low, high = edges[offset + left], edges[offset + right + 1]
         near_edge = high if side == "long" else low
-        found.append({
-            "side": side,
-            "price_low": low,
-            "price_high": high,
-            "peak_price": float((edges[offset + peak] + edges[offset + peak + 1]) / 2),
-            "notional_quote": float(profile[left : right + 1].sum()),
-            "intensity": float(curve[peak] / scale),
-            "distance_pct": abs(near_edge - grid.price) / grid.price * 100.0,
-        })
+        found.append((
+            side, low, high, (edges[offset + peak] + edges[offset + peak + 1]) / 2,
+            _band_sum(profile, amounts, left, right), smoothed[peak] / scale,
+            abs(near_edge - price) / price * 100.0,
+        ))
     return found
 
 
@@ -137,5 +148,5 @@ def find_clusters(
     for side, (profile, offset) in halves.items():
         found += _side_clusters(grid, side, profile, smoothed[side], offset,
                                 min_peak_fraction * scale, scale, max_per_side)
-    found.sort(key=lambda c: c["notional_quote"], reverse=True)
-    return [Cluster(**fields, rank=rank) for rank, fields in enumerate(found, start=1)]
+    found.sort(key=lambda fields: fields[4], reverse=True)
+    return [Cluster(*fields, rank=rank) for rank, fields in enumerate(found, start=1)]

@@ -3,8 +3,8 @@ estimated").
 
 `build_map` is pure: arrays in, a `LiquidationMap` out. Cohort groups are the (side, leverage)
 pairs; a group's liquidation price is a fixed ratio of the entry price (see
-`margin.liquidation_price_ratio`), so the whole map is a handful of array passes and one
-`np.bincount`, with no Python loop over candles.
+`margin.liquidation_price_ratio`), so survival and binning are one pass over the cohorts
+(`binning.bin_surviving`), with no Python loop over candles.
 
 Assumption on position size: liquidation prices are those of a representative position of
 `position_notional_quote` (default 10,000 quote), which selects the maintenance bracket.
@@ -39,13 +39,13 @@ import numpy as np
 
 from execsvc.domain.brackets import Bracket, max_leverage_for
 from execsvc.liqmap import cohorts, stock, survival
-from execsvc.liqmap.bands import BandGrid, bin_cohorts, cumulative_outward, relative_intensity
+from execsvc.liqmap.bands import BandGrid, cumulative_outward, relative_intensity
+from execsvc.liqmap.binning import bin_surviving
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.clusters import Cluster, find_clusters
 from execsvc.liqmap.funding import FundingRates, long_share_at
 from execsvc.liqmap.leverage import effective_leverage_mix
 from execsvc.liqmap.margin import liquidation_price_ratio
-from execsvc.liqmap.scratch import work_array
 
 Model = Literal["oi_delta", "volume_proxy"]
 
@@ -167,24 +167,6 @@ def _group_ratios(
     return np.array(ratios), is_long, np.tile(weights / weights.sum(), 2)
 
 
-def _alive_weights(
-    ratios: np.ndarray, is_long: np.ndarray, entry: np.ndarray, base: np.ndarray,
-    low: np.ndarray, high: np.ndarray, price: float,
-) -> np.ndarray:
-    """`weight[g, i]`: `base[g, i]` if group g's cohort of candle i survives, else 0.
-
-    A long survives while `ratio * entry < suffix_min_low`, i.e. `ratio < suffix_min_low / entry`
-    (shorts mirror with the suffix max), so the test needs no liquidation-price array.
-    """
-    n_long = int(is_long.sum())
-    weight = work_array("weight", base.shape)
-    long_limit = survival.suffix_min_low(low, price) / entry
-    short_limit = survival.suffix_max_high(high, price) / entry
-    np.multiply(ratios[:n_long, None] < long_limit, base[:n_long], out=weight[:n_long])
-    np.multiply(ratios[n_long:, None] > short_limit, base[n_long:], out=weight[n_long:])
-    return weight
-
-
 @dataclass(frozen=True, slots=True)
 class _Opened:
     """Each window candle's opened notional (quote) times the fraction still open, and the
@@ -246,6 +228,69 @@ def _stock_base(
     return entry, notional
 
 
+@dataclass(frozen=True, slots=True)
+class MapCohorts:
+    """Every (group, candle) cohort of a map, ready for `binning.bin_surviving`: group g (longs
+    by leverage, then shorts) has the liquidation price `ratios[g] * entry[i]` and the notional
+    `base[rows[g], i]` (quote); `low`/`high` are the candles' extremes (the stock's history
+    first, when there is one). `leverage_weights` are the groups' shares of a side."""
+
+    model: Model
+    grid: BandGrid
+    leverages: np.ndarray
+    ratios: np.ndarray
+    is_long: np.ndarray
+    leverage_weights: np.ndarray
+    entry: np.ndarray
+    base: np.ndarray
+    rows: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def map_cohorts(
+    candles: Candles,
+    oi_at_close: np.ndarray | None,
+    brackets: Sequence[Bracket],
+    price: float,
+    now_ms: int,
+    params: MapParams,
+    oi_before: float = np.nan,
+    history: Candles | None = None,
+    funding: FundingRates | None = None,
+) -> MapCohorts:
+    """The cohorts `build_map` bins (arguments as there)."""
+    if not np.isfinite(price) or price <= 0:
+        raise ValueError(f"price must be a positive finite number, got {price}")
+    grid = BandGrid.around(price, params.bin_width_bps, params.range_pct)
+    mix = params.leverage_mix_for(brackets)
+    ratios, is_long, lev_weight = _group_ratios(
+        tuple(mix.items()), params.position_notional_quote, tuple(brackets), params.formula,
+    )
+    has_history = history is not None and len(history) > 0
+    close_before = float(history.close[-1]) if has_history else float(candles.open[0])
+    entry = cohorts.typical_price(candles.high, candles.low, candles.close)
+    opened = _opened_and_surviving(candles, oi_at_close, entry, now_ms, oi_before, params,
+                                   close_before)
+    share = _long_share(candles, params, funding)
+    long_base = opened.notional * share
+    base = np.stack((long_base, opened.notional - long_base))
+    rows = np.where(is_long, 0, 1)
+    low, high = candles.low, candles.high
+    with_stock = (params.stock_half_life_h > 0 and has_history and opened.model == "oi_delta"
+                  and np.isfinite(opened.stock_amount) and opened.stock_amount > 0)
+    if with_stock:
+        stock_entry, stock_notional = _stock_base(
+            history, ratios, is_long, opened, params, int(candles.open_time_ms[0]), funding)
+        entry = np.concatenate((stock_entry, entry))
+        base = np.concatenate((stock_notional, base[rows]), axis=1)
+        rows = np.arange(len(ratios))
+        low = np.concatenate((history.low, low))
+        high = np.concatenate((history.high, high))
+    return MapCohorts(opened.model, grid, np.array(list(mix), dtype=np.float64), ratios,
+                      is_long, lev_weight, entry, base, rows, low, high)
+
+
 def build_map(
     candles: Candles,
     oi_at_close: np.ndarray | None,
@@ -264,35 +309,12 @@ def build_map(
     the stock's entries are placed when `params.stock_half_life_h > 0`. `funding`: the funding
     samples known by `now_ms`, read with `side_split="funding"`."""
     params = params or MapParams()
-    if not np.isfinite(price) or price <= 0:
-        raise ValueError(f"price must be a positive finite number, got {price}")
-    grid = BandGrid.around(price, params.bin_width_bps, params.range_pct)
-    mix = params.leverage_mix_for(brackets)
-    ratios, is_long, lev_weight = _group_ratios(
-        tuple(mix.items()), params.position_notional_quote, tuple(brackets), params.formula,
-    )
-    n_lev = len(mix)
-
-    has_history = history is not None and len(history) > 0
-    close_before = float(history.close[-1]) if has_history else float(candles.open[0])
-    entry = cohorts.typical_price(candles.high, candles.low, candles.close)
-    opened = _opened_and_surviving(candles, oi_at_close, entry, now_ms, oi_before, params,
-                                   close_before)
-    share = _long_share(candles, params, funding)
-    long_base = opened.notional * share
-    base = np.where(is_long[:, None], long_base[None, :], (opened.notional - long_base)[None, :])
-    low, high = candles.low, candles.high
-    with_stock = (params.stock_half_life_h > 0 and has_history and opened.model == "oi_delta"
-                  and np.isfinite(opened.stock_amount) and opened.stock_amount > 0)
-    if with_stock:
-        stock_entry, stock_notional = _stock_base(
-            history, ratios, is_long, opened, params, int(candles.open_time_ms[0]), funding)
-        entry = np.concatenate((stock_entry, entry))
-        base = np.concatenate((stock_notional, base), axis=1)
-        low = np.concatenate((history.low, low))
-        high = np.concatenate((history.high, high))
-    weight = _alive_weights(ratios, is_long, entry, base, low, high, price)
-    binned = bin_cohorts(grid, ratios, entry, weight, is_long)
+    found = map_cohorts(candles, oi_at_close, brackets, price, now_ms, params, oi_before,
+                        history, funding)
+    grid, ratios, lev_weight = found.grid, found.ratios, found.leverage_weights
+    n_lev = len(found.leverages)
+    binned = bin_surviving(grid, ratios, found.is_long, found.entry, found.base, found.rows,
+                           found.low, found.high, price)
     by_group = binned.by_group * lev_weight[:, None]
 
     by_leverage = by_group[:n_lev] + by_group[n_lev:]
@@ -300,10 +322,10 @@ def build_map(
     short_notional = by_group[n_lev:].sum(axis=0)
     cum_long, cum_short = cumulative_outward(long_notional, short_notional, grid.n_side)
     return LiquidationMap(
-        model=opened.model,
+        model=found.model,
         price=float(price),
         grid=grid,
-        leverages=np.array(list(mix), dtype=np.float64),
+        leverages=found.leverages,
         long_notional=long_notional,
         short_notional=short_notional,
         by_leverage=by_leverage,

@@ -17,7 +17,7 @@ from execsvc.domain.map_document import Band, MapDocument, leverage_indices
 from execsvc.domain.units import price_decimals
 from execsvc.liqmap.bands import BandGrid, cumulative_outward, relative_intensity
 from execsvc.liqmap.clusters import find_clusters
-from execsvc.maps.refresh import cluster_doc
+from execsvc.maps.document import cluster_docs
 
 
 def for_leverages(document: MapDocument, wanted: Sequence[float]) -> MapDocument:
@@ -58,6 +58,6 @@ def for_leverages(document: MapDocument, wanted: Sequence[float]) -> MapDocument
         **document,
         "leverages": [leverages[i] for i in kept],
         "bands": filtered,
-        "clusters": [cluster_doc(c, decimals) for c in clusters],
+        "clusters": cluster_docs(clusters, decimals),
         "totals": totals,
     }

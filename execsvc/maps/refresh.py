@@ -1,30 +1,25 @@
 """One symbol's refresh, shared by the worker, `execsvc map` and the benchmark: fetch the
-market data a map needs, then build one `MapDocument` per window (pure, CPU-bound)."""
+market data a map needs, then build one map document per window (pure, CPU-bound), encoded as
+`maps.document` stores it."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import Bracket
-from execsvc.domain.map_document import Band, CandleStats, Churn, ClusterDoc, MapDocument
-from execsvc.domain.units import MarketPrecision, iso_utc, price_decimals, significant
+from execsvc.domain.map_document import CandleStats, EncodedDocument, MapDocument
+from execsvc.domain.units import MarketPrecision
 from execsvc.execution.impact import sigma_quote_per_sqrt_s, volume_rate_base_per_s
 from execsvc.execution.market_stats import hourly_atr
 from execsvc.liqmap.candles import Candles
-from execsvc.liqmap.clusters import Cluster
 from execsvc.liqmap.cohorts import open_interest_at_close
 from execsvc.liqmap.funding import FundingRates
-from execsvc.liqmap.model import (
-    LiquidationMap,
-    MapParams,
-    build_map,
-    model_parameters,
-    model_version,
-)
+from execsvc.liqmap.model import MapParams, build_map
+from execsvc.maps.document import ModelDescription, encode_document
 from execsvc.market.types import MarketSource, MarketSourceError, OpenInterest, SymbolInfo
 from execsvc.settings import Settings
 
@@ -87,120 +82,17 @@ async def fetch_snapshot(
                           precision=precision)
 
 
-def _bands(liq_map: LiquidationMap, decimals: int) -> list[Band]:
-    edges = np.round(liq_map.grid.edges(), decimals).tolist()
-    columns = zip(
-        edges[:-1],
-        edges[1:],
-        np.round(liq_map.long_notional, 2).tolist(),
-        np.round(liq_map.short_notional, 2).tolist(),
-        np.round(liq_map.by_leverage.T, 2).tolist(),
-        np.round(liq_map.cum_long, 2).tolist(),
-        np.round(liq_map.cum_short, 2).tolist(),
-        np.round(liq_map.intensity, 4).tolist(),
-        strict=True,
-    )
-    keys = (
-        "price_low", "price_high", "long_notional_quote", "short_notional_quote",
-        "notional_by_leverage_quote", "cum_long_notional_quote", "cum_short_notional_quote",
-        "intensity",
-    )
-    return [Band(**dict(zip(keys, row, strict=True))) for row in columns]
-
-
-def cluster_doc(cluster: Cluster, decimals: int) -> ClusterDoc:
-    return ClusterDoc(
-        side=cluster.side,
-        price_low=round(cluster.price_low, decimals),
-        price_high=round(cluster.price_high, decimals),
-        peak_price=round(cluster.peak_price, decimals),
-        notional_quote=round(cluster.notional_quote, 2),
-        intensity=round(cluster.intensity, 4),
-        distance_pct=round(cluster.distance_pct, 4),
-        rank=cluster.rank,
-    )
-
-
-def map_document(
-    liq_map: LiquidationMap,
-    *,
-    exchange: str,
-    symbol: str,
-    window: str,
-    quote_currency: str,
-    params: MapParams,
-    stats: CandleStats,
-    precision: MarketPrecision | None = None,
-) -> MapDocument:
-    """Everything about one map except `version`/`computed_at` (the store adds those) and
-    `age_s`/`stale` (the API adds those when it answers)."""
-    decimals = price_decimals(liq_map.price)
-    return {
-        "exchange": exchange,
-        "symbol": symbol,
-        "window": window,
-        "model": liq_map.model,
-        "model_version": model_version(params),
-        "quote_currency": quote_currency,
-        "price": round(liq_map.price, decimals),
-        "data_end": iso_utc(liq_map.data_end_ms),
-        "data_end_ms": liq_map.data_end_ms,
-        "candles_used": liq_map.candles_used,
-        "bin_width_bps": liq_map.grid.bin_width_bps,
-        "range_pct": params.range_pct,
-        "leverages": liq_map.leverages.tolist(),
-        "totals": {
-            "long_notional_quote": round(float(liq_map.long_notional.sum()), 2),
-            "short_notional_quote": round(float(liq_map.short_notional.sum()), 2),
-            "out_of_range_long_quote": round(liq_map.out_of_range_long, 2),
-            "out_of_range_short_quote": round(liq_map.out_of_range_short, 2),
-        },
-        "assumptions": {
-            "liquidation_formula": params.formula,
-            "position_notional_quote": params.position_notional_quote,
-            "leverage_mix": {str(lev): significant(w)
-                             for lev, w in sorted(params.leverage_mix.items())},
-            "effective_leverage_mix": {
-                str(lev): round(float(w), 6)
-                for lev, w in zip(liq_map.leverages, liq_map.leverage_weights, strict=True)
-            },
-            **model_parameters(params),
-        },
-        "churn": _churn(liq_map, params),
-        "clusters": [cluster_doc(c, decimals) for c in liq_map.clusters],
-        "bands": _bands(liq_map, decimals),
-        "stats": stats,
-        "precision": precision.to_json() if precision else None,
-    }
-
-
-def _churn(liq_map: LiquidationMap, params: MapParams) -> Churn:
-    """Same-day churn (`execsvc.liqmap.churn`): new positions over the coming day (their mean
-    per side, and long and short by the map's long share) and the liquidation ratio (LP / entry)
-    of each leverage, for reading with a day's range."""
-    oi = liq_map.open_interest_quote
-    opened = params.churn_rate_per_day * oi if math.isfinite(oi) else 0.0
-    share = liq_map.churn_long_share
-    return {
-        "rate_per_day": params.churn_rate_per_day,
-        "opened_per_side_quote": round(opened / 2.0, 2),
-        "long_share": round(share, 6),
-        "opened_long_quote": round(opened * share, 2),
-        "opened_short_quote": round(opened * (1.0 - share), 2),
-        "leverage_weights": np.round(liq_map.leverage_weights, 6).tolist(),
-        "long_liquidation_ratio": np.round(liq_map.long_ratios, 8).tolist(),
-        "short_liquidation_ratio": np.round(liq_map.short_ratios, 8).tolist(),
-    }
-
-
-def build_documents(
-    snapshot: MarketSnapshot, windows: dict[str, int], params: MapParams
-) -> list[MapDocument]:
-    """One map document per window (name -> seconds), newest candles last."""
+def encode_documents(
+    snapshot: MarketSnapshot, windows: dict[str, int], params: MapParams,
+    model: ModelDescription | None = None,
+) -> list[EncodedDocument]:
+    """One encoded map document per window (name -> seconds), newest candles last. `model`
+    (`ModelDescription.of(params)`) can be passed by callers that encode many symbols."""
     documents = []
     oi = snapshot.open_interest
     full = snapshot.candles
     stats = candle_stats(snapshot.candles, snapshot.now_ms)
+    model = model or ModelDescription.of(params)
     oi_full = None
     if oi is not None and len(oi):
         oi_full = open_interest_at_close(full.open_time_ms, full.interval_ms, oi.time_ms,
@@ -217,12 +109,20 @@ def build_documents(
             candles, oi_at_close, snapshot.brackets, snapshot.price, snapshot.now_ms, params,
             oi_before=oi_before, history=history, funding=snapshot.funding,
         )
-        documents.append(map_document(
+        documents.append(encode_document(
             liq_map, exchange=snapshot.info.exchange, symbol=snapshot.info.symbol,
             window=window, quote_currency=snapshot.info.quote_currency, params=params,
-            stats=stats, precision=snapshot.precision,
+            stats=stats, model=model, precision=snapshot.precision,
         ))
     return documents
+
+
+def build_documents(
+    snapshot: MarketSnapshot, windows: dict[str, int], params: MapParams
+) -> list[MapDocument]:
+    """`encode_documents` as dicts (the stored bytes parsed): what the API serves."""
+    return [orjson.loads(document.json) for document in encode_documents(snapshot, windows,
+                                                                         params)]
 
 
 def candle_stats(candles: Candles, now_ms: int) -> CandleStats:

@@ -1,5 +1,10 @@
 """The refresh worker: every `REFRESH_INTERVAL_S`, rebuild every owned symbol's maps.
 
+Symbols go `CHUNK_SYMBOLS` at a time: their market data is fetched concurrently, their maps
+built and encoded in one worker thread (off the event loop), and everything they store goes
+to Redis in one pipelined round trip (`BandStore.write_refreshes`), which runs while the next
+chunk is built.
+
 One symbol's failure (source, model or store) never stops the others: it is counted in the
 store's status hash and in metrics, and logged once per burst of consecutive failures (and
 once on recovery). With several workers, `SymbolLeases` shares the symbols out.
@@ -18,11 +23,12 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from execsvc.domain.book import BookError
-from execsvc.domain.map_document import MapDocument, history_snapshot, map_summary
+from execsvc.domain.map_document import EncodedDocument
+from execsvc.maps.document import ModelDescription
 from execsvc.maps.metrics import WorkerMetrics
 from execsvc.maps.refresh import (
     MarketSnapshot,
-    build_documents,
+    encode_documents,
     fetch_snapshot,
     map_params,
     snapshot_lookback_s,
@@ -30,9 +36,15 @@ from execsvc.maps.refresh import (
 from execsvc.market.types import MarketSource, MarketSourceError, SymbolInfo
 from execsvc.settings import Settings
 from execsvc.store import BandStore, StoreUnavailable
+from execsvc.store.band_store import SymbolWrites
 from execsvc.store.leases import SymbolLeases
 
 log = logging.getLogger("execsvc.maps.worker")
+
+
+CHUNK_SYMBOLS = 50
+"""Symbols fetched, built and stored together: one thread hand-off and one Redis round trip
+for all their maps, books, history snapshots and statuses."""
 
 
 @dataclass
@@ -40,6 +52,18 @@ class TickReport:
     built: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    """One symbol's build: its encoded documents and book, or the error that stopped it."""
+
+    info: SymbolInfo
+    documents: list[EncodedDocument] = field(default_factory=list)
+    book_json: bytes | None = None
+    seconds: float = 0.0
+    book_refused: str | None = None
+    error: Exception | None = None
 
 
 class MapWorker:
@@ -55,6 +79,7 @@ class MapWorker:
         self.store = store
         self.settings = settings
         self.params = map_params(settings)
+        self.model = ModelDescription.of(self.params)
         self.windows = settings.window_seconds
         self.lookback_s = snapshot_lookback_s(self.windows, self.params)
         self.metrics = WorkerMetrics(registry or CollectorRegistry())
@@ -72,7 +97,8 @@ class MapWorker:
         self._history_marks: dict[tuple[str, str], int] = {}
 
     async def tick(self) -> TickReport:
-        """Refresh every symbol this worker holds a lease for, concurrently."""
+        """Refresh every symbol this worker holds a lease for, `CHUNK_SYMBOLS` at a time (see
+        the module docstring)."""
         started = time.perf_counter()
         report = TickReport()
         try:
@@ -83,8 +109,17 @@ class MapWorker:
             log.warning("store unavailable, nothing refreshed: %s", exc)
             return report
         self.metrics.owned_symbols.set(len(owned))
-        results = await asyncio.gather(*(self._refresh(self.symbols[s]) for s in owned))
-        for symbol, outcome in zip(owned, results, strict=True):
+        storing: asyncio.Task | None = None
+        outcomes: dict[str, int | str] = {}
+        for first in range(0, len(owned), CHUNK_SYMBOLS):
+            chunk = [self.symbols[s] for s in owned[first : first + CHUNK_SYMBOLS]]
+            built = await self._fetch_and_build(chunk, outcomes)
+            if storing is not None:  # the previous chunk's writes went on meanwhile
+                outcomes.update(await storing)
+            storing = asyncio.create_task(self._store(built))
+        if storing is not None:
+            outcomes.update(await storing)
+        for symbol, outcome in outcomes.items():
             if isinstance(outcome, str):
                 report.failed[symbol] = outcome
             else:
@@ -120,51 +155,89 @@ class MapWorker:
             )
             self._registered = True
 
-    async def _refresh(self, info: SymbolInfo) -> int | str:
-        """Build and store every window of one symbol: the number of maps, or the failure."""
-        stage = "source"
-        try:
-            snapshot = await fetch_snapshot(self.source, info, self.lookback_s, with_book=True)
-            stage = "model"
-            started = time.perf_counter()
-            documents = await asyncio.to_thread(
-                build_documents, snapshot, self.windows, self.params
-            )
-            self.metrics.build_seconds.observe((time.perf_counter() - started) / len(documents))
-            stage = "store"
-            await self._store_book(info, snapshot)
-            for document in documents:
-                await self.store.put_map(document, map_summary(document))
-                await self._remember(info, document)
-                self.metrics.builds.labels(info.symbol, document["window"], "ok").inc()
-            await self.store.record_success(info.exchange, info.symbol, int(time.time() * 1000))
-        except Exception as exc:  # one symbol's fault, whatever it is, must not stop the rest
-            return await self._failed(info, stage, exc)
-        await self._recovered(info)
-        return len(documents)
+    async def _fetch_and_build(self, chunk: list[SymbolInfo],
+                               outcomes: dict[str, int | str]) -> list[_Built]:
+        """Fetch some symbols' market data concurrently and build their maps in one worker
+        thread; a symbol whose data could not be fetched gets its failure in `outcomes`."""
+        snapshots = await asyncio.gather(
+            *(fetch_snapshot(self.source, info, self.lookback_s, with_book=True)
+              for info in chunk), return_exceptions=True)
+        fetched = []
+        for info, snapshot in zip(chunk, snapshots, strict=True):
+            if isinstance(snapshot, Exception):
+                outcomes[info.symbol] = await self._failed(info, "source", snapshot)
+            else:
+                fetched.append(snapshot)
+        return await asyncio.to_thread(self._build_all, fetched) if fetched else []
 
-    async def _store_book(self, info: SymbolInfo, snapshot: MarketSnapshot) -> None:
-        """Store the symbol's book for advice; a bad book (crossed, empty) is counted and
-        skipped: advice then sees the previous one age out, the maps are still stored."""
+    async def _store(self, built: list[_Built]) -> dict[str, int | str]:
+        """Store the built symbols in one pipelined round trip: per symbol the number of maps
+        stored, or the failure (of the model, or of its writes)."""
+        outcomes: dict[str, int | str] = {}
+        writes: list[tuple[_Built, SymbolWrites]] = []
+        for result in built:
+            if result.error is not None:
+                outcomes[result.info.symbol] = await self._failed(result.info, "model",
+                                                                 result.error)
+                continue
+            if result.book_refused is not None:
+                self.metrics.failures.labels(result.info.symbol, "book").inc()
+                log.warning("order book of %s refused: %s", result.info.symbol,
+                            result.book_refused)
+            writes.append((result, self._writes(result)))
+        try:
+            refused = await self.store.write_refreshes([w for _, w in writes])
+        except StoreUnavailable as exc:
+            refused = {write.symbol: str(exc) for _, write in writes}
+        for result, write in writes:
+            info = result.info
+            if info.symbol in refused:
+                outcomes[info.symbol] = await self._failed(
+                    info, "store", StoreUnavailable(refused[info.symbol]))
+                continue
+            for document in write.history:
+                self._history_marks[(info.symbol, document.head["window"])] = (
+                    document.head["stats"]["last_candle_open_ms"])
+            for document in result.documents:
+                self.metrics.build_seconds.observe(result.seconds / len(result.documents))
+                self.metrics.builds.labels(info.symbol, document.head["window"], "ok").inc()
+            await self._recovered(info)
+            outcomes[info.symbol] = len(result.documents)
+        return outcomes
+
+    def _build_all(self, snapshots: list[MarketSnapshot]) -> list[_Built]:
+        """Every snapshot's documents and order book, encoded (CPU-bound, in a thread)."""
+        return [self._build(snapshot) for snapshot in snapshots]
+
+    def _build(self, snapshot: MarketSnapshot) -> _Built:
+        started = time.perf_counter()
+        try:
+            documents = encode_documents(snapshot, self.windows, self.params, self.model)
+        except Exception as exc:  # one symbol's fault, whatever it is, must not stop the rest
+            return _Built(snapshot.info, error=exc)
+        seconds = time.perf_counter() - started
         try:
             if snapshot.book is None:
                 raise BookError("no order book in the snapshot")
-            book = snapshot.book.cleaned()
+            book_json = snapshot.book.cleaned().to_json_bytes()
         except BookError as exc:
-            self.metrics.failures.labels(info.symbol, "book").inc()
-            log.warning("order book of %s refused: %s", info.symbol, exc)
-            return
-        await self.store.put_book(info.exchange, info.symbol, book)
+            # advice then sees the previous book age out; the maps are still stored
+            return _Built(snapshot.info, documents, seconds=seconds, book_refused=str(exc))
+        return _Built(snapshot.info, documents, book_json, seconds=seconds)
 
-    async def _remember(self, info: SymbolInfo, document: MapDocument) -> None:
-        """Add the map to its history once per new candle (not on every tick)."""
-        key = (info.symbol, document["window"])
-        candle = document["stats"]["last_candle_open_ms"]
-        if self._history_marks.get(key) != candle:
-            await self.store.append_history(
-                info.exchange, info.symbol, document["window"], history_snapshot(document)
-            )
-            self._history_marks[key] = candle
+    def _writes(self, result: _Built) -> SymbolWrites:
+        """The store writes of one built symbol: maps, book, the history snapshots of windows
+        with a new candle since the last one stored (not one per tick), the success."""
+        history = [
+            document for document in result.documents
+            if self._history_marks.get((result.info.symbol, document.head["window"]))
+            != document.head["stats"]["last_candle_open_ms"]
+        ]
+        return SymbolWrites(
+            exchange=result.info.exchange, symbol=result.info.symbol,
+            documents=result.documents, book_json=result.book_json, history=history,
+            success_ms=int(time.time() * 1000),
+        )
 
     async def _failed(self, info: SymbolInfo, stage: str, exc: Exception) -> str:
         reason = f"{stage}: {exc}"
@@ -173,7 +246,7 @@ class MapWorker:
         self._consecutive_failures[info.symbol] = consecutive
         if consecutive == 1:
             log.warning("refresh of %s failed (%s); failures in a row are counted, not logged",
-                        info.symbol, reason, exc_info=stage == "model")
+                        info.symbol, reason, exc_info=exc if stage == "model" else None)
         # With the store down the failure is visible anyway: maps go stale, /readyz says why.
         with contextlib.suppress(StoreUnavailable):
             await self.store.record_failure(

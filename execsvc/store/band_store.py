@@ -13,38 +13,73 @@ Keys (prefix `execsvc`):
 - `symbols`: hash symbol -> JSON `{exchange, quote_currency, has_open_interest}`.
 - channel `maps`: one JSON notice per map update.
 
-A map write is one Lua script: bump the version, write the hash, set the TTL and publish the
-notice, all atomically, so a reader never sees a document without its version.
+All of a symbol's refresh is one Lua script call (`PUT_REFRESH_SCRIPT`): its book (version,
+hash, TTL), each map (bump the version, write the hash, set the TTL, publish the notice), the
+history snapshots and the status, atomically, so a reader never sees a document without its
+version. The worker sends many symbols' calls in one pipeline (`write_refreshes`): one round
+trip and one reply per symbol.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from execsvc.domain.book import OrderBook
 from execsvc.domain.map_document import (
+    EncodedDocument,
     HistorySnapshot,
     MapDocument,
     MapSummary,
     StaleReason,
+    map_summary,
     stale_reason,
 )
 
-PUT_MAP_SCRIPT = """
-local version = redis.call('INCR', KEYS[2])
-redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'version', version, 'computed_at_ms', ARGV[2],
-           'data_lag_s', ARGV[6], 'candle_interval_s', ARGV[7])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PUBLISH', ARGV[4], '{"version":' .. version .. ',' .. string.sub(ARGV[5], 2))
-return version
+PUT_REFRESH_SCRIPT = """
+-- KEYS: status, book, then (map, map version) per map, then one history stream per snapshot.
+-- ARGV: ttl_ms, channel, history length, success_ms or '', book JSON or '', map count,
+--       then (document, computed_at_ms, notice, data_lag_s, candle_interval_s) per map,
+--       then one snapshot per history stream.
+local ttl, channel, history_length = ARGV[1], ARGV[2], ARGV[3]
+local versions = {0}
+if ARGV[5] ~= '' then
+  versions[1] = redis.call('HINCRBY', KEYS[2], 'version', 1)
+  redis.call('HSET', KEYS[2], 'doc', ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+local k, a = 3, 7
+for i = 1, tonumber(ARGV[6]) do
+  local version = redis.call('INCR', KEYS[k + 1])
+  redis.call('HSET', KEYS[k], 'doc', ARGV[a], 'version', version, 'computed_at_ms', ARGV[a + 1],
+             'data_lag_s', ARGV[a + 3], 'candle_interval_s', ARGV[a + 4])
+  redis.call('PEXPIRE', KEYS[k], ttl)
+  redis.call('PUBLISH', channel, '{"version":' .. version .. ',' .. string.sub(ARGV[a + 2], 2))
+  versions[i + 1] = version
+  k, a = k + 2, a + 5
+end
+while k <= #KEYS do
+  redis.call('XADD', KEYS[k], 'MAXLEN', history_length, '*', 'snap', ARGV[a])
+  k, a = k + 1, a + 1
+end
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'last_success_ms', ARGV[4], 'consecutive_failures', 0)
+end
+return versions
 """
+
+PIPELINE_BYTES = 4 << 20
+"""About how much one pipelined round trip of `write_refreshes` carries. Larger ones cost more
+CPU than they save: asyncio joins what it sends and buffers again what the socket does not
+take at once (1,000 symbols' maps and books, 350 MB, took 0.6 s of CPU in 17 MB round trips
+and 0.2 s in 3.5 MB ones)."""
 
 HISTORY_LENGTH = 288
 """Map snapshots kept per (exchange, symbol, window) for the heatmap over time."""
@@ -86,13 +121,34 @@ class MapFreshness:
                             max_map_age_s)
 
 
+@dataclass(frozen=True, slots=True)
+class SymbolWrites:
+    """What one symbol's refresh stores: its map `documents` (with the time they were computed,
+    epoch ms, now if None), the order book (JSON bytes, or None to leave the stored one), the
+    documents whose snapshot joins the history, and the time (ms) of the success to record."""
+
+    exchange: str
+    symbol: str
+    documents: Sequence[EncodedDocument | MapDocument] = ()
+    book_json: bytes | None = None
+    history: Sequence[EncodedDocument] = ()
+    success_ms: int | None = None
+    computed_at_ms: int | None = None
+
+
+def payload_bytes(write: SymbolWrites) -> int:
+    """The bytes of documents and book in `write` (what dominates its size)."""
+    return len(write.book_json or b"") + sum(
+        len(d.json) if isinstance(d, EncodedDocument) else 0 for d in write.documents)
+
+
 class BandStore:
     def __init__(self, redis: Redis, *, ttl_s: float = 120.0, prefix: str = "execsvc") -> None:
         self.redis = redis
         self.ttl_ms = int(ttl_s * 1000)
         self.prefix = prefix
         self.channel = f"{prefix}:maps"
-        self._put_map = redis.register_script(PUT_MAP_SCRIPT)
+        self._put_refresh = redis.register_script(PUT_REFRESH_SCRIPT)
 
     def _key(self, kind: str, *parts: str) -> str:
         return ":".join((self.prefix, kind, *parts))
@@ -101,23 +157,70 @@ class BandStore:
         await self._call(self.redis.ping())
 
     async def put_map(
-        self, document: MapDocument, summary: MapSummary, computed_at_ms: int | None = None
+        self, document: MapDocument | EncodedDocument, summary: MapSummary | None = None,
+        computed_at_ms: int | None = None,
     ) -> int:
-        """Store a map document; returns its new version. `summary` goes into the notice."""
-        ident = (document["exchange"], document["symbol"], document["window"])
-        computed = int(time.time() * 1000) if computed_at_ms is None else computed_at_ms
-        notice = {**summary, "computed_at_ms": computed}
-        stats = document.get("stats") or {}
-        lag = stats.get("data_lag_s")
-        version = await self._call(
-            self._put_map(
-                keys=[self._key("map", *ident), self._key("mapver", *ident)],
-                args=[orjson.dumps(document), computed, self.ttl_ms, self.channel,
-                      orjson.dumps(notice), "" if lag is None else lag,
-                      stats.get("candle_interval_s", 0.0)],
-            )
-        )
-        return int(version)
+        """Store one map document (a dict, or encoded); returns its new version. The notice
+        carries `summary` (by default the document's own, `map_summary`)."""
+        head = document.head if isinstance(document, EncodedDocument) else document
+        write = SymbolWrites(head["exchange"], head["symbol"], [document],
+                             computed_at_ms=computed_at_ms)
+        versions = await self._call(self._queue(self.redis, write, [summary]))
+        return int(versions[1])
+
+    async def write_refreshes(self, writes: Sequence[SymbolWrites]) -> dict[str, str]:
+        """Store many symbols' refreshes, one script call each (a symbol's maps, book,
+        history and status change together), pipelined in round trips of about
+        `PIPELINE_BYTES`; returns the reason for each symbol whose writes failed. Raises
+        StoreUnavailable when Redis cannot be reached at all."""
+        failed: dict[str, str] = {}
+        start, size = 0, 0
+        for end, write in enumerate(writes, start=1):
+            size += payload_bytes(write)
+            if size >= PIPELINE_BYTES or end == len(writes):
+                failed.update(await self._write_pipelined(writes[start:end]))
+                start, size = end, 0
+        return failed
+
+    async def _write_pipelined(self, writes: Sequence[SymbolWrites]) -> dict[str, str]:
+        pipe = self.redis.pipeline(transaction=False)
+        for write in writes:
+            await self._queue(pipe, write)
+        results = await self._call(pipe.execute(raise_on_error=False))
+        return {write.symbol: f"redis error: {result}"
+                for write, result in zip(writes, results, strict=True)
+                if isinstance(result, Exception)}
+
+    def _queue(self, client: Redis | Pipeline, write: SymbolWrites,
+               summaries: Sequence[MapSummary | None] = ()) -> Any:
+        """The refresh script call for `write` on `client` (awaited: the versions, book's
+        first, or the pipeline it was queued on)."""
+        computed = int(time.time() * 1000) if write.computed_at_ms is None else (
+            write.computed_at_ms)
+        keys = [self._key("status", write.exchange, write.symbol),
+                self._key("book", write.exchange, write.symbol)]
+        args: list[Any] = [self.ttl_ms, self.channel, HISTORY_LENGTH,
+                           "" if write.success_ms is None else write.success_ms,
+                           write.book_json or "", len(write.documents)]
+        for index, document in enumerate(write.documents):
+            if isinstance(document, EncodedDocument):
+                head, text = document.head, document.json
+            else:
+                head, text = document, orjson.dumps(document)
+            summary = summaries[index] if index < len(summaries) else None
+            ident = (write.exchange, write.symbol, head["window"])
+            keys += [self._key("map", *ident), self._key("mapver", *ident)]
+            stats = head.get("stats") or {}
+            lag = stats.get("data_lag_s")
+            notice = {**(map_summary(head) if summary is None else summary),
+                      "computed_at_ms": computed}
+            args += [text, computed, orjson.dumps(notice), "" if lag is None else lag,
+                     stats.get("candle_interval_s", 0.0)]
+        for document in write.history:
+            keys.append(self._key("history", write.exchange, write.symbol,
+                                  document.head["window"]))
+            args.append(orjson.dumps(document.history))
+        return self._put_refresh(keys=keys, args=args, client=client)
 
     async def get_map(self, exchange: str, symbol: str, window: str) -> StoredMap | None:
         raw = await self._call(self.redis.hgetall(self._key("map", exchange, symbol, window)))
@@ -140,16 +243,6 @@ class BandStore:
         return MapFreshness(int(version), int(computed), float(lag) if lag else None,
                             float(interval or 0.0))
 
-    async def put_book(self, exchange: str, symbol: str, book: OrderBook) -> int:
-        """Store the latest order book of a symbol; returns its version."""
-        key = self._key("book", exchange, symbol)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, "version", 1)
-            pipe.hset(key, "doc", orjson.dumps(book.to_json()))
-            pipe.pexpire(key, self.ttl_ms)
-            version, *_ = await self._call(pipe.execute())
-        return int(version)
-
     async def book_version(self, exchange: str, symbol: str) -> int | None:
         version = await self._call(self.redis.hget(self._key("book", exchange, symbol), "version"))
         return None if version is None else int(version)
@@ -161,16 +254,6 @@ class BandStore:
         if version is None or doc is None:
             return None
         return OrderBook.from_json(orjson.loads(doc), version=int(version))
-
-    async def append_history(
-        self, exchange: str, symbol: str, window: str, snapshot: HistorySnapshot,
-        max_len: int = HISTORY_LENGTH,
-    ) -> None:
-        """Append a compact map snapshot to the bounded history (a stream, oldest trimmed)."""
-        key = self._key("history", exchange, symbol, window)
-        await self._call(self.redis.xadd(
-            key, {"snap": orjson.dumps(snapshot)}, maxlen=max_len, approximate=False
-        ))
 
     async def history(
         self, exchange: str, symbol: str, window: str, count: int = HISTORY_LENGTH
@@ -188,12 +271,6 @@ class BandStore:
     async def symbol_registry(self) -> dict[str, dict[str, Any]]:
         raw = await self._call(self.redis.hgetall(self._key("symbols")))
         return {k.decode(): orjson.loads(v) for k, v in raw.items()}
-
-    async def record_success(self, exchange: str, symbol: str, now_ms: int) -> None:
-        key = self._key("status", exchange, symbol)
-        await self._call(
-            self.redis.hset(key, mapping={"last_success_ms": now_ms, "consecutive_failures": 0})
-        )
 
     async def record_failure(self, exchange: str, symbol: str, reason: str, now_ms: int) -> int:
         """Count a failure; returns the number of consecutive failures."""

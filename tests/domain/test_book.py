@@ -1,15 +1,17 @@
-"""walk_book / cost_curve: known answers on hand-built books and properties on random ones."""
+"""walk_book / cost_curve: known answers on hand-built books and properties on random ones;
+cleaning a side and the stored form."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execsvc.domain.book import BookWalk, cost_curve, walk_book
+from execsvc.domain.book import BookWalk, OrderBook, clean_side, cost_curve, walk_book
 
 ASKS = np.array([[100.0, 1.0], [101.0, 2.0], [102.0, 3.0]])
 BIDS = np.array([[99.0, 1.0], [98.0, 1.0], [97.0, 2.0]])
@@ -159,3 +161,30 @@ def test_walk_properties(
     assert np.all(np.diff(slippage) >= -1e-9 * np.maximum(1.0, np.abs(slippage[1:])))
     curve = cost_curve(levels, quantities, side)  # type: ignore[arg-type]
     assert np.array_equal(curve, slippage)
+
+
+def reference_clean(levels: np.ndarray, descending: bool) -> np.ndarray:
+    """Finite positive levels, equal prices merged (sizes summed), best first: the long way."""
+    keep = np.isfinite(levels).all(axis=1) & (levels[:, 0] > 0) & (levels[:, 1] > 0)
+    prices, where = np.unique(levels[keep, 0], return_inverse=True)
+    sizes = np.bincount(where, weights=levels[keep, 1], minlength=len(prices))
+    side = np.column_stack((prices, sizes))
+    return side[::-1] if descending else side
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, -1.0, math.nan, math.inf, 99.5, 100.0, 100.5,
+                                           101.0, 101.5, 102.0]),
+                          st.floats(-1.0, 5.0, allow_nan=False)), max_size=12),
+       st.booleans(), st.booleans())
+def test_cleaning_a_side(levels, descending, already_clean) -> None:
+    array = np.array(levels, dtype=np.float64).reshape(-1, 2)
+    if already_clean:  # as exchanges send them: one positive level per price, best first
+        array = reference_clean(np.abs(array) + 1.0, descending)
+    assert np.array_equal(clean_side(array, descending), reference_clean(array, descending))
+
+
+def test_stored_form_as_bytes_is_the_json_of_the_stored_form() -> None:
+    book = OrderBook.of([[100.5, 1.25], [100.0, 3.0]], [[101.0, 0.5]], timestamp_ms=7,
+                        source="test")
+    assert book.to_json_bytes() == orjson.dumps(book.to_json())

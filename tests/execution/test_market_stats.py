@@ -36,3 +36,27 @@ def test_minute_candles_give_the_atr_of_their_hourly_bars(returns, offset) -> No
         average_true_range(*bars))
     assert hourly_atr(times, high, low, closes, HOUR) == pytest.approx(
         average_true_range(high, low, closes))
+
+
+def full_history_atr(times, high, low, close, interval_ms, period=14) -> float:
+    """Every candle resampled, every true range taken: what the tail-only ATR must equal."""
+    if interval_ms < HOUR:
+        high, low, close = resample(times, high, low, close, HOUR)
+    return float(true_range(high, low, close)[-period:].mean())
+
+
+@given(st.lists(st.floats(-0.01, 0.01), min_size=1, max_size=3000), st.integers(0, 59),
+       st.sampled_from([60_000, 300_000, 420_000, HOUR, 4 * HOUR]), st.integers(1, 30),
+       st.lists(st.integers(0, 2999), max_size=40))
+def test_reading_only_the_last_bars_changes_nothing(returns, offset, interval, period, gaps):
+    """Bit for bit, with gaps in the candles and intervals that do not divide the hour."""
+    closes = 100 * np.exp(np.cumsum(returns))
+    opens = np.concatenate(([100.0], closes[:-1]))
+    high, low = np.maximum(opens, closes) * 1.002, np.minimum(opens, closes) * 0.998
+    steps = np.ones(len(closes), dtype=np.int64)
+    for gap in gaps:
+        if gap < len(steps):
+            steps[gap] += 7
+    times = (np.cumsum(steps) + offset) * interval
+    assert hourly_atr(times, high, low, closes, interval, period) == full_history_atr(
+        times, high, low, closes, interval, period)

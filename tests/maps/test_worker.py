@@ -1,5 +1,5 @@
 """The refresh worker against a real redis-server: every symbol and window, faults, leases,
-outages, the run loop and the bounded history."""
+outages, the run loop, the bounded history, chunks and the stored bytes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
+from execsvc.maps import worker as worker_module
+from execsvc.maps.refresh import encode_documents, fetch_snapshot
 from execsvc.maps.worker import MapWorker
 from execsvc.market.replay import ReplaySource
 from execsvc.market.types import MarketSourceError
@@ -125,3 +127,44 @@ async def test_history_keeps_one_snapshot_per_candle(redis_client: Redis) -> Non
     assert second["t_ms"] - first["t_ms"] >= 3_600_000
     assert len(first["values"]) == 400 and first["width"] > 0
     assert first["low"] < first["price"] < first["low"] + 400 * first["width"]
+
+
+async def test_chunks_store_everything_and_keep_faults_to_their_symbol(
+        redis_client: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three symbols in chunks of two (the second chunk builds while the first one's writes
+    go out): one symbol's model fails, one's store writes fail, the third is stored whole."""
+    monkeypatch.setattr(worker_module, "CHUNK_SYMBOLS", 2)
+    store = BandStore(redis_client)
+    worker = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), store, settings())
+    await redis_client.set("execsvc:status:binanceusdm:ETHUSDT", "not a hash")
+    real_encode = worker_module.encode_documents
+
+    def encode(snapshot, *args):
+        if snapshot.info.symbol == "BTC-PERP":
+            raise FloatingPointError("model blew up")
+        return real_encode(snapshot, *args)
+
+    monkeypatch.setattr(worker_module, "encode_documents", encode)
+    report = await worker.tick()
+    assert report.built == 2
+    assert report.failed["BTC-PERP"].startswith("model: model blew up")
+    assert report.failed["ETHUSDT"].startswith("store: redis error")
+    btc = await store.get_map("binanceusdm", "BTCUSDT", "1d")
+    assert btc.document["symbol"] == "BTCUSDT" and len(btc.document["bands"]) == 400
+    assert (await store.get_book("binanceusdm", "BTCUSDT")).version == 1
+    assert len(await store.history("binanceusdm", "BTCUSDT", "7d")) == 1
+    assert (await store.status("binanceusdm", "BTCUSDT"))["consecutive_failures"] == "0"
+    assert await store.get_map("ftx", "BTC-PERP", "1d") is None
+
+
+async def test_stored_document_is_the_encoded_one(redis_client: Redis) -> None:
+    """What the worker stores is byte for byte the document `execsvc map --json` builds."""
+    store = BandStore(redis_client)
+    source = ReplaySource(speed=720, symbols=SYMBOLS, clock=lambda: 0.0)
+    worker = MapWorker(source, store, settings())
+    await worker.tick()
+    stored = await redis_client.hget("execsvc:map:binanceusdm:ETHUSDT:7d", "doc")
+    info = next(i for i in source.symbols() if i.symbol == "ETHUSDT")
+    snapshot = await fetch_snapshot(source, info, worker.lookback_s)
+    [document] = encode_documents(snapshot, {"7d": 7 * 86_400}, worker.params)
+    assert stored == document.json

@@ -50,3 +50,46 @@ async def test_embedded_store_runs_the_same_code() -> None:
     report = await worker.tick()
     assert report.failed == {} and report.built == 6
     assert (await store.get_map("binanceusdm", "ETHUSDT", "7d")).version == 1
+
+
+async def test_refreshes_go_out_in_bounded_pipelines(redis_client: Redis, monkeypatch) -> None:
+    """Many symbols' writes split into round trips of about PIPELINE_BYTES, every write
+    landing: maps with versions, books, history, status; a bad key fails only its symbol."""
+    from execsvc.domain.map_document import EncodedDocument
+    from execsvc.store import band_store
+    from execsvc.store.band_store import SymbolWrites
+
+    monkeypatch.setattr(band_store, "PIPELINE_BYTES", 150)
+    sent = []
+    real = BandStore._write_pipelined
+
+    async def counted(self, writes):
+        sent.append(len(writes))
+        return await real(self, writes)
+
+    monkeypatch.setattr(BandStore, "_write_pipelined", counted)
+    store = BandStore(redis_client)
+
+    def write(symbol: str, window: str) -> SymbolWrites:
+        head = {"exchange": "ex", "symbol": symbol, "window": window, "model": "oi_delta",
+                "price": 1.0, "data_end": "2026-01-01T00:00:00Z", "clusters": [],
+                "stats": {"data_lag_s": 1.5, "candle_interval_s": 60.0}}
+        document = EncodedDocument(head=head, json=orjson.dumps({**head, "bands": []}) + b" " * 60,
+                                   history={"t_ms": 1, "price": 1.0, "low": 0.9, "width": 0.1,
+                                            "values": [1, 2]})
+        return SymbolWrites("ex", symbol, [document], book_json=b'{"bids":[],"asks":[]}',
+                            history=[document], success_ms=5)
+
+    await redis_client.set("execsvc:status:ex:S3", "not a hash")
+    failed = await store.write_refreshes([write(f"S{i}", "1d") for i in range(5)])
+    assert set(failed) == {"S3"} and "WRONGTYPE" in failed["S3"]
+    assert sum(sent) == 5 and len(sent) >= 3
+    for i in (0, 4):
+        stored = await store.get_map("ex", f"S{i}", "1d")
+        assert stored.version == 1 and stored.document["symbol"] == f"S{i}"
+        assert (await store.map_freshness("ex", f"S{i}", "1d")).data_lag_s == 1.5
+        assert await store.book_version("ex", f"S{i}") == 1
+        assert (await store.history("ex", f"S{i}", "1d"))[0]["values"] == [1, 2]
+        assert (await store.status("ex", f"S{i}"))["last_success_ms"] == "5"
+    again = await store.write_refreshes([write("S0", "1d")])
+    assert again == {} and (await store.get_map("ex", "S0", "1d")).version == 2

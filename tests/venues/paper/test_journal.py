@@ -15,7 +15,8 @@ import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from execsvc.bench.paper import bench_paper
+from execsvc.bench.figures import render
+from execsvc.bench.paper import bench_paper, paper_section
 from execsvc.domain.book import OrderBook
 from execsvc.domain.orders import DuplicateOrder, OrderRequest, order_to_json, position_to_json
 from execsvc.market.replay_books import recorded_order_book
@@ -220,7 +221,7 @@ async def test_journal_pages_fold_a_long_history(redis_client: Redis) -> None:
     await assert_rebuild_matches(broker)
 
 
-def test_bench_runs_and_cleans_up(redis_server, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_runs_and_cleans_up(redis_server) -> None:
     checked = []
 
     def check(order: OrderRequest) -> bool:
@@ -232,8 +233,9 @@ def test_bench_runs_and_cleans_up(redis_server, capsys: pytest.CaptureFixture[st
     assert figures["journal_entries"] >= 300 and figures["rebuild_s"] > 0
     assert figures["refused"] == len(checked) // 10 > 0
     assert figures["risk_requests_per_second"] > 0 and figures["risk_refused"] == 0
-    out = capsys.readouterr().out
+    out = render(paper_section(figures, redis_server.url, custom_check=True))
     assert "risk check (default.toml) + fill + journal" in out and "rebuild of" in out
+    assert "given check + fill + journal" in out
     client = SyncRedis.from_url(redis_server.url)
     assert list(client.scan_iter(match="*bench-*")) == []
     client.close()

@@ -1,0 +1,63 @@
+"""`execsvc bench` judges its figures: targets met or MISSED in the table and in `--json`.
+No timing is asserted here; the benchmarks only have to run and report."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from typer.testing import CliRunner
+
+from execsvc.bench.figures import Figure, Section, Target, render, report_json, summary
+from execsvc.cli import app
+
+runner = CliRunner()
+
+
+def test_targets_are_judged_both_ways() -> None:
+    assert Target("<=", 1.5).met(1.5) and not Target("<", 1.5).met(1.5)
+    assert Target(">=", 0.6).met(0.7) and not Target(">", 0.6).met(0.6)
+    assert not Target("<", 5.0).met(math.nan)
+    section = Section("demo", "demo benchmark", [
+        Figure("fast enough", 0.9, "x", Target("<", 1.0)),
+        Figure("too slow", 7.5, "s", Target("<", 5.0), note="median of 3"),
+        Figure("information", 42.0, "req/s"),
+    ], notes=["measured on nothing"])
+    text = render(section).splitlines()
+    assert text[0] == "demo benchmark"
+    assert text[1].split()[-1] == "ok" and text[2].split()[-1] == "MISSED"
+    assert "target < 5 s" in text[2] and "(median of 3)" in text[3]
+    assert "target" not in text[4] and text[-1].strip() == "measured on nothing"
+    assert summary([section]) == ("1 of 2 figures with a target MISSED it: demo: too slow")
+    report = report_json([section])
+    assert report["missed"] == [{"section": "demo", "figure": "too slow"}]
+    assert report["sections"][0]["figures"][0]["target"] == {"op": "<", "limit": 1.0}
+    assert report["sections"][0]["figures"][2]["met"] is None
+
+
+def test_bench_prints_each_figure_next_to_its_target() -> None:
+    result = runner.invoke(app, ["bench", "--only", "map", "--repeats", "2"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    floor = next(line for line in lines if line.strip().startswith("build_map / floor"))
+    assert "target <= 1.5 x" in floor and floor.split()[-1] in ("ok", "MISSED")
+    assert "floor" in result.output and "kernel numba" in result.output
+    assert lines[-1].startswith(("all 2", "all 3")) or "MISSED it" in lines[-1]
+
+
+def test_bench_json_for_machines() -> None:
+    result = runner.invoke(app, ["bench", "--only", "documents", "--repeats", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    [section] = report["sections"]
+    assert section["key"] == "documents"
+    judged = [f for f in section["figures"] if f["target"] is not None]
+    assert [f["target"] for f in judged] == [{"op": "<", "limit": 1.0}]
+    assert isinstance(judged[0]["met"], bool) and judged[0]["value"] > 0
+    assert all(f["unit"] == "x" for f in section["figures"])
+
+
+def test_unknown_benchmark_is_one_clean_line() -> None:
+    result = runner.invoke(app, ["bench", "--only", "nope"])
+    assert result.exit_code == 2
+    assert "unknown benchmark nope; choose from map, documents" in result.output
