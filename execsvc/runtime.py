@@ -253,7 +253,7 @@ def describe_source(settings: Settings) -> str:
 
 
 def _order_endpoints(settings: Settings) -> str:
-    count = len(settings.api_keys)
+    count = len(settings.service_keys)
     if count == 0:
         return " (order endpoints disabled: no EXECSVC_API_KEYS)"
     return f" ({count} API key{'s' if count > 1 else ''} for the order endpoints)"

@@ -8,8 +8,16 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 WINDOW_SECONDS = {"1d": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
 
@@ -20,12 +28,24 @@ def _split_csv(value: object) -> object:
     return value
 
 
+class LiveAccount(BaseModel):
+    """One service API key and the exchange account its live orders go to (all secrets)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_key: SecretStr
+    exchange_api_key: SecretStr
+    exchange_secret: SecretStr
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="EXECSVC_", env_file=".env", extra="ignore", frozen=True
     )
 
     redis_url: SecretStr | None = None
+    redis_max_connections: int = Field(64, ge=1, le=10_000)
+    redis_pool_timeout_s: float = Field(5.0, gt=0, le=300)
     data_dir: str | None = "~/.local/share/execsvc"
     source: Literal["replay", "ccxt"] = "replay"
     exchange: str = "binanceusdm"
@@ -57,6 +77,8 @@ class Settings(BaseSettings):
     paper_maker_fee_bps: float = Field(2.0, ge=-10, le=100)
     paper_latency_ms: float = Field(0.0, ge=0, le=10_000)
     paper_starting_balance_quote: float = Field(10_000.0, gt=0)
+    paper_order_history: int = Field(1_000, ge=10, le=1_000_000)
+    paper_snapshot_every: int = Field(10_000, ge=100, le=10_000_000)
     api_keys: Annotated[list[SecretStr], NoDecode] = []
     exchange_api_key: SecretStr | None = None
     exchange_secret: SecretStr | None = None
@@ -66,10 +88,16 @@ class Settings(BaseSettings):
     liquidation_score_window: str | None = None
     liquidation_score_hours: int = Field(24, ge=1, le=24 * 30)
     liquidation_heartbeat_s: float = Field(5.0, gt=0, le=60)
+    live_accounts: list[LiveAccount] = []
+    live_request_timeout_s: float = Field(30.0, ge=1, le=600)
     policies_dir: str = "policies/"
     policy_file: str = "default.toml"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    max_body_bytes: int = Field(65_536, ge=1_024, le=64 * 1024 * 1024)
+    header_timeout_s: float = Field(10.0, gt=0, le=300)
+    body_timeout_s: float = Field(10.0, gt=0, le=300)
+    max_connections: int = Field(1_024, ge=1, le=100_000)
     log_level: str = "INFO"
 
     @field_validator("redis_url", "data_dir", "exchange_api_key", "exchange_secret",
@@ -98,9 +126,8 @@ class Settings(BaseSettings):
     @field_validator("windows")
     @classmethod
     def _known_windows(cls, value: list[str]) -> list[str]:
-        unknown = [w for w in value if w not in WINDOW_SECONDS]
-        if unknown or not value:
-            raise ValueError(f"windows must be among {sorted(WINDOW_SECONDS)}, got {value}")
+        if not value or any(w not in WINDOW_SECONDS for w in value):
+            raise ValueError(f"windows must be among {', '.join(WINDOW_SECONDS)}")
         return value
 
     @field_validator("leverage_mix", mode="before")
@@ -111,7 +138,11 @@ class Settings(BaseSettings):
         mix: dict[float, float] = {}
         for part in value.split(","):
             leverage, _, weight = part.partition(":")
-            mix[float(leverage)] = float(weight)
+            try:
+                mix[float(leverage)] = float(weight)
+            except ValueError:
+                raise ValueError("leverage_mix takes leverage:weight pairs, e.g. 10:0.5,25:0.5"
+                                 ) from None
         return mix
 
     @field_validator("leverage_mix")
@@ -144,6 +175,37 @@ class Settings(BaseSettings):
                              "risk-checked against replayed prices")
         return self
 
+    @model_validator(mode="after")
+    def _one_exchange_account_per_key(self) -> Settings:
+        """Live mode never lets two API keys share one exchange account (each would see the
+        other's positions): either one API key with EXCHANGE_API_KEY/SECRET, or LIVE_ACCOUNTS
+        naming an account per key. Messages count keys, never show them."""
+        if self.trading_mode != "live":
+            return self
+        if not self.live_accounts:
+            if len(self.api_keys) > 1:
+                raise ValueError(
+                    f"live trading with {len(self.api_keys)} API keys needs an exchange account "
+                    "per key: set EXECSVC_LIVE_ACCOUNTS (or keep one key in EXECSVC_API_KEYS)")
+            return self
+        by_key = [a.api_key.get_secret_value() for a in self.live_accounts]
+        exchange_keys = [a.exchange_api_key.get_secret_value() for a in self.live_accounts]
+        if len(set(by_key)) != len(by_key) or len(set(exchange_keys)) != len(exchange_keys):
+            raise ValueError("each entry of EXECSVC_LIVE_ACCOUNTS needs its own API key and its "
+                             "own exchange account")
+        keys = {k.get_secret_value() for k in self.api_keys}
+        if keys and keys != set(by_key):
+            raise ValueError(
+                f"{len(keys - set(by_key))} of the EXECSVC_API_KEYS have no entry in "
+                f"EXECSVC_LIVE_ACCOUNTS and {len(set(by_key) - keys)} entries name no "
+                "configured key; list the same keys in both (or leave EXECSVC_API_KEYS empty)")
+        return self
+
+    @property
+    def service_keys(self) -> list[SecretStr]:
+        """The keys accepted in X-API-Key: `api_keys`, or those of `live_accounts`."""
+        return self.api_keys or [account.api_key for account in self.live_accounts]
+
     @cached_property
     def score_window(self) -> str:
         """The map window the online score reads: `LIQUIDATION_SCORE_WINDOW`, else 7d when
@@ -160,3 +222,19 @@ class Settings(BaseSettings):
     @cached_property
     def window_seconds(self) -> dict[str, int]:
         return {w: WINDOW_SECONDS[w] for w in self.windows}
+
+
+def describe_settings_error(exc: ValidationError | SettingsError) -> str:
+    """A settings error in one line per problem, naming the variable and never its value
+    (pydantic's own text echoes the input, which may be a secret)."""
+    if isinstance(exc, SettingsError):
+        field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else ""
+        name = f"EXECSVC_{field.upper()}" if field else "a setting"
+        return f"{name}: cannot be parsed (expected JSON for lists of objects)"
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        location = [str(part) for part in error.get("loc", ()) if part != "__root__"]
+        name = f"EXECSVC_{location[0].upper()}" if location else "settings"
+        where = "".join(f"[{part}]" for part in location[1:])
+        lines.append(f"{name}{where}: {error['msg']}")
+    return "; ".join(lines)

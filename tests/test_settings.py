@@ -27,3 +27,83 @@ def test_env_example_lists_every_setting_and_parses_to_the_defaults() -> None:
 def test_bad_settings_are_refused(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
         Settings(_env_file=None, **{name: value})
+
+
+# ---- secrets never reach an error message or a log (issue 10, finding 3) ------------------------
+
+SECRET = "s3cr3t-do-not-print-7f3a9c"
+
+
+def test_the_live_settings_error_of_the_probe_shows_no_secret(tmp_path) -> None:
+    """`EXECSVC_TRADING_MODE=live EXECSVC_EXCHANGE_SECRET=... execsvc api` with a bad
+    combination (live on replayed prices) is refused in one line naming the settings, and
+    no value (exchange secret, exchange key, API keys, Redis password) appears on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "EXECSVC_TRADING_MODE": "live", "EXECSVC_SOURCE": "replay",
+           "EXECSVC_EXCHANGE_SECRET": f"{SECRET}-exchange-secret",
+           "EXECSVC_EXCHANGE_API_KEY": f"{SECRET}-exchange-key",
+           "EXECSVC_API_KEYS": f"{SECRET}-api-key",
+           "EXECSVC_REDIS_URL": f"redis://:{SECRET}-redis@127.0.0.1:1/0"}
+    done = subprocess.run([sys.executable, "-m", "execsvc.cli", "api"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "TRADING_MODE=live needs SOURCE=ccxt" in done.stderr
+    assert SECRET not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def _invalid_value(name: str) -> str:
+    return f"{SECRET}-{name}"
+
+
+@pytest.mark.parametrize("name", sorted(Settings.model_fields))
+def test_no_setting_value_appears_in_its_error(name: str, monkeypatch) -> None:
+    """Every setting given a bad value containing a marker: the error names the variable, never
+    the value (pydantic's own text would echo `input_value=...`)."""
+    from typer.testing import CliRunner
+
+    from execsvc.cli import app
+
+    monkeypatch.setenv(f"EXECSVC_{name.upper()}", _invalid_value(name))
+    if name == "trading_mode":
+        monkeypatch.setenv("EXECSVC_EXCHANGE_SECRET", _invalid_value("secret"))
+    result = CliRunner().invoke(app, ["worker"])
+    output = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert SECRET not in output
+    if result.exit_code == 2 and "invalid settings" in output:
+        assert f"EXECSVC_{name.upper()}" in output
+
+
+def test_a_bad_live_account_list_names_the_setting_only(monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from execsvc.cli import app
+
+    monkeypatch.setenv("EXECSVC_LIVE_ACCOUNTS", f'[{{"api_key": "{SECRET}"}}]')
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 2
+    assert "EXECSVC_LIVE_ACCOUNTS" in result.output and SECRET not in result.output
+
+
+async def test_start_up_logs_and_store_errors_show_no_secret(caplog) -> None:
+    """What a live service logs at start-up, and the error of an unreachable Redis whose URL
+    carries a password, contain none of the secrets."""
+    import logging
+
+    from execsvc.runtime import log_startup, make_store
+    from execsvc.store import StoreUnavailable
+
+    settings = Settings(_env_file=None, trading_mode="live", source="ccxt",
+                        exchange_api_key=f"{SECRET}-k", exchange_secret=f"{SECRET}-s",
+                        api_keys=f"{SECRET}-a", redis_url=f"redis://:{SECRET}@127.0.0.1:1/0")
+    store = make_store(settings)
+    with caplog.at_level(logging.DEBUG):
+        log_startup(settings, "serve", store)
+        with pytest.raises(StoreUnavailable) as failure:
+            await store.ping()
+    assert SECRET not in caplog.text + str(failure.value) + repr(settings)
+    assert "127.0.0.1" not in str(failure.value), "no infrastructure detail in the message"
+    await store.redis.aclose()

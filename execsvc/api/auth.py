@@ -32,7 +32,7 @@ async def require_api_key(
     ctx: Ctx, presented: Annotated[str | None, Security(api_key_header)] = None
 ) -> str:
     """The caller's key id, or 401 problem+json."""
-    keys = ctx.settings.api_keys
+    keys = ctx.settings.service_keys
     if not keys:
         raise Problem(401, "order endpoints are disabled: no API keys are configured "
                       "(EXECSVC_API_KEYS)", reason="no_api_keys")

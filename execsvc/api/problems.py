@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from execsvc.api.responses import FastJSONResponse
 from execsvc.store import StoreUnavailable
+from execsvc.store.errors import store_unavailable
 from execsvc.venues.errors import LiveRoutingError, OrderStateUnknownError
 from execsvc.venues.paper.service import PaperUnavailable
 
@@ -151,7 +152,7 @@ async def _store(_: Request, exc: StoreUnavailable) -> FastJSONResponse:
 
 
 async def _redis(_: Request, exc: RedisError) -> FastJSONResponse:
-    return problem_response(503, f"redis error: {exc}", reason="store_unavailable")
+    return problem_response(503, str(store_unavailable(exc)), reason="store_unavailable")
 
 
 async def _exchange(_: Request, exc: LiveRoutingError) -> FastJSONResponse:

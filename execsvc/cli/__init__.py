@@ -14,17 +14,20 @@ from typing import Annotated
 import orjson
 import typer
 
-from execsvc.settings import Settings
+from execsvc.settings import Settings, describe_settings_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 
 def _settings(**overrides: object) -> Settings:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValueError as exc:
-        typer.echo(f"invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    except (ValidationError, SettingsError) as exc:
+        typer.echo(f"invalid settings: {describe_settings_error(exc)}", err=True)
+        raise typer.Exit(2) from None
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -34,7 +34,7 @@ from execsvc.risk.rules import (
     evaluate,
     rate_limited,
 )
-from execsvc.store.band_store import STORE_ERRORS, StoreUnavailable
+from execsvc.store.errors import store_call
 
 ANONYMOUS = "anonymous"
 WINDOW_S = 60
@@ -59,10 +59,7 @@ class RiskGate:
         self.clock = clock
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
-        try:
-            return await awaitable
-        except STORE_ERRORS as exc:
-            raise StoreUnavailable(f"redis unavailable for the risk gate: {exc}") from exc
+        return await store_call(awaitable)
 
     def _rate_key(self, key_id: str) -> str:
         return f"{self.prefix}:risk:rate:{key_id}:{int(self.clock() // WINDOW_S)}"

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -42,6 +41,7 @@ from execsvc.domain.map_document import (
     map_summary,
     stale_reason,
 )
+from execsvc.store.errors import STORE_ERRORS, StoreUnavailable, store_call
 
 PUT_REFRESH_SCRIPT = """
 -- KEYS: status, book, then (map, map version) per map, then one history stream per snapshot.
@@ -84,11 +84,6 @@ and 0.2 s in 3.5 MB ones)."""
 HISTORY_LENGTH = 288
 """Map snapshots kept per (exchange, symbol, window) for the heatmap over time."""
 
-STORE_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
-
-
-class StoreUnavailable(RuntimeError):
-    """Redis could not be reached or answered with an error; `str()` is the reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,11 +313,5 @@ class BandStore:
         return await store_call(awaitable)
 
 
-async def store_call(awaitable: Any) -> Any:
-    """Await a Redis call; any Redis fault becomes `StoreUnavailable` with the reason."""
-    try:
-        return await awaitable
-    except STORE_ERRORS as exc:
-        raise StoreUnavailable(f"redis unreachable: {exc}") from exc
-    except redis_errors.RedisError as exc:
-        raise StoreUnavailable(f"redis error: {exc}") from exc
+__all__ = ["STORE_ERRORS", "BandStore", "MapFreshness", "StoreUnavailable", "StoredMap",
+           "store_call"]

@@ -11,7 +11,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 
-from execsvc.store.band_store import STORE_ERRORS, StoreUnavailable
+from execsvc.store.errors import STORE_ERRORS, store_unavailable
 
 
 class SymbolLeases:
@@ -34,7 +34,7 @@ class SymbolLeases:
             for symbol in symbols:
                 await self._renew_or_take(symbol)
         except STORE_ERRORS as exc:
-            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+            raise store_unavailable(exc) from exc
         return [s for s in symbols if s in self._held]
 
     async def _renew_or_take(self, symbol: str) -> None:

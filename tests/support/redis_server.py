@@ -3,7 +3,9 @@ did not start)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -29,12 +31,27 @@ class RedisServer:
         self.port = free_port()
         self.directory = directory
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
-             "--save", "", "--appendonly", "yes" if appendonly else "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        self.command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+                        str(directory), "--save", "", "--appendonly",
+                        "yes" if appendonly else "no"]
+        self._launch()
+
+    def _launch(self) -> None:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
         self._wait_ready()
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same port (clients' connections die)."""
+        self.stop()
+        self._launch()
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server keeps its connections open and answers nothing."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
 
     def _wait_ready(self, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -52,6 +69,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process.poll() is None:
+            self.thaw()
             self.process.terminate()
             try:
                 self.process.wait(timeout=5)

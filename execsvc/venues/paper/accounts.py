@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from execsvc.domain.brackets import Bracket, bracket_table
 from execsvc.domain.orders import Position
-from execsvc.store.band_store import StoreUnavailable
+from execsvc.store.errors import StoreUnavailable, store_unavailable
 from execsvc.venues.paper.admission import Fees
 from execsvc.venues.paper.journal import PaperJournal
 from execsvc.venues.paper.ledger import Event
@@ -85,7 +85,7 @@ class PaperAccounts:
                 key = raw.decode() if isinstance(raw, bytes) else raw
                 ids.append(key[len(self.prefix) + len(":paper:"): -len(":journal")])
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+            raise store_unavailable(exc) from exc
         for account_id in ids:
             self.broker(account_id)
         return ids
