@@ -54,6 +54,7 @@ ERROR_DESCRIPTIONS = {
     401: "Missing or invalid X-API-Key (order endpoints)",
     404: "Unknown symbol, exchange or order",
     409: "client_order_id already used for a different request (code DUPLICATE_ORDER)",
+    413: "The request body is larger than EXECSVC_MAX_BODY_BYTES (refused before it is read)",
     422: "Invalid request: `errors[].field` names each offending field",
     502: "The exchange refused or failed the operation (live mode)",
     503: "Map missing or stale, store unreachable, no order book yet, a paper account too "

@@ -51,8 +51,7 @@ def _starting() -> Iterator[None]:
 
 
 def _uvicorn(settings: Settings, *, with_worker: bool) -> None:
-    import uvicorn
-
+    from execsvc.api.server import serve
     from execsvc.runtime import load_policy, log_startup, make_app, make_store
 
     with _starting():
@@ -63,13 +62,7 @@ def _uvicorn(settings: Settings, *, with_worker: bool) -> None:
     # uvicorn re-raises the SIGTERM it handled once it has shut down; exiting through SystemExit
     # instead lets exit handlers run (the embedded store shuts its server down cleanly).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-    )
+    serve(application, settings)
 
 
 Host = Annotated[str | None, typer.Option(help="Bind address (EXECSVC_HOST)")]

@@ -1,0 +1,94 @@
+"""The HTTP contract of issue 10 (finding 8): duplicate JSON keys are refused, HEAD works
+wherever GET does, and answers to anonymous callers carry no infrastructure detail."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from execsvc.maps.worker import MapWorker
+from execsvc.market.replay import ReplaySource
+from execsvc.runtime import make_app
+from execsvc.settings import Settings
+from execsvc.store import BandStore
+from tests.support.apps import asgi_client
+
+KEY = "contract-key-0123456789abcdef"
+HEADERS = {"X-API-Key": KEY}
+
+
+@pytest.fixture
+async def client(redis_client: Redis):
+    config = Settings(_env_file=None, symbols="BTCUSDT", windows="7d", api_keys=KEY,
+                      paper_starting_balance_quote=1_000_000)
+    store = BandStore(redis_client)
+    assert (await MapWorker(ReplaySource(720, ["BTCUSDT"]), store, config).tick()).failed == {}
+    app = make_app(config, with_worker=False, store=store)
+    async with asgi_client(app) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("path", "body", "key"), [
+    ("/suggest/stop", b'{"symbol": "BTCUSDT", "side": "long", "side": "short"}', "side"),
+    ("/risk/check", b'{"symbol": "BTCUSDT", "side": "buy", "quantity": 1, "quantity": 50}',
+     "quantity"),
+    ("/orders", b'{"client_order_id": "d1", "symbol": "BTCUSDT", "side": "buy", "type": '
+                b'"market", "quantity": 0.1, "quantity": 10}', "quantity"),
+])
+async def test_duplicate_json_keys_are_422_naming_the_key(client, path, body, key) -> None:
+    response = await client.post(path, content=body, headers={
+        "content-type": "application/json", **HEADERS})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in response.json()["errors"]] == [f"body.{key}"]
+
+
+async def test_a_nested_duplicate_key_is_refused_too(client) -> None:
+    body = b'{"symbol": "BTCUSDT", "side": "long", "x": {"a": 1, "a": 2}}'
+    response = await client.post("/suggest/stop", content=body,
+                                 headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "body.a" in response.text
+
+
+async def test_bodies_without_duplicates_are_read_as_before(client) -> None:
+    response = await client.post("/suggest/stop", json={"symbol": "BTCUSDT", "side": "long"})
+    assert response.status_code == 200, response.text
+    broken = await client.post("/suggest/stop", content=b'{"symbol": ',
+                               headers={"content-type": "application/json"})
+    assert broken.status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/map/BTCUSDT", "/symbols", "/model",
+                                  "/map/BTCUSDT.svg", "/ui", "/openapi.json", "/metrics"])
+async def test_head_answers_like_get_without_a_body(client, path) -> None:
+    get = await client.get(path)
+    head = await client.head(path)
+    assert head.status_code == get.status_code
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
+async def test_head_on_the_event_stream_ends(client) -> None:
+    head = await client.head("/stream/maps")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"].startswith("text/event-stream")
+
+
+async def test_head_on_a_post_only_route_is_405(client) -> None:
+    response = await client.head("/orders")
+    assert response.status_code == 405
+    assert "POST" in response.headers["allow"]
+
+
+async def test_an_unreachable_store_is_503_without_its_address() -> None:
+    dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    config = Settings(_env_file=None, symbols="BTCUSDT", windows="7d")
+    app = make_app(config, with_worker=False, store=BandStore(dead))
+    async with asgi_client(app) as client:
+        for response in (await client.get("/readyz"), await client.get("/map/BTCUSDT"),
+                         await client.get("/symbols"),
+                         await client.post("/suggest/stop", json={"symbol": "BTCUSDT",
+                                                                  "side": "long"})):
+            assert response.status_code == 503, response.text
+            assert "127.0.0.1" not in response.text and ":1" not in response.text
+            assert "redis unreachable" in response.text
