@@ -4,7 +4,7 @@ shapes, bounds and units are declared.
 Units are in the names: prices in quote per base, `quantity` in base units, `*_quote` in quote
 currency, `*_pct` in percent, `*_bps` in basis points. Requests refuse unknown fields (and
 unknown query parameters), NaN and infinities, so a typo or a broken client gets a 422 naming
-the field.
+the field. Every number's bounds come from `execsvc.api.bounds` (one type per kind of number).
 """
 
 from __future__ import annotations
@@ -21,6 +21,17 @@ from pydantic import (
     field_validator,
 )
 
+from execsvc.api.bounds import (
+    Fraction,
+    HorizonSeconds,
+    Leverage,
+    LossPercent,
+    PositionLeverage,
+    Price,
+    Quantity,
+    QuoteAmount,
+    RiskAversion,
+)
 from execsvc.domain.map_document import ClusterDoc, MapDocument, PrecisionDoc
 from execsvc.domain.orders import Order, OrderStatus, OrderType, TimeInForce, order_to_json
 from execsvc.domain.units import OrderSide, PositionSide, Window, without_float_noise
@@ -30,8 +41,6 @@ EXCHANGE_PATTERN = r"^[a-z0-9_]{1,40}$"
 
 Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, examples=["BTCUSDT"])]
 Exchange = Annotated[str | None, Field(default=None, pattern=EXCHANGE_PATTERN)]
-Quantity = Annotated[float, Field(ge=1e-12, le=1e12, description="base units, at least 1e-12")]
-Price = Annotated[float, Field(ge=1e-9, le=1e12, description="quote per base")]
 
 SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="e.g. BTCUSDT")]
 WindowQuery = Annotated[Window, Query(description="Lookback of position openings")]
@@ -45,8 +54,6 @@ PositionSideWord = Annotated[
           "long, sell = short)"),
 ]
 MarginMode = Literal["isolated", "cross"]
-PositionLeverage = Annotated[float, Field(ge=1, le=200, description="multiple, 20 = 20x")]
-EquityQuote = Annotated[float, Field(gt=0, le=1e12, description="quote currency")]
 LeverageQuery = Annotated[list[Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)]]
                           | None, Query(description="Only these leverages (repeat the "
                                         "parameter); default all", max_length=16)]
@@ -72,7 +79,7 @@ class PositionFields(StrictModel):
     margin_mode: MarginMode = Field(
         "isolated", description="isolated: the initial margin backs the position; cross: "
         "account_equity_quote does")
-    account_equity_quote: EquityQuote | None = Field(
+    account_equity_quote: QuoteAmount | None = Field(
         None, description="cross margin: the account's margin balance backing the position")
     window: Window = "7d"
     exchange: Exchange = None
@@ -93,12 +100,12 @@ class PositionFields(StrictModel):
 
 
 class StopRequest(PositionFields):
-    risk_quote: float | None = Field(
-        None, gt=0, le=1e12, validation_alias=AliasChoices("risk_quote", "risk_usd"),
+    risk_quote: QuoteAmount | None = Field(
+        None, validation_alias=AliasChoices("risk_quote", "risk_usd"),
         description="most the position may lose at the stop, in quote currency (alias "
         "risk_usd; give one of the two)",
     )
-    max_loss_pct: float | None = Field(None, gt=0, lt=100, description="percent of entry")
+    max_loss_pct: LossPercent | None = Field(None, description="percent of entry")
 
 
 class TakeProfitRequest(PositionFields):
@@ -190,12 +197,10 @@ class SliceRequest(StrictModel):
     symbol: Symbol
     side: OrderSide
     quantity: Quantity
-    horizon_s: float = Field(ge=1, le=7 * 86_400, description="seconds to complete the order")
+    horizon_s: HorizonSeconds = Field(description="seconds to complete the order")
     strategy: Literal["auto", "twap", "almgren_chriss", "pov"] = "auto"
-    risk_aversion: float | None = Field(
-        None, ge=0, le=1, description="Almgren-Chriss lambda, 1/quote (typical 1e-6)"
-    )
-    max_participation: float | None = Field(None, gt=0, le=1, description="of traded volume")
+    risk_aversion: RiskAversion | None = None
+    max_participation: Fraction | None = Field(None, description="of traded volume")
     window: Window = "7d"
     exchange: Exchange = None
 
@@ -302,7 +307,7 @@ class RiskCheckRequest(StrictModel):
         None, description="stop trigger (type stop) or the stop protecting the position, "
         "quote per base")
     type: OrderType | None = Field(None, description="default: limit with a price, else market")
-    leverage: float = Field(10.0, ge=1, le=1000, description="multiple, 20 = 20x")
+    leverage: Leverage = 10.0
     reduce_only: bool = False
     client_order_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
     exchange: Exchange = None
@@ -343,12 +348,12 @@ class OrderBody(StrictModel):
     symbol: Symbol
     side: OrderSide
     type: OrderType
-    quantity: Quantity = Field(le=1e9)
+    quantity: Quantity
     price: Price | None = Field(None, description="limit price")
     stop_price: Price | None = Field(None, description="stop trigger")
     reduce_only: bool = False
     time_in_force: TimeInForce = "GTC"
-    leverage: float = Field(10.0, ge=1, le=125)
+    leverage: Leverage = 10.0
 
 
 class FillOut(BaseModel):
