@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 from http import HTTPStatus
 from typing import Any
@@ -20,6 +21,8 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from execsvc.api.responses import FastJSONResponse
+from execsvc.domain.orders import DuplicateOrder
+from execsvc.risk.gate import RateLimited
 from execsvc.store import StoreUnavailable
 from execsvc.store.errors import store_unavailable
 from execsvc.venues.errors import LiveRoutingError, OrderStateUnknownError
@@ -55,6 +58,8 @@ ERROR_DESCRIPTIONS = {
     404: "Unknown symbol, exchange or order",
     409: "client_order_id already used for a different request (code DUPLICATE_ORDER)",
     413: "The request body is larger than EXECSVC_MAX_BODY_BYTES (refused before it is read)",
+    429: "Too many orders from this API key in 60 s (code RATE_LIMITED); `Retry-After` says "
+         "when the next fits",
     422: "Invalid request: `errors[].field` names each offending field",
     502: "The exchange refused or failed the operation (live mode)",
     503: "Map missing or stale, store unreachable, no order book yet, a paper account too "
@@ -156,6 +161,16 @@ async def _redis(_: Request, exc: RedisError) -> FastJSONResponse:
     return problem_response(503, str(store_unavailable(exc)), reason="store_unavailable")
 
 
+async def _duplicate(_: Request, exc: DuplicateOrder) -> FastJSONResponse:
+    return problem_response(409, str(exc), code="DUPLICATE_ORDER", order_id=exc.order_id)
+
+
+async def _rate_limited(_: Request, exc: RateLimited) -> FastJSONResponse:
+    wait_s = max(1, math.ceil(exc.retry_after_s))
+    return problem_response(429, str(exc), code="RATE_LIMITED", limit=exc.limit,
+                            retry_after_s=wait_s, headers={"Retry-After": str(wait_s)})
+
+
 async def _exchange(_: Request, exc: LiveRoutingError) -> FastJSONResponse:
     return problem_response(502, str(exc), reason="exchange_error")
 
@@ -179,6 +194,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(StoreUnavailable, _store)
     app.add_exception_handler(RedisError, _redis)
+    app.add_exception_handler(DuplicateOrder, _duplicate)
+    app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(LiveRoutingError, _exchange)
     app.add_exception_handler(OrderStateUnknownError, _order_state_unknown)
     app.add_exception_handler(PaperUnavailable, _paper_busy)

@@ -130,10 +130,11 @@ class Account:
 
 class DuplicateOrder(ValueError):
     """A `client_order_id` already used for a different request; `order_id` names the order it
-    was used for."""
+    was used for (None while that order is still being placed)."""
 
-    def __init__(self, client_order_id: str, order_id: str) -> None:
-        super().__init__(f"client_order_id {client_order_id!r} already names order {order_id} "
+    def __init__(self, client_order_id: str, order_id: str | None) -> None:
+        named = f"order {order_id}" if order_id else "another order"
+        super().__init__(f"client_order_id {client_order_id!r} already names {named} "
                          "with a different request")
         self.client_order_id = client_order_id
         self.order_id = order_id

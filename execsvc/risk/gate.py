@@ -4,8 +4,11 @@ stream, in Redis. `RiskGate.check` serves `/risk/check` (reads only, places noth
 
 API keys appear only as their key id (`execsvc.api.auth.key_id`: a short SHA-256 prefix), never
 in clear. Keys (prefix `execsvc`):
-- `risk:rate:{key_id}:{minute}`: orders counted in one fixed UTC minute (`epoch_s // 60`);
-  INCR and PEXPIRE in one MULTI, expiring two minutes after creation.
+- `risk:rate:{key_id}`: the key's admitted orders of the last 60 s, a sorted set scored by
+  time (ms). The rate rule is a sliding window: at most `max_orders_per_minute` orders in
+  any 60 s, checked and counted in one Lua script (a fixed UTC minute would let twice the limit
+  through around a minute boundary). An order over the limit is not counted and raises
+  `RateLimited` with the seconds until the oldest counted order leaves the window.
 - `risk:coid:{key_id}:{client_order_id}`: the request (`request_digest`) an accepted
   `client_order_id` went to, written with SET NX and a TTL (`dedupe_ttl_s`, default 7 days).
 - stream `audit`: one entry per decision (checks and orders), trimmed to about
@@ -18,13 +21,15 @@ in clear. Keys (prefix `execsvc`):
 
 from __future__ import annotations
 
+import math
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 from redis.asyncio import Redis
 
-from execsvc.domain.orders import OrderRequest
+from execsvc.domain.orders import DuplicateOrder, OrderRequest
 from execsvc.risk.policy import Policy
 from execsvc.risk.rules import (
     OrderLike,
@@ -39,6 +44,29 @@ from execsvc.store.errors import store_call
 ANONYMOUS = "anonymous"
 WINDOW_S = 60
 T = TypeVar("T")
+
+RATE_SCRIPT = """
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return {0, count, tonumber(oldest[2]) + window - now}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return {1, count + 1, 0}
+"""
+
+
+class RateLimited(Exception):
+    """The key sent `limit` orders in the last 60 s; `retry_after_s` until the next fits."""
+
+    def __init__(self, limit: int, retry_after_s: float) -> None:
+        super().__init__(f"more than {limit} orders in 60 s from this API key; retry in "
+                         f"{math.ceil(retry_after_s)} s")
+        self.limit = limit
+        self.retry_after_s = retry_after_s
 
 
 class RiskGate:
@@ -57,12 +85,13 @@ class RiskGate:
         self.dedupe_ttl_ms = int(dedupe_ttl_s * 1000)
         self.audit_maxlen = audit_maxlen
         self.clock = clock
+        self._rate = redis.register_script(RATE_SCRIPT)
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
         return await store_call(awaitable)
 
     def _rate_key(self, key_id: str) -> str:
-        return f"{self.prefix}:risk:rate:{key_id}:{int(self.clock() // WINDOW_S)}"
+        return f"{self.prefix}:risk:rate:{key_id}"
 
     def _coid_key(self, key_id: str, client_order_id: str) -> str:
         return f"{self.prefix}:risk:coid:{key_id}:{client_order_id}"
@@ -70,17 +99,20 @@ class RiskGate:
     # ---- rate -----------------------------------------------------------------------------
 
     async def orders_this_minute(self, key_id: str) -> int:
-        """Orders counted for the key in the current minute (a read; counts nothing)."""
-        value = await self._call(self.redis.get(self._rate_key(key_id)))
-        return int(value or 0)
+        """Orders counted for the key in the last 60 s (a read; counts nothing)."""
+        now_ms = self.clock() * 1000
+        return int(await self._call(self.redis.zcount(
+            self._rate_key(key_id), f"({now_ms - WINDOW_S * 1000}", "+inf")))
 
-    async def count_order(self, key_id: str) -> int:
-        """Count one order for the key in the current minute; returns the count with it."""
-        key = self._rate_key(key_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.pexpire(key, 2 * WINDOW_S * 1000)
-            count, _ = await self._call(pipe.execute())
+    async def count_order(self, key_id: str, limit: int) -> int:
+        """Count one order for the key; returns the orders of the last 60 s with it. Raises
+        `RateLimited` (counting nothing) when `limit` of them were already sent."""
+        now_ms = self.clock() * 1000
+        allowed, count, wait_ms = await self._call(self._rate(
+            keys=[self._rate_key(key_id)],
+            args=[now_ms, WINDOW_S * 1000, limit, f"{now_ms:.3f}-{uuid.uuid4().hex[:8]}"]))
+        if not int(allowed):
+            raise RateLimited(limit, max(float(wait_ms), 0.0) / 1000)
         return int(count)
 
     # ---- client order ids -----------------------------------------------------------------
@@ -160,27 +192,34 @@ class RiskGate:
         key_id: str,
         request_id: str,
     ) -> RiskDecision:
-        """The decision for an order about to be placed. Every attempt counts toward the key's
-        orders this minute (refused ones too, so hammering stays limited); the
-        `client_order_id` is claimed for `request_id` (`domain.orders.request_digest`) only
-        when the order is allowed, so a refused order may be corrected and sent again under the
-        same id. A claim already held for the same `request_id` is a retry of this very order
-        (e.g. after a store outage), not a duplicate. A refusal is audited here; an allowed
-        order is audited by `placed` once the venue has given it its order id."""
-        decision = evaluate(policy, order, context)
+        """The decision for an order about to be placed.
+
+        The rate comes first: over `max_orders_per_minute` in 60 s raises `RateLimited`
+        (audited, not counted). Every other attempt counts, refused ones too, so hammering stays
+        limited. The `client_order_id` is claimed for `request_id`
+        (`domain.orders.request_digest`) only when the order is allowed, so a refused order
+        may be corrected and sent again under the same id; a claim already held for the same
+        `request_id` is a retry of this very order (e.g. after a store outage, or a concurrent
+        copy), and one held for another request raises `DuplicateOrder` (audited), however
+        close together the two arrived. Other refusals are audited here; an allowed order is
+        audited by `placed` once the venue has given it its order id."""
         coid = order.client_order_id
-        count = await self.count_order(key_id)
-        if count > policy.max_orders_per_minute:
-            decision = decision.with_violations([rate_limited(count,
-                                                              policy.max_orders_per_minute)])
+        limit = policy.max_orders_per_minute
+        try:
+            await self.count_order(key_id, limit)
+        except RateLimited:
+            await self.record("order", key_id, order, evaluate(policy, order, context)
+                              .with_violations([rate_limited(limit + 1, limit)]))
+            raise
+        decision = evaluate(policy, order, context)
         if decision.allowed:
-            taken = (not await self.claim(key_id, coid, request_id)
-                     and await self.order_id_for(key_id, coid) != request_id)
+            claimed = await self.claim(key_id, coid, request_id)
+            holder = None if claimed else await self.order_id_for(key_id, coid)
+            if holder is not None and holder != request_id:
+                await self.record("order", key_id, order,
+                                  decision.with_violations([duplicate_order(coid)]))
+                raise DuplicateOrder(coid, None)
         else:
-            taken = await self.order_id_for(key_id, coid) is not None
-        if taken:
-            decision = decision.with_violations([duplicate_order(coid)])
-        if not decision.allowed:
             await self.record("order", key_id, order, decision)
         return decision
 

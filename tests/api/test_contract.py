@@ -1,7 +1,11 @@
-"""The HTTP contract of issue 10 (finding 8): duplicate JSON keys are refused, HEAD works
-wherever GET does, and answers to anonymous callers carry no infrastructure detail."""
+"""The HTTP contract of issue 10 (finding 8): a different body under one client_order_id is
+409 also when both arrive together, the order rate limit is 429 with Retry-After, duplicate
+JSON keys are refused, HEAD works wherever GET does, and answers to anonymous callers carry no
+infrastructure detail."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from redis.asyncio import Redis
@@ -12,20 +16,57 @@ from execsvc.runtime import make_app
 from execsvc.settings import Settings
 from execsvc.store import BandStore
 from tests.support.apps import asgi_client
+from tests.support.risk import gate_policy
 
 KEY = "contract-key-0123456789abcdef"
 HEADERS = {"X-API-Key": KEY}
 
 
-@pytest.fixture
-async def client(redis_client: Redis):
+async def paper_client(redis_client: Redis, per_minute: int = 1_000):
     config = Settings(_env_file=None, symbols="BTCUSDT", windows="7d", api_keys=KEY,
                       paper_starting_balance_quote=1_000_000)
     store = BandStore(redis_client)
     assert (await MapWorker(ReplaySource(720, ["BTCUSDT"]), store, config).tick()).failed == {}
-    app = make_app(config, with_worker=False, store=store)
-    async with asgi_client(app) as c:
+    return asgi_client(make_app(config, with_worker=False, store=store,
+                                policy=gate_policy(per_minute)))
+
+
+@pytest.fixture
+async def client(redis_client: Redis):
+    async with await paper_client(redis_client) as c:
         yield c
+
+
+def market(cid: str, quantity: float = 0.1) -> dict:
+    return {"client_order_id": cid, "symbol": "BTCUSDT", "side": "buy", "type": "market",
+            "quantity": quantity}
+
+
+async def test_different_bodies_under_one_id_at_once_are_409(client) -> None:
+    """Ten requests with one id and ten different quantities, all at once: one order, nine
+    409 DUPLICATE_ORDER (never 422), and the position is that one order's."""
+    answers = await asyncio.gather(*(
+        client.post("/orders", json=market("race-1", 0.1 + i / 100), headers=HEADERS)
+        for i in range(10)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201] + [409] * 9, [a.text for a in answers]
+    assert {a.json()["code"] for a in answers if a.status_code == 409} == {"DUPLICATE_ORDER"}
+    placed = next(a.json() for a in answers if a.status_code == 201)
+    positions = (await client.get("/positions", headers=HEADERS)).json()["positions"]
+    assert positions[0]["size"] == pytest.approx(placed["filled_quantity"])
+
+
+async def test_the_order_rate_limit_is_429_with_retry_after(redis_client: Redis) -> None:
+    async with await paper_client(redis_client, per_minute=3) as client:
+        for i in range(3):
+            assert (await client.post("/orders", json=market(f"r{i}"),
+                                      headers=HEADERS)).status_code == 201
+        limited = await client.post("/orders", json=market("r3"), headers=HEADERS)
+        assert limited.status_code == 429, limited.text
+        assert limited.headers["content-type"].startswith("application/problem+json")
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert limited.json()["code"] == "RATE_LIMITED"
+        assert (await client.get("/orders/r3", headers=HEADERS)).status_code == 404
 
 
 @pytest.mark.parametrize(("path", "body", "key"), [

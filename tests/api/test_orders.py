@@ -155,7 +155,8 @@ async def test_a_retry_after_a_store_outage_is_not_a_duplicate(client, redis_cli
     assert conflicting.status_code == 409, "the venue knows the id"
     await lose_the_paper_account()
     other = await client.post("/orders", json=market("retry", 0.4), headers=HEADERS)
-    assert other.status_code == 422 and "DUPLICATE_ORDER" in other.text, "the gate knows it"
+    assert other.status_code == 409 and other.json()["code"] == "DUPLICATE_ORDER", (
+        "the gate knows it")
 
 
 def test_live_trading_is_refused_on_replayed_prices() -> None:

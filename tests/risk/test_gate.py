@@ -6,7 +6,8 @@ import pytest
 from redis.asyncio import Redis
 
 from execsvc.api.auth import key_id
-from execsvc.risk.gate import ANONYMOUS, RiskGate
+from execsvc.domain.orders import DuplicateOrder
+from execsvc.risk.gate import ANONYMOUS, RateLimited, RiskGate
 from execsvc.risk.rules import (
     DUPLICATE_ORDER,
     LEVERAGE_EXCEEDS_MAX,
@@ -28,28 +29,45 @@ class Clock:
         return self.now
 
 
-async def test_rate_limit_per_key_in_fixed_minutes(redis_client: Redis) -> None:
-    clock = Clock(1_700_000_020.0)  # 40 s into a minute (1_699_999_980 is a minute start)
+async def test_rate_limit_per_key_in_a_sliding_minute(redis_client: Redis) -> None:
+    clock = Clock(1_700_000_020.0)
     gate, policy = RiskGate(redis_client, clock=clock), gate_policy(3)
     for n in range(3):
         assert (await gate.admit(policy, order(f"a{n}"), CONTEXT, "k1", f"o{n}")).allowed
-    refused = await gate.admit(policy, order("a3"), CONTEXT, "k1", "o3")
-    assert refused.codes == (RATE_LIMITED,)
-    assert (refused.violations[0].limit, refused.violations[0].value) == (3, 4)
+        clock.now += 1
+    with pytest.raises(RateLimited) as refused:
+        await gate.admit(policy, order("a3"), CONTEXT, "k1", "o3")
+    assert refused.value.limit == 3
+    assert refused.value.retry_after_s == pytest.approx(57.0), "until the first leaves"
+    audit = {k.decode(): v.decode()
+             for k, v in (await redis_client.xrange("execsvc:audit"))[-1][1].items()}
+    assert (audit["allowed"], audit["codes"]) == ("false", RATE_LIMITED)
     assert (await gate.admit(policy, order("a0"), CONTEXT, "k2", "p0")).allowed  # other key
     ttl = await redis_client.pttl(gate._rate_key("k1"))
-    assert 0 < ttl <= 120_000
-    clock.now += 20  # the next minute starts
+    assert 0 < ttl <= 60_000
+    clock.now += 57  # the first order leaves the window, the other two stay
     assert (await gate.admit(policy, order("a4"), CONTEXT, "k1", "o4")).allowed
-    assert await gate.orders_this_minute("k1") == 1
+    assert await gate.orders_this_minute("k1") == 3
+
+
+async def test_no_minute_boundary_lets_twice_the_limit_through(redis_client: Redis) -> None:
+    """A fixed UTC minute would allow 3 orders at :59.9 and 3 more at :00.1."""
+    clock = Clock(1_699_999_980.0 + 59.9)  # 1_699_999_980 is a minute start
+    gate, policy = RiskGate(redis_client, clock=clock), gate_policy(3)
+    for n in range(3):
+        await gate.admit(policy, order(f"b{n}"), CONTEXT, "k1", f"q{n}")
+    clock.now += 0.2
+    with pytest.raises(RateLimited):
+        await gate.admit(policy, order("b3"), CONTEXT, "k1", "q3")
 
 
 async def test_duplicate_client_order_ids(redis_client: Redis) -> None:
     gate, policy = RiskGate(redis_client), gate_policy(100)
     assert (await gate.admit(policy, order("same"), CONTEXT, "k1", "order-1")).allowed
-    again = await gate.admit(policy, order("same"), CONTEXT, "k1", "order-2")
-    assert again.codes == (DUPLICATE_ORDER,) and not again.allowed
-    assert "'same'" in again.violations[0].message
+    with pytest.raises(DuplicateOrder, match="'same'"):
+        await gate.admit(policy, order("same"), CONTEXT, "k1", "order-2")
+    assert (await gate.admit(policy, order("same"), CONTEXT, "k1", "order-1")).allowed, (
+        "the same request again is a retry")
     assert await gate.order_id_for("k1", "same") == "order-1"
     assert (await gate.admit(policy, order("same"), CONTEXT, "k2", "order-3")).allowed
     ttl = await redis_client.pttl(gate._coid_key("k1", "same"))
@@ -62,8 +80,8 @@ async def test_a_refused_order_does_not_use_up_its_id(redis_client: Redis) -> No
     assert refused.codes == (LEVERAGE_EXCEEDS_MAX,)
     assert await gate.order_id_for("k1", "fix-me") is None
     assert (await gate.admit(policy, order("fix-me"), CONTEXT, "k1", "o2")).allowed
-    both = await gate.admit(policy, order("fix-me", leverage=100), CONTEXT, "k1", "o3")
-    assert set(both.codes) == {LEVERAGE_EXCEEDS_MAX, DUPLICATE_ORDER}
+    refused = await gate.admit(policy, order("fix-me", leverage=100), CONTEXT, "k1", "o3")
+    assert refused.codes == (LEVERAGE_EXCEEDS_MAX,)
 
 
 async def test_check_counts_nothing_and_claims_nothing(redis_client: Redis) -> None:

@@ -6,7 +6,8 @@ the exchange would refuse it (live orders are checked against the exchange's own
 Every order is risk-checked against the active policy (with the map the policy names, which
 must be fresh) before it reaches the venue: paper accounts or, with `TRADING_MODE=live`, the
 exchange. Idempotent on `client_order_id` per API key: the same request again returns the same
-order; the same id with a different request is refused (409, `DUPLICATE_ORDER`).
+order; the same id with a different request is refused (409, `DUPLICATE_ORDER`), also when the
+two arrive together. Over the policy's order rate the answer is 429 with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from execsvc.api.schemas import (
     order_out,
 )
 from execsvc.domain.orders import (
-    DuplicateOrder,
     Order,
     OrderRequest,
     off_grid_problem,
@@ -61,16 +61,13 @@ def _request(body: OrderBody, symbol: str, mode: str) -> OrderRequest:
 @router.post("/orders", status_code=201, response_model=OrderOut,
              responses={200: {"model": OrderOut, "description": "A retry: the order the same "
                               "request already created"},
-                        **problems(400, 401, 404, 409, 502, 503, 504)},
+                        **problems(400, 401, 404, 409, 413, 429, 502, 503, 504)},
              summary="Place an order (risk-checked; idempotent on client_order_id)")
 async def place_order(body: OrderBody, key: ApiKeyId, ctx: Ctx) -> FastJSONResponse:
     venue = ctx.venue
     symbol = ctx.known_symbol(body.symbol, "body.symbol")
     order_request = _request(body, symbol, venue.mode)
-    try:
-        existing = await venue.existing(key, order_request)
-    except DuplicateOrder as exc:
-        raise Problem(409, str(exc), code="DUPLICATE_ORDER", order_id=exc.order_id) from exc
+    existing = await venue.existing(key, order_request)
     if existing is not None:
         return FastJSONResponse(order_out(existing, venue.mode), status_code=200)
     _, view, _ = await ctx.policy_map(symbol, None)

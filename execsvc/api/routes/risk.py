@@ -41,7 +41,7 @@ def _order(body: RiskCheckRequest, symbol: str) -> RiskOrder:
 
 
 @router.post("/check", response_model=RiskCheckResponse,
-             responses=problems(400, 401, 404, 503),
+             responses=problems(400, 401, 404, 413, 503),
              openapi_extra={"security": [{}, {"APIKeyHeader": []}]},
              summary="Would the active risk policy accept this order? Places nothing")
 async def check(body: RiskCheckRequest, ctx: Ctx, key: OptionalApiKeyId) -> RiskCheckResponse:

@@ -119,7 +119,7 @@ def _stop_answer(body: StopRequest, symbol: str, view: MapView, book: OrderBook 
     ).model_dump(exclude={"map"})
 
 
-@router.post("/stop", response_model=StopResponse, responses=problems(400, 404, 503),
+@router.post("/stop", response_model=StopResponse, responses=problems(400, 404, 413, 503),
              summary="Stop-loss beyond liquidation clusters, inside the liquidation price")
 async def stop(body: StopRequest, ctx: Ctx) -> FastJSONResponse:
     """Bots call this many times a second: the answer is memoised per (request, map version,
@@ -133,7 +133,8 @@ async def stop(body: StopRequest, ctx: Ctx) -> FastJSONResponse:
     return FastJSONResponse({**answer, "map": ctx.map_ref(view).model_dump()})
 
 
-@router.post("/take-profit", response_model=TakeProfitResponse, responses=problems(400, 404, 503),
+@router.post("/take-profit", response_model=TakeProfitResponse,
+             responses=problems(400, 404, 413, 503),
              summary="Take-profit zones in front of opposite-side clusters, nearest first")
 async def take_profit(body: TakeProfitRequest, ctx: Ctx) -> TakeProfitResponse:
     symbol, view, _ = await ctx.fresh_map(body.symbol, body.window, body.exchange)
@@ -221,7 +222,7 @@ def _slice_answer(body: SliceRequest, symbol: str, view: MapView, book: OrderBoo
     ).model_dump(exclude={"map"})
 
 
-@router.post("/slice", response_model=SliceResponse, responses=problems(400, 404, 503),
+@router.post("/slice", response_model=SliceResponse, responses=problems(400, 404, 413, 503),
              summary="Child orders for a large order: Almgren-Chriss, TWAP or POV, cluster-aware")
 async def slice_order(body: SliceRequest, ctx: Ctx) -> FastJSONResponse:
     symbol, view, book = await ctx.fresh_map(body.symbol, body.window, body.exchange)
