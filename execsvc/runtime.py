@@ -35,6 +35,7 @@ def ccxt_source(settings: Settings, **overrides: Any):
         "timeout_ms": settings.ccxt_timeout_ms,
         "api_key": settings.exchange_api_key,
         "secret": settings.exchange_secret,
+        "base_url": settings.exchange_base_url,
     }
     options.update(overrides)
     return CcxtSource(options.pop("symbols", settings.symbols), **options)
@@ -107,28 +108,46 @@ def make_worker(settings: Settings, store: BandStore,
     return MapWorker(source or make_source(settings), store, settings, registry=registry)
 
 
-def live_router(settings: Settings, **options: Any):
-    """A `LiveRouter` for `settings` (exchange, keys, timeout). Raises `LiveRoutingError`
-    unless `trading_mode` is live, and `MissingExchangeKeysError` without keys; `options`
-    (e.g. `base_url`) are passed to the constructor."""
+def live_router(settings: Settings, api_key=None, secret=None, **options: Any):
+    """A `LiveRouter` for `settings` (exchange, timeout, base URL) on the exchange account of
+    `api_key`/`secret` (default: EXCHANGE_API_KEY/SECRET). Raises `LiveRoutingError` unless
+    `trading_mode` is live, and `MissingExchangeKeysError` without keys; `options` (e.g.
+    `base_url`) are passed to the constructor."""
     from execsvc.venues.errors import LiveRoutingError
     from execsvc.venues.live_router import LiveRouter
 
     if settings.trading_mode != "live":
         raise LiveRoutingError("live order routing needs EXECSVC_TRADING_MODE=live, "
                                f"not {settings.trading_mode!r}")
-    return LiveRouter(api_key=settings.exchange_api_key, secret=settings.exchange_secret,
+    options.setdefault("base_url", settings.exchange_base_url)
+    return LiveRouter(api_key=api_key or settings.exchange_api_key,
+                      secret=secret or settings.exchange_secret,
                       exchange_id=settings.exchange, timeout_ms=settings.ccxt_timeout_ms,
                       **options)
 
 
-def make_venue(settings: Settings, store: BandStore, cache):
+def live_routers(settings: Settings, **options: Any) -> dict:
+    """One `LiveRouter` per API key id: each key's own exchange account (LIVE_ACCOUNTS), or
+    the one account of EXCHANGE_API_KEY/SECRET for the one API key the settings allow then."""
+    from execsvc.api.auth import key_id
+
+    if settings.live_accounts:
+        return {key_id(a.api_key.get_secret_value()): live_router(
+                    settings, a.exchange_api_key, a.exchange_secret, **options)
+                for a in settings.live_accounts}
+    router = live_router(settings, **options)
+    return {key_id(k.get_secret_value()): router for k in settings.service_keys} or {
+        "": router}
+
+
+def make_venue(settings: Settings, store: BandStore, cache, **router_options: Any):
     """Paper accounts over the stored books, or the exchange (live mode needs exchange keys
     and fails here, at start-up, without them)."""
     if settings.trading_mode == "live":
         from execsvc.venues.live import LiveVenue
 
-        return LiveVenue(live_router(settings), store.redis, store.prefix)
+        return LiveVenue(live_routers(settings, **router_options), store.redis, store.prefix,
+                         timeout_s=settings.live_request_timeout_s)
     from execsvc.venues.paper.accounts import PaperAccounts
     from execsvc.venues.paper.engine import Fees
     from execsvc.venues.paper.venue import PaperVenue

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     data_dir: str | None = "~/.local/share/execsvc"
     source: Literal["replay", "ccxt"] = "replay"
     exchange: str = "binanceusdm"
+    exchange_base_url: str | None = None
     symbols: Annotated[list[str], NoDecode] = ["BTCUSDT", "ETHUSDT", "BTC-PERP"]
     refresh_interval_s: float = Field(5.0, gt=0)
     windows: Annotated[list[str], NoDecode] = ["1d", "7d", "30d"]
@@ -88,7 +90,7 @@ class Settings(BaseSettings):
     liquidation_score_window: str | None = None
     liquidation_score_hours: int = Field(24, ge=1, le=24 * 30)
     liquidation_heartbeat_s: float = Field(5.0, gt=0, le=60)
-    live_accounts: list[LiveAccount] = []
+    live_accounts: Annotated[list[LiveAccount], NoDecode] = []
     live_request_timeout_s: float = Field(30.0, ge=1, le=600)
     policies_dir: str = "policies/"
     policy_file: str = "default.toml"
@@ -101,7 +103,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @field_validator("redis_url", "data_dir", "exchange_api_key", "exchange_secret",
-                     mode="before")
+                     "exchange_base_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -115,6 +117,17 @@ class Settings(BaseSettings):
     @classmethod
     def _csv_keys(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("live_accounts", mode="before")
+    @classmethod
+    def _json_accounts(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value) if value.strip() else []
+        except ValueError:
+            raise ValueError("live_accounts must be a JSON list of {api_key, exchange_api_key, "
+                             "exchange_secret} objects") from None
 
     @field_validator("symbols")
     @classmethod

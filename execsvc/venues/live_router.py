@@ -176,12 +176,41 @@ class LiveRouter:
     def exchange_id(self) -> str:
         return self._exchange_id
 
+    @property
+    def settle_s(self) -> float:
+        """Seconds after which a request signed at some moment can no longer be accepted by
+        the exchange (recvWindow plus the clock-skew margin)."""
+        return self._settle_s
+
     # ---- public API -----------------------------------------------------------------------
 
-    async def submit(self, request: OrderRequest) -> Order:
+    async def submit(self, request: OrderRequest, timeout_s: float | None = None) -> Order:
         """Place `request` once: the order as the exchange reports it, or a `rejected` order
         with the reason. Raises `OrderStateUnknownError` when it cannot tell whether the
-        exchange holds the order, `LiveRoutingError` for other failures."""
+        exchange holds the order (also when `timeout_s` passes first: nothing is sent after
+        it), `LiveRoutingError` for other failures."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self._submit(request)
+        except TimeoutError as exc:
+            raise OrderStateUnknownError(
+                f"{self._exchange_id} submit {request.client_order_id} failed: no answer "
+                f"within {timeout_s:g} s; the order may exist, it was not sent again"
+            ) from exc
+
+    async def find(self, request: OrderRequest) -> Order | None:
+        """The exchange's order with the request's client id, or None when it holds none (a
+        final answer only once a send can no longer arrive: `settle_s` after the last one).
+        Raises `OrderStateUnknownError` when the lookup gets no answer, `LiveRoutingError`
+        when the id names a different order."""
+        market = await self._known_market(request, "lookup")
+        raw = await self._lookup(request, market)
+        if raw is None:
+            return None
+        self._check_same_order(request, raw)
+        return await self._order(request, market, raw)
+
+    async def _submit(self, request: OrderRequest) -> Order:
         problem = _request_problem(request)
         if problem is not None:
             return self._rejected(request, problem)

@@ -104,6 +104,7 @@ class StubOrder:
     time_ms: int
     update_ms: int
     fills: list[tuple[float, float]] = field(default_factory=list)
+    account: str = ""
 
     @property
     def executed(self) -> float:
@@ -157,6 +158,7 @@ class StubAlgoOrder:
     trigger_ms: int = 0
     actual_order_id: str = ""
     actual_price: float = 0.0
+    account: str = ""
 
     def payload(self, rules: SymbolRules) -> dict[str, Any]:
         return {
@@ -259,11 +261,14 @@ class BinanceOrderStub(BinanceStub):
 
     WALLET_USDT = 10_000.0
 
-    def net_positions(self) -> dict[str, tuple[float, float]]:
-        """symbol -> (signed base size, average entry price) from every fill so far."""
+    def net_positions(self, account: str | None = None) -> dict[str, tuple[float, float]]:
+        """symbol -> (signed base size, average entry price) from every fill so far (of one
+        account's orders when `account` is given)."""
         sizes: dict[str, float] = {}
         costs: dict[str, float] = {}
         for order in self.orders:
+            if account is not None and order.account != account:
+                continue
             sign = 1.0 if order.side == "BUY" else -1.0
             sizes[order.symbol] = sizes.get(order.symbol, 0.0) + sign * order.executed
             costs[order.symbol] = costs.get(order.symbol, 0.0) + order.cum_quote
@@ -273,7 +278,7 @@ class BinanceOrderStub(BinanceStub):
     def _position_risk(self, request: RecordedRequest) -> tuple[int, Any]:
         """`GET /fapi/v3/positionRisk`: Binance's V3 position fields for open positions."""
         rows = []
-        for symbol, (size, entry) in self.net_positions().items():
+        for symbol, (size, entry) in self.net_positions(_account(request)).items():
             mark = entry
             rows.append({
                 "symbol": symbol, "positionSide": "BOTH", "positionAmt": f"{size:.3f}",
@@ -290,7 +295,8 @@ class BinanceOrderStub(BinanceStub):
 
     def _account(self, request: RecordedRequest) -> tuple[int, Any]:
         """`GET /fapi/v3/account`: the wallet summary fields Binance answers."""
-        margin = sum(abs(size) * entry / 20 for size, entry in self.net_positions().values())
+        margin = sum(abs(size) * entry / 20
+                     for size, entry in self.net_positions(_account(request)).values())
         wallet = f"{self.WALLET_USDT:.8f}"
         return 200, {
             "totalInitialMargin": f"{margin:.8f}", "totalMaintMargin": "0",
@@ -408,6 +414,7 @@ class BinanceOrderStub(BinanceStub):
                         if a.client_algo_id == client_algo_id and a.status == "NEW")
             order = self._execute_market(self.markets[algo.symbol], algo.client_algo_id,
                                          algo.side, algo.quantity, algo.reduce_only)
+            order.account = algo.account
             self._orders.append(order)
             now = self.clock_ms()
             algo.status, algo.update_ms, algo.trigger_ms = "FINISHED", now, now
@@ -448,13 +455,16 @@ class BinanceOrderStub(BinanceStub):
         if problem is not None:
             return problem
         rules = self.rules(market.symbol)
+        account = _account(request)
         with self._book_lock:
             client_id = params["newClientOrderId"]
-            if any(o.client_order_id == client_id and o.is_open for o in self._orders):
+            if any(o.client_order_id == client_id and o.is_open and o.account == account
+                   for o in self._orders):
                 return binance_error(-4116, "ClientOrderId is duplicated.")
             order = self._accept_order(market, params)
             if isinstance(order, tuple):
                 return order
+            order.account = account
             self._orders.append(order)
             return 200, order.payload(rules, with_time=False)
 
@@ -516,10 +526,12 @@ class BinanceOrderStub(BinanceStub):
         self._execute_limit(market, order)
         return order
 
-    def _find_order(self, params: dict[str, str], symbol: str) -> StubOrder | None:
-        """The order named by `orderId` or `origClientOrderId` (the latest with that id)."""
+    def _find_order(self, params: dict[str, str], symbol: str, account: str
+                    ) -> StubOrder | None:
+        """The account's order named by `orderId` or `origClientOrderId` (the latest with that
+        id)."""
         with self._book_lock:
-            candidates = [o for o in self._orders if o.symbol == symbol]
+            candidates = [o for o in self._orders if o.symbol == symbol and o.account == account]
         if params.get("orderId"):
             return next((o for o in candidates if str(o.order_id) == params["orderId"]), None)
         client_id = params.get("origClientOrderId")
@@ -540,7 +552,7 @@ class BinanceOrderStub(BinanceStub):
         problem = self._id_problem(request.params, ("orderId", "origClientOrderId"))
         if problem is not None:
             return problem
-        order = self._find_order(request.params, market.symbol)
+        order = self._find_order(request.params, market.symbol, _account(request))
         if order is None:
             return binance_error(-2013, "Order does not exist.")
         with self._book_lock:
@@ -553,7 +565,7 @@ class BinanceOrderStub(BinanceStub):
         problem = self._id_problem(request.params, ("orderId", "origClientOrderId"))
         if problem is not None:
             return problem
-        order = self._find_order(request.params, market.symbol)
+        order = self._find_order(request.params, market.symbol, _account(request))
         with self._book_lock:
             if order is None or not order.is_open:
                 return binance_error(-2011, "Unknown order sent.")
@@ -570,9 +582,10 @@ class BinanceOrderStub(BinanceStub):
         problem = self._algo_problem(params, market)
         if problem is not None:
             return problem
+        account = _account(request)
         with self._book_lock:
             client_id = params["clientAlgoId"]
-            if any(a.client_algo_id == client_id and a.status == "NEW"
+            if any(a.client_algo_id == client_id and a.status == "NEW" and a.account == account
                    for a in self._algo_orders):
                 return binance_error(-4116, "ClientOrderId is duplicated.")
             now = self.clock_ms()
@@ -580,7 +593,7 @@ class BinanceOrderStub(BinanceStub):
                 next(self._algo_ids), client_id, market.symbol, params["side"], params["type"],
                 float(params["quantity"]), float(params["triggerPrice"]),
                 params.get("reduceOnly", "false") == "true",
-                params.get("workingType", "CONTRACT_PRICE"), "NEW", now, now,
+                params.get("workingType", "CONTRACT_PRICE"), "NEW", now, now, account=account,
             )
             self._algo_orders.append(algo)
             return 200, algo.payload(self.rules(market.symbol))
@@ -602,9 +615,9 @@ class BinanceOrderStub(BinanceStub):
             return binance_error(-1116, "Invalid orderType.")
         return self._grid_problem(params, market, price_needed=True, price_name="triggerPrice")
 
-    def _find_algo(self, params: dict[str, str]) -> StubAlgoOrder | None:
+    def _find_algo(self, params: dict[str, str], account: str) -> StubAlgoOrder | None:
         with self._book_lock:
-            algos = list(self._algo_orders)
+            algos = [a for a in self._algo_orders if a.account == account]
         if params.get("algoId"):
             return next((a for a in algos if str(a.algo_id) == params["algoId"]), None)
         matching = [a for a in algos if a.client_algo_id == params.get("clientAlgoId")]
@@ -614,7 +627,7 @@ class BinanceOrderStub(BinanceStub):
         problem = self._id_problem(request.params, ("algoId", "clientAlgoId"))
         if problem is not None:
             return problem
-        algo = self._find_algo(request.params)
+        algo = self._find_algo(request.params, _account(request))
         if algo is None:
             return binance_error(-2013, "Order does not exist.")
         with self._book_lock:
@@ -624,13 +637,18 @@ class BinanceOrderStub(BinanceStub):
         problem = self._id_problem(request.params, ("algoId", "clientAlgoId"))
         if problem is not None:
             return problem
-        algo = self._find_algo(request.params)
+        algo = self._find_algo(request.params, _account(request))
         with self._book_lock:
             if algo is None or algo.status != "NEW":
                 return binance_error(-2011, "Unknown order sent.")
             algo.status, algo.update_ms = "CANCELED", self.clock_ms()
             return 200, {"algoId": algo.algo_id, "clientAlgoId": algo.client_algo_id,
                          "code": "200", "msg": "success"}
+
+
+def _account(request: RecordedRequest) -> str:
+    """The account a signed request speaks for (its API key)."""
+    return request.headers.get("x-mbx-apikey", "")
 
 
 def vwap(fills: list[tuple[float, float]]) -> float:

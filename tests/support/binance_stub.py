@@ -202,8 +202,11 @@ class BinanceStub(BackgroundServer):
         default_factory=lambda: load_fixture("leverage_brackets.json")
     )
     recv_window_ms: int = 5_000
+    accounts: dict[str, str] = field(default_factory=dict)
+    """API key -> secret of every account (the default key's is added)."""
 
     def __post_init__(self) -> None:
+        self.accounts.setdefault(self.api_key, self.secret)
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
@@ -336,10 +339,11 @@ class BinanceStub(BackgroundServer):
         key = request.headers.get("x-mbx-apikey")
         if not key:
             return binance_error(-2014, "API-key format invalid.", status=401)
-        if not hmac.compare_digest(key, self.api_key):
+        secret = self.accounts.get(key)
+        if secret is None:
             return binance_error(-2015, "Invalid API-key, IP, or permissions for action.", 401)
         payload, signature = _split_signature(request.query_string, request.body)
-        expected = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
         if signature is None or not hmac.compare_digest(signature, expected):
             return binance_error(-1022, "Signature for this request is not valid.")
         timestamp = _int_param(request.params, "timestamp", None)
@@ -349,6 +353,10 @@ class BinanceStub(BackgroundServer):
                 -1021, "Timestamp for this request is outside of the recvWindow."
             )
         return None
+
+    def add_account(self, api_key: str, secret: str) -> None:
+        """Another exchange account: requests signed with its key see only its orders."""
+        self.accounts[api_key] = secret
 
     # ---- recording and faults ---------------------------------------------------------------
 
