@@ -7,7 +7,11 @@ chunk is built.
 
 One symbol's failure (source, model or store) never stops the others: it is counted in the
 store's status hash and in metrics, and logged once per burst of consecutive failures (and
-once on recovery). With several workers, `SymbolLeases` shares the symbols out.
+once on recovery). With several workers the symbols are shared out: every tick a worker
+heartbeats into the registry of live workers, computes the assignment of symbols to the live
+workers (`store.leases.assign`: about N/k each) and holds the leases of its own share only
+(`SymbolLeases`), so adding a worker adds capacity and a dead worker's share moves to the others
+once its heartbeat and leases expire. A clean stop leaves the registry at once.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from execsvc.market.types import MarketSource, MarketSourceError, SymbolInfo
 from execsvc.settings import Settings
 from execsvc.store import BandStore, StoreUnavailable
 from execsvc.store.band_store import SymbolWrites
-from execsvc.store.leases import SymbolLeases
+from execsvc.store.leases import SymbolLeases, assign
 
 log = logging.getLogger("execsvc.maps.worker")
 
@@ -74,6 +78,7 @@ class MapWorker:
         settings: Settings,
         registry: CollectorRegistry | None = None,
         worker_id: str | None = None,
+        lease_s: float | None = None,
     ) -> None:
         self.source = source
         self.store = store
@@ -90,8 +95,10 @@ class MapWorker:
             raise MarketSourceError(f"source {source.name!r} has no data for symbols "
                                     f"{missing}")
         self.leases = SymbolLeases(
-            store.redis, self.worker_id, lease_s=max(3 * settings.refresh_interval_s, 10.0)
+            store.redis, self.worker_id,
+            lease_s=lease_s or max(3 * settings.refresh_interval_s, 10.0),
         )
+        self.heartbeat_ttl_s = 3 * settings.refresh_interval_s + 5
         self._registered = False
         self._consecutive_failures: dict[str, int] = {}
         self._history_marks: dict[tuple[str, str], int] = {}
@@ -102,8 +109,7 @@ class MapWorker:
         started = time.perf_counter()
         report = TickReport()
         try:
-            await self._announce()
-            owned = await self.leases.acquire(self.settings.symbols)
+            owned = await self.claim_symbols()
         except StoreUnavailable as exc:
             report.failed = {symbol: str(exc) for symbol in self.settings.symbols}
             log.warning("store unavailable, nothing refreshed: %s", exc)
@@ -138,9 +144,22 @@ class MapWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(0.0, interval - report.seconds))
         await self.leases.release_all()
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.leave(self.worker_id)
+
+    async def claim_symbols(self) -> list[str]:
+        """Heartbeat, then hold the leases of this worker's share of the symbols among the live
+        workers (releasing the rest); the symbols it owns now."""
+        await self._announce()
+        workers = await self.store.live_workers()
+        if self.worker_id not in workers:
+            workers = sorted({*workers, self.worker_id})
+        owners = assign(self.settings.symbols, workers)
+        mine = [s for s in self.settings.symbols if owners.get(s) == self.worker_id]
+        return await self.leases.acquire(mine)
 
     async def _announce(self) -> None:
-        await self.store.heartbeat(self.worker_id, ttl_s=3 * self.settings.refresh_interval_s + 5)
+        await self.store.heartbeat(self.worker_id, ttl_s=self.heartbeat_ttl_s)
         if not self._registered:
             await self.store.register_symbols(
                 {

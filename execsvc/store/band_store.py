@@ -283,12 +283,21 @@ class BandStore:
 
     async def heartbeat(self, worker_id: str, ttl_s: float) -> None:
         """Record that `worker_id` is alive until `ttl_s` from now (sorted set `workers`,
-        scored by expiry in ms; expired members are dropped on the next heartbeat)."""
+        scored by expiry in ms). Every heartbeat drops the expired members, and the set itself
+        expires with its last member, so a killed worker vanishes from the registry."""
         now_ms = int(time.time() * 1000)
+        ttl_ms = int(ttl_s * 1000)
+        key = self._key("workers")
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(self._key("workers"), {worker_id: now_ms + int(ttl_s * 1000)})
-            pipe.zremrangebyscore(self._key("workers"), "-inf", now_ms)
+            pipe.zadd(key, {worker_id: now_ms + ttl_ms})
+            pipe.zremrangebyscore(key, "-inf", now_ms)
+            pipe.pexpire(key, ttl_ms, gt=True)
+            pipe.pexpire(key, ttl_ms, nx=True)
             await self._call(pipe.execute())
+
+    async def leave(self, worker_id: str) -> None:
+        """Remove `worker_id` from the registry (a clean stop: its symbols move at once)."""
+        await self._call(self.redis.zrem(self._key("workers"), worker_id))
 
     async def live_workers(self) -> list[str]:
         """Workers whose last heartbeat has not expired (one small read, no key scan)."""

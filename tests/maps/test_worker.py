@@ -168,3 +168,84 @@ async def test_stored_document_is_the_encoded_one(redis_client: Redis) -> None:
     snapshot = await fetch_snapshot(source, info, worker.lookback_s)
     [document] = encode_documents(snapshot, {"7d": 7 * 86_400}, worker.params)
     assert stored == document.json
+
+
+# ---- workers share the symbols (issue 10, finding 9) --------------------------------------------
+
+
+def aliased_workers(store: BandStore, names: list[str], symbols: int = 30,
+                    lease_s: float = 1.0) -> tuple[list[MapWorker], list[str]]:
+    from execsvc.bench.tick import AliasedReplay
+
+    source = AliasedReplay(ReplaySource(speed=720), symbols)
+    keys = [info.symbol for info in source.symbols()]
+    config = settings(symbols=",".join(keys), refresh_interval_s=0.2, windows="1d")
+    return [MapWorker(source, store, config, worker_id=name, lease_s=lease_s)
+            for name in names], keys
+
+
+async def lease_owners(redis: Redis) -> dict[str, str]:
+    owners = {}
+    for key in await redis.keys("execsvc:lease:*"):
+        owners[key.decode().rsplit(":", 1)[1]] = (await redis.get(key)).decode()
+    return owners
+
+
+async def rounds(workers: list[MapWorker], count: int) -> dict[str, list[str]]:
+    held: dict[str, list[str]] = {}
+    for _ in range(count):
+        for worker in workers:
+            held[worker.worker_id] = await worker.claim_symbols()
+    return held
+
+
+async def test_three_workers_hold_a_third_of_thirty_symbols_each(redis_client: Redis) -> None:
+    store = BandStore(redis_client)
+    (a, b, c), keys = aliased_workers(store, ["a", "b", "c"])
+    held = await rounds([a, b, c], 3)
+    assert {w: len(s) for w, s in held.items()} == {"a": 10, "b": 10, "c": 10}
+    owners = await lease_owners(redis_client)
+    assert sorted(owners) == sorted(keys), "every symbol has exactly one lease"
+    assert {w: sorted(s for s, o in owners.items() if o == w) for w in "abc"} == {
+        w: sorted(held[w]) for w in "abc"}
+    report = await a.tick()
+    assert report.built == 10 and report.failed == {}, "a refreshes its share only"
+
+
+async def test_a_dead_worker_vanishes_and_its_share_moves(redis_client: Redis) -> None:
+    store = BandStore(redis_client)
+    (a, b, c), _ = aliased_workers(store, ["a", "b", "c"])
+    for worker in (a, b, c):
+        worker.heartbeat_ttl_s = 0.8
+    await rounds([a, b, c], 3)
+    await asyncio.sleep(1.1)  # c stops: its heartbeat (0.8 s) and leases (1 s) run out
+    held = await rounds([a, b], 2)
+    assert {w: len(s) for w, s in held.items()} == {"a": 15, "b": 15}
+    assert await redis_client.zrange("execsvc:workers", 0, -1) == [b"a", b"b"], (
+        "the registry no longer lists c")
+    held = await rounds([a, b, c], 3)  # c comes back: the symbols are shared again
+    assert {w: len(s) for w, s in held.items()} == {"a": 10, "b": 10, "c": 10}
+
+
+async def test_a_stopped_worker_leaves_the_registry_and_its_leases(redis_client: Redis) -> None:
+    store = BandStore(redis_client)
+    (a, b), _ = aliased_workers(store, ["a", "b"], symbols=4, lease_s=30.0)
+    await rounds([a, b], 2)
+    stop = asyncio.Event()
+    stop.set()
+    await b.run(stop)  # a clean stop: one tick, then leave
+    assert await redis_client.zrange("execsvc:workers", 0, -1) == [b"a"]
+    assert len(await a.claim_symbols()) == 4, "b's share moves at once, not after 30 s"
+
+
+def test_the_assignment_is_balanced_and_moves_few_symbols() -> None:
+    from execsvc.store.leases import assign
+
+    symbols = [f"S{i:03d}" for i in range(300)]
+    three = assign(symbols, ["w1", "w2", "w3"])
+    assert sorted(list(three.values()).count(w) for w in ("w1", "w2", "w3")) == [100] * 3
+    four = assign(symbols, ["w1", "w2", "w3", "w4"])
+    assert sorted(list(four.values()).count(w) for w in ("w1", "w2", "w3", "w4")) == [75] * 4
+    moved = sum(three[s] != four[s] for s in symbols)
+    assert moved < 150, f"{moved} of 300 symbols moved when a fourth worker joined"
+    assert assign(symbols, ["w3", "w1", "w2"]) == three, "independent of the listing order"
