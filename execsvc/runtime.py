@@ -158,6 +158,7 @@ def make_venue(settings: Settings, store: BandStore, cache, **router_options: An
                   maker_bps=settings.paper_maker_fee_bps),
         latency_ms=settings.paper_latency_ms,
         starting_balance_quote=settings.paper_starting_balance_quote, prefix=store.prefix,
+        last_price_source=cache.last_price, stale_after_s=settings.max_map_age_s,
     )
     return PaperVenue(accounts, settings.symbols, settings.refresh_interval_s)
 

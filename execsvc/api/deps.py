@@ -151,6 +151,34 @@ class ApiContext:
             quote_currency=view.document["quote_currency"],
         )
 
+    async def order_map(self, symbol: str, reduce_only: bool) -> MapView | None:
+        """The map an order is judged on: the fresh map of the policy's window (503 when it is
+        missing or stale), except for a reduce-only order, which only closes exposure and must
+        stay possible when the worker stopped: the last map however old, or None once it
+        expired."""
+        try:
+            _, view, _ = await self.policy_map(symbol, None)
+        except Problem as problem:
+            if not reduce_only or problem.status != 503:
+                raise
+        else:
+            return view
+        venue = await self.exchange_of(symbol, None)
+        return await self.cache.map_view(venue, symbol, self.policy.map_window)
+
+    async def order_context(self, key_id: str, symbol: str, view: MapView | None
+                            ) -> RiskContext:
+        """`risk_context` on `view`; without a map (a reduce-only order after the maps
+        expired) at the last price the worker stored, no clusters (503 when no price was
+        ever stored)."""
+        if view is not None:
+            return await self.risk_context(key_id, symbol, view)
+        last = await self.cache.last_price(symbol)
+        if last is None:
+            raise Problem(503, f"no price for {symbol} has been stored yet", reason="no_price")
+        return RiskContext(mark_price=last.price, brackets=bracket_table(symbol),
+                           position=await self.venue.position(key_id, symbol))
+
     # ---- realised liquidations ------------------------------------------------------------
 
     def liquidation_venue(self, exchange: str | None, where: str = "query.exchange") -> str:

@@ -419,7 +419,10 @@ class PositionOut(BaseModel):
     liquidation_price: float | None
     realized_pnl_quote: float
     notional_at_entry_quote: float
-    mark_price: float | None
+    mark_price: float | None = Field(description="the book's mid, else the last price the "
+                                     "worker stored; null only when no price was ever stored")
+    mark_stale: bool = Field(False, description="the mark is the last known price and older "
+                             "than MAX_MAP_AGE_S (the worker is not refreshing)")
     unrealized_pnl_quote: float
 
 

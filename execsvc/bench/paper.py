@@ -99,7 +99,8 @@ def policy_check(redis: Redis, broker: PaperBroker, policy_path: str | Path, pre
 
     async def check(request: OrderRequest) -> Any:
         mark = await broker.mark(request.symbol)
-        context = RiskContext(mark_price=mark or 0.0, brackets=bracket_table(request.symbol),
+        context = RiskContext(mark_price=mark.price if mark else 0.0,
+                              brackets=bracket_table(request.symbol),
                               position=broker.state.positions.get(request.symbol))
         return await gate.admit(policy, request, context, "bench", request.client_order_id)
 

@@ -220,13 +220,16 @@ def position_to_json(position: Position) -> dict[str, Any]:
 
 
 def marked_position_json(position: Position, mark_price: float | None,
-                         unrealized_pnl_quote: float) -> dict[str, Any]:
+                         unrealized_pnl_quote: float, mark_stale: bool = False
+                         ) -> dict[str, Any]:
     """A position as the API answers it: its fields, `side`, entry notional and the mark it was
-    valued at with the unrealised PnL (quote), free of float noise."""
+    valued at (`mark_stale` when that is an old last price) with the unrealised PnL (quote),
+    free of float noise."""
     return without_float_noise({
         **position_to_json(position),
         "side": position_side_of(position.size),
         "notional_at_entry_quote": position.notional_at_entry_quote,
         "mark_price": mark_price,
+        "mark_stale": mark_stale,
         "unrealized_pnl_quote": unrealized_pnl_quote,
     })

@@ -24,7 +24,7 @@ from execsvc.domain.map_document import MapDocument
 from execsvc.domain.units import MarketPrecision, fallback_precision
 from execsvc.liqmap.cascade import cluster_overshoot_pct
 from execsvc.liqmap.clusters import Cluster
-from execsvc.store import BandStore
+from execsvc.store import BandStore, LastPrice
 
 REGISTRY_TTL_S = 5.0
 
@@ -100,6 +100,7 @@ class AdviceCache:
         self._overshoots: OrderedDict[tuple, float] = OrderedDict()
         self._checked: dict[tuple, float] = {}
         self._answers: OrderedDict[tuple, Any] = OrderedDict()
+        self._prices: OrderedDict[tuple, LastPrice] = OrderedDict()
 
     def _remember(self, cache: OrderedDict, key: tuple, value: Any) -> None:
         cache[key] = value
@@ -157,6 +158,19 @@ class AdviceCache:
     async def latest_book(self, symbol: str) -> OrderBook | None:
         """The latest stored book of `symbol` on its registered venue (paper fills use it)."""
         return await self.book(await self.exchange_of(symbol), symbol)
+
+    async def last_price(self, symbol: str) -> LastPrice | None:
+        """The last price the worker stored for `symbol` (it outlives maps and books: marks,
+        paper liquidations and closing orders fall back on it), re-read at most every
+        `revalidate_s`."""
+        key = ("last", symbol)
+        trusted = self._trusted(self._prices, key)
+        if trusted is not None:
+            return trusted
+        last = await self.store.last_price(await self.exchange_of(symbol), symbol)
+        if last is not None:
+            self._remember(self._prices, key, last)
+        return last
 
     async def map_view(self, exchange: str, symbol: str, window: str) -> MapView | None:
         key = (exchange, symbol, window)

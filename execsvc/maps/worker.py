@@ -60,7 +60,8 @@ class TickReport:
 
 @dataclass(frozen=True, slots=True)
 class _Built:
-    """One symbol's build: its encoded documents and book, or the error that stopped it."""
+    """One symbol's build: its encoded documents, book and last price (the book's mid, else the
+    source's mark), or the error that stopped it."""
 
     info: SymbolInfo
     documents: list[EncodedDocument] = field(default_factory=list)
@@ -68,6 +69,7 @@ class _Built:
     seconds: float = 0.0
     book_refused: str | None = None
     error: Exception | None = None
+    last_price: float | None = None
 
 
 class MapWorker:
@@ -238,11 +240,13 @@ class MapWorker:
         try:
             if snapshot.book is None:
                 raise BookError("no order book in the snapshot")
-            book_json = snapshot.book.cleaned().to_json_bytes()
+            book = snapshot.book.cleaned()
         except BookError as exc:
             # advice then sees the previous book age out; the maps are still stored
-            return _Built(snapshot.info, documents, seconds=seconds, book_refused=str(exc))
-        return _Built(snapshot.info, documents, book_json, seconds=seconds)
+            return _Built(snapshot.info, documents, seconds=seconds, book_refused=str(exc),
+                          last_price=snapshot.price)
+        return _Built(snapshot.info, documents, book.to_json_bytes(), seconds=seconds,
+                      last_price=book.mid or snapshot.price)
 
     def _writes(self, result: _Built) -> SymbolWrites:
         """The store writes of one built symbol: maps, book, the history snapshots of windows
@@ -255,7 +259,7 @@ class MapWorker:
         return SymbolWrites(
             exchange=result.info.exchange, symbol=result.info.symbol,
             documents=result.documents, book_json=result.book_json, history=history,
-            success_ms=int(time.time() * 1000),
+            success_ms=int(time.time() * 1000), last_price=result.last_price,
         )
 
     async def _failed(self, info: SymbolInfo, stage: str, exc: Exception) -> str:

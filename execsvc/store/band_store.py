@@ -6,6 +6,9 @@ Keys (prefix `execsvc`):
   with a TTL.
 - `mapver:{exchange}:{symbol}:{window}`: the version counter (no TTL, so versions only grow).
 - `book:{exchange}:{symbol}`: hash `doc` (JSON order book) and `version`; with the same TTL.
+- `last:{exchange}:{symbol}`: hash `price` (quote per base: the book's mid, else the source's
+  mark) and `at_ms`, rewritten by every refresh and never expired, so marks, paper
+  liquidations and closing orders go on from the last price once maps and books have expired.
 - `history:{exchange}:{symbol}:{window}`: stream of compact snapshots (one per new candle),
   at most `HISTORY_LENGTH`, for the heatmap over time.
 - `status:{exchange}:{symbol}`: hash of the worker's last success / failure for a symbol.
@@ -44,8 +47,10 @@ from execsvc.domain.map_document import (
 from execsvc.store.errors import STORE_ERRORS, StoreUnavailable, store_call
 
 PUT_REFRESH_SCRIPT = """
--- KEYS: status, book, then (map, map version) per map, then one history stream per snapshot.
+-- KEYS: status, book, last price, then (map, map version) per map, then one history stream
+--       per snapshot.
 -- ARGV: ttl_ms, channel, history length, success_ms or '', book JSON or '', map count,
+--       last price or '', its time (ms),
 --       then (document, computed_at_ms, notice, data_lag_s, candle_interval_s) per map,
 --       then one snapshot per history stream.
 local ttl, channel, history_length = ARGV[1], ARGV[2], ARGV[3]
@@ -55,7 +60,10 @@ if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[2], 'doc', ARGV[5])
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
-local k, a = 3, 7
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[3], 'price', ARGV[7], 'at_ms', ARGV[8])
+end
+local k, a = 4, 9
 for i = 1, tonumber(ARGV[6]) do
   local version = redis.call('INCR', KEYS[k + 1])
   redis.call('HSET', KEYS[k], 'doc', ARGV[a], 'version', version, 'computed_at_ms', ARGV[a + 1],
@@ -120,7 +128,8 @@ class MapFreshness:
 class SymbolWrites:
     """What one symbol's refresh stores: its map `documents` (with the time they were computed,
     epoch ms, now if None), the order book (JSON bytes, or None to leave the stored one), the
-    documents whose snapshot joins the history, and the time (ms) of the success to record."""
+    documents whose snapshot joins the history, the time (ms) of the success to record, and
+    the symbol's last price (quote per base; None to leave the stored one)."""
 
     exchange: str
     symbol: str
@@ -129,12 +138,25 @@ class SymbolWrites:
     history: Sequence[EncodedDocument] = ()
     success_ms: int | None = None
     computed_at_ms: int | None = None
+    last_price: float | None = None
 
 
 def payload_bytes(write: SymbolWrites) -> int:
     """The bytes of documents and book in `write` (what dominates its size)."""
     return len(write.book_json or b"") + sum(
         len(d.json) if isinstance(d, EncodedDocument) else 0 for d in write.documents)
+
+
+@dataclass(frozen=True, slots=True)
+class LastPrice:
+    """The last price the worker saw for a symbol (quote per base) and when (epoch ms)."""
+
+    price: float
+    at_ms: int
+
+    def age_s(self, now_ms: float | None = None) -> float:
+        now = time.time() * 1000.0 if now_ms is None else now_ms
+        return max(0.0, (now - self.at_ms) / 1000.0)
 
 
 class BandStore:
@@ -193,10 +215,13 @@ class BandStore:
         computed = int(time.time() * 1000) if write.computed_at_ms is None else (
             write.computed_at_ms)
         keys = [self._key("status", write.exchange, write.symbol),
-                self._key("book", write.exchange, write.symbol)]
+                self._key("book", write.exchange, write.symbol),
+                self._key("last", write.exchange, write.symbol)]
         args: list[Any] = [self.ttl_ms, self.channel, HISTORY_LENGTH,
                            "" if write.success_ms is None else write.success_ms,
-                           write.book_json or "", len(write.documents)]
+                           write.book_json or "", len(write.documents),
+                           "" if write.last_price is None else repr(float(write.last_price)),
+                           computed]
         for index, document in enumerate(write.documents):
             if isinstance(document, EncodedDocument):
                 head, text = document.head, document.json
@@ -237,6 +262,11 @@ class BandStore:
             return None
         return MapFreshness(int(version), int(computed), float(lag) if lag else None,
                             float(interval or 0.0))
+
+    async def last_price(self, exchange: str, symbol: str) -> LastPrice | None:
+        price, at = await self._call(self.redis.hmget(self._key("last", exchange, symbol),
+                                                      "price", "at_ms"))
+        return None if price is None or at is None else LastPrice(float(price), int(at))
 
     async def book_version(self, exchange: str, symbol: str) -> int | None:
         version = await self._call(self.redis.hget(self._key("book", exchange, symbol), "version"))
@@ -322,5 +352,5 @@ class BandStore:
         return await store_call(awaitable)
 
 
-__all__ = ["STORE_ERRORS", "BandStore", "MapFreshness", "StoreUnavailable", "StoredMap",
-           "store_call"]
+__all__ = ["STORE_ERRORS", "BandStore", "LastPrice", "MapFreshness", "StoreUnavailable",
+           "StoredMap", "store_call"]

@@ -127,9 +127,8 @@ class LiveVenue:
             if resolved is not None:
                 return resolved
         router = self.router(key)
-        remaining_s = deadline_ms / 1000 - time.time()
-        try:
-            order = await router.submit(self._at_exchange(key, request), remaining_s)
+        try:  # `submit`'s timeout (this request's deadline) also bounds the router
+            order = await router.submit(self._at_exchange(key, request))
         except OrderStateUnknownError:
             raise  # the reservation stays: a retry looks the order up
         except LiveRoutingError:

@@ -4,8 +4,9 @@ A paper order must be on the symbol's grid (quantity in whole lots, prices on th
 map document states it): off it is a 422 naming the field and the nearest accepted value, as
 the exchange would refuse it (live orders are checked against the exchange's own grid).
 Every order is risk-checked against the active policy (with the map the policy names, which
-must be fresh) before it reaches the venue: paper accounts or, with `TRADING_MODE=live`, the
-exchange. Idempotent on `client_order_id` per API key: the same request again returns the same
+must be fresh, except for reduce-only orders: closing stays possible on an old map or none, at
+the last stored price) before it reaches the venue: paper accounts or, with
+`TRADING_MODE=live`, the exchange. Idempotent on `client_order_id` per API key: the same request again returns the same
 order; the same id with a different request is refused (409, `DUPLICATE_ORDER`), also when the
 two arrive together. Over the policy's order rate the answer is 429 with `Retry-After`.
 """
@@ -70,12 +71,12 @@ async def place_order(body: OrderBody, key: ApiKeyId, ctx: Ctx) -> FastJSONRespo
     existing = await venue.existing(key, order_request)
     if existing is not None:
         return FastJSONResponse(order_out(existing, venue.mode), status_code=200)
-    _, view, _ = await ctx.policy_map(symbol, None)
-    if venue.mode == "paper":
+    view = await ctx.order_map(symbol, order_request.reduce_only)
+    if venue.mode == "paper" and view is not None:
         problem = off_grid_problem(order_request, view.precision)
         if problem is not None:
             raise body_problem(*problem)
-    context = await ctx.risk_context(key, symbol, view)
+    context = await ctx.order_context(key, symbol, view)
     decision = await ctx.risk_gate.admit(
         ctx.policy, order_request, context, key, request_digest(order_request)
     )

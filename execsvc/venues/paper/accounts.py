@@ -5,7 +5,8 @@ them price ticks (resting limits, stops, liquidations).
 Ticks come from polling the book: between two polls the price is taken to have traded through
 every level between the previous mid and the current one, so a tick is `low = min(previous
 mid, mid)`, `high = max(...)`, and the mark is the mark source's (default: the mid). The first
-poll of a symbol is a tick with low = high = mid.
+poll of a symbol is a tick with low = high = mid. Once the book has expired, the last price
+the worker stored stands in for the mid, so resting orders, stops and liquidations go on.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from execsvc.venues.paper.journal import PaperJournal
 from execsvc.venues.paper.ledger import Event
 from execsvc.venues.paper.service import (
     BookSource,
+    LastPriceSource,
     MarkSource,
     PaperBroker,
     PaperUnavailable,
@@ -49,14 +51,18 @@ class PaperAccounts:
         starting_balance_quote: float = 10_000.0,
         prefix: str = "execsvc",
         clock: Callable[[], int] = now_ms,
+        last_price_source: LastPriceSource | None = None,
+        stale_after_s: float = 30.0,
     ) -> None:
         self.redis = redis
         self.book_source = book_source
         self.mark_source = mark_source
+        self.last_price_source = last_price_source
         self.prefix = prefix
         self._options = dict(mark_source=mark_source, fees=fees, latency_ms=latency_ms,
                              brackets_for=brackets_for,
-                             starting_balance_quote=starting_balance_quote, clock=clock)
+                             starting_balance_quote=starting_balance_quote, clock=clock,
+                             last_price_source=last_price_source, stale_after_s=stale_after_s)
         self._brokers: dict[str, PaperBroker] = {}
         self._last_mid: dict[str, float] = {}
 
@@ -97,6 +103,9 @@ class PaperAccounts:
         for symbol in symbols:
             book = await self.book_source(symbol)
             mid = None if book is None else book.mid
+            if mid is None and self.last_price_source is not None:
+                last = await self.last_price_source(symbol)
+                mid = None if last is None else last.price
             if mid is None:
                 continue
             previous = self._last_mid.get(symbol, mid)

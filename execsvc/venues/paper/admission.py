@@ -82,25 +82,28 @@ def market_walk(state: PaperState, request: OrderRequest, book: OrderBook | None
     return MarketWalk(*take(levels, request.quantity, request.side, book.precision))
 
 
-def _reference_price(request: OrderRequest, market: MarketWalk | None) -> float | None:
+def _reference_price(request: OrderRequest, market: MarketWalk | None,
+                     closing_price: float | None) -> float | None:
     """The price margin is estimated at: the limit or stop price, or a market order's average
-    over the effective book."""
+    over the effective book (a closing order without a book: `closing_price`)."""
     if request.type == "limit":
         return request.price
     if request.type == "stop":
         return request.stop_price
-    return None if market is None else market.walk.average_price
+    return closing_price if market is None else market.walk.average_price
 
 
 def refusal(state: PaperState, request: OrderRequest, book: OrderBook | None, fees: Fees,
-            market: MarketWalk | None) -> tuple[str | None, float]:
+            market: MarketWalk | None, closing_price: float | None = None
+            ) -> tuple[str | None, float]:
     """(reason to reject or None, initial margin the order reserves while it rests, quote).
 
     Reasons, in the order checked: those of `invalid`, `reduce_only_no_position`,
     `post_only_would_cross`, `stop_would_trigger`, `no_book` / `no_liquidity` (a market order
-    with nothing to walk), `insufficient_margin` (`opening * price / leverage` plus a taker fee
-    on the whole quantity exceeds `available_quote`; `opening` is the part beyond an opposite
-    position, and adding to a position uses the position's leverage).
+    with nothing to walk, unless it is reduce-only with a `closing_price`),
+    `insufficient_margin` (`opening * price / leverage` plus a taker fee on the whole quantity
+    exceeds `available_quote`; `opening` is the part beyond an opposite position, and adding
+    to a position uses the position's leverage).
     """
     reason = invalid(request)
     if reason is not None:
@@ -118,7 +121,7 @@ def refusal(state: PaperState, request: OrderRequest, book: OrderBook | None, fe
     if request.type == "stop" and mid is not None and (
             (request.stop_price - mid) * (1 if side == "buy" else -1) <= 0.0):
         return "stop_would_trigger", 0.0
-    price = _reference_price(request, market)
+    price = _reference_price(request, market, closing_price)
     if price is None:
         return ("no_book" if book is None else "no_liquidity"), 0.0
     if request.reduce_only:

@@ -12,7 +12,9 @@ Matching rules (prices quote per base, quantities base, fees in bps of notional)
   level walked (at the level's price, on the tick; the part taken there on the book's lot, as
   an exchange reports trades); what the depth cannot fill expires (`insufficient_depth`).
   Without a book it is rejected (`no_book`), and so it is when this account's earlier fills
-  took the whole side (`no_liquidity`).
+  took the whole side (`no_liquidity`); except a reduce-only order, which fills at the last
+  known price (`last_price`, a taker fill like a book-less stop's), so a position can always
+  be closed.
 - limit GTC / IOC: the part that crosses walks the book up to the limit price as a taker; the
   rest rests (GTC) or expires (IOC). POST_ONLY: rejected if it would cross (`post_only_would_
   cross`), else rests. A resting limit fills in full, as a maker at its price, when a tick
@@ -152,6 +154,15 @@ def _take_from_book(run: _Run, order_id: str, book: OrderBook, limit: float | No
     _emit_taker_fills(run, order_id, per_level, book)
 
 
+def _fill_at(run: _Run, order_id: str, price: float) -> None:
+    """A book-less taker fill of what the order may still fill, at `price`."""
+    order = run.state.orders[order_id]
+    quantity = _fillable(run, order)
+    if quantity > 0.0:
+        fee = quantity * price * run.fees.taker_bps / 1e4
+        _emit_fill(run, order, quantity, price, fee, "taker", None, None)
+
+
 def _leftover_reason(run: _Run, order_id: str, default: str) -> str:
     order = run.state.orders[order_id]
     if order.request.reduce_only and _fillable(run, order) <= 0.0:
@@ -160,8 +171,8 @@ def _leftover_reason(run: _Run, order_id: str, default: str) -> str:
 
 
 def decide_submit(state: PaperState, request: OrderRequest, *, book: OrderBook | None, fees: Fees,
-                  brackets: Sequence[Bracket], now_ms: int, api_key_id: str | None = None
-                  ) -> Decision:
+                  brackets: Sequence[Bracket], now_ms: int, api_key_id: str | None = None,
+                  last_price: float | None = None) -> Decision:
     """Accept or reject `request` and do what it does at once (taker fills, IOC expiry).
 
     A `client_order_id` the account already knows produces no events (`order_id` is the known
@@ -173,7 +184,9 @@ def decide_submit(state: PaperState, request: OrderRequest, *, book: OrderBook |
         return run.decision(known)
     order_id = _new_order_id(state)
     market = market_walk(state, request, book)
-    reason, reserve = refusal(state, request, book, fees, market)
+    closing_price = last_price if (request.type == "market" and request.reduce_only
+                                   and book is None) else None
+    reason, reserve = refusal(state, request, book, fees, market, closing_price)
     base = {"order_id": order_id, "api_key_id": api_key_id, "request": request_to_json(request)}
     if reason is not None:
         run.emit({"type": "order_rejected", **base, "reason": reason})
@@ -186,6 +199,9 @@ def decide_submit(state: PaperState, request: OrderRequest, *, book: OrderBook |
             _take_from_book(run, order_id, book, None)
         _close(run, order_id, "order_expired",
                _leftover_reason(run, order_id, "insufficient_depth"))
+    elif closing_price is not None:
+        _fill_at(run, order_id, closing_price)
+        _close(run, order_id, "order_expired", _leftover_reason(run, order_id, "no_book"))
     elif request.type == "limit" and request.time_in_force != "POST_ONLY":
         if book is not None:
             _take_from_book(run, order_id, book, request.price)
@@ -226,10 +242,7 @@ def _on_resting(run: _Run, order_id: str, low: float, high: float, book: OrderBo
     if book is not None:
         _take_from_book(run, order_id, book, None)
     else:
-        quantity = _fillable(run, order)
-        if quantity > 0.0:
-            fee = quantity * request.stop_price * run.fees.taker_bps / 1e4
-            _emit_fill(run, order, quantity, request.stop_price, fee, "taker", None, None)
+        _fill_at(run, order_id, request.stop_price)
     _close(run, order_id, "order_expired", _leftover_reason(run, order_id, "insufficient_depth"))
 
 

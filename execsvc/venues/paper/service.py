@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import Bracket, bracket_table
 from execsvc.domain.orders import Account, DuplicateOrder, Order, OrderRequest, Position
-from execsvc.store.band_store import BandStore
+from execsvc.store.band_store import BandStore, LastPrice
 from execsvc.venues.paper.engine import (
     Decision,
     Fees,
@@ -40,6 +40,7 @@ from execsvc.venues.paper.state import PaperState
 
 BookSource = Callable[[str], Awaitable[OrderBook | None]]
 MarkSource = Callable[[str], Awaitable[float | None]]
+LastPriceSource = Callable[[str], Awaitable[LastPrice | None]]
 MAX_ATTEMPTS = 5
 
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
@@ -66,12 +67,22 @@ class PaperUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """A mark price (quote per base); `stale` when it is the last known price and older than
+    the broker's `stale_after_s` (the worker stopped storing books and prices)."""
+
+    price: float
+    stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class MarkedPosition:
     """A position with the mark price it was valued at and its unrealised PnL (quote)."""
 
     position: Position
     mark_price: float | None
     unrealized_pnl_quote: float
+    mark_stale: bool = False
 
 
 def now_ms() -> int:
@@ -83,9 +94,12 @@ class PaperBroker:
     """Paper orders, positions and account of the journal's account.
 
     `book_source(symbol)` gives the latest stored book (with its version) or None; `mark_source
-    (symbol)` the mark price (default: the book's mid). `fees` in bps, `latency_ms` the delay
-    between a submission and the book it meets, `brackets_for(symbol)` the maintenance
-    brackets for liquidation prices, `starting_balance_quote` the deposit of a new account.
+    (symbol)` the mark price (default: the book's mid, else `last_price_source(symbol)`, the
+    last price the worker stored, flagged stale after `stale_after_s`). `fees` in bps,
+    `latency_ms` the delay between a submission and the book it meets, `brackets_for(symbol)`
+    the maintenance brackets for liquidation prices, `starting_balance_quote` the deposit of a
+    new account. A reduce-only market order without a book fills at the last price, so a
+    position can always be closed.
     """
 
     def __init__(
@@ -99,8 +113,12 @@ class PaperBroker:
         *,
         starting_balance_quote: float = 10_000.0,
         clock: Callable[[], int] = now_ms,
+        last_price_source: LastPriceSource | None = None,
+        stale_after_s: float = 30.0,
     ) -> None:
         self.journal = journal
+        self.last_price_source = last_price_source
+        self.stale_after_s = stale_after_s
         self.book_source = book_source
         self.mark_source = mark_source
         self.fees = fees or Fees()
@@ -185,10 +203,14 @@ class PaperBroker:
                 if self._known(request) is not None:
                     return Decision([], self.state.fork())
                 book = await self.book(request.symbol)
+                closing = None
+                if book is None and request.reduce_only:
+                    last = await self.last_mark(request.symbol)
+                    closing = None if last is None else last.price
                 return decide_submit(
                     self.state, request, book=book, fees=self.fees,
                     brackets=self.brackets_for(request.symbol), now_ms=self.clock(),
-                    api_key_id=api_key_id)
+                    api_key_id=api_key_id, last_price=closing)
 
             await self._decide_and_commit(decide)
             known = self._known(request)
@@ -227,12 +249,26 @@ class PaperBroker:
         async with self._lock:
             await self.journal.catch_up(self.state)
 
-    async def mark(self, symbol: str) -> float | None:
-        """The mark price of `symbol` (quote per base): the mark source's, else the book's mid."""
+    async def last_mark(self, symbol: str) -> Mark | None:
+        """The last price the worker stored, stale after `stale_after_s`; None without one."""
+        if self.last_price_source is None:
+            return None
+        last = await self.last_price_source(symbol)
+        if last is None:
+            return None
+        return Mark(last.price, stale=last.age_s() > self.stale_after_s)
+
+    async def mark(self, symbol: str) -> Mark | None:
+        """The mark of `symbol`: the mark source's, else the book's mid (stale when the last
+        stored price is), else the last stored price; None when there is no price at all."""
         if self.mark_source is not None:
-            return await self.mark_source(symbol)
+            price = await self.mark_source(symbol)
+            return None if price is None else Mark(price)
         book = await self.book(symbol)
-        return None if book is None else book.mid
+        last = await self.last_mark(symbol)
+        if book is not None and book.mid is not None:
+            return Mark(book.mid, stale=last is not None and last.stale)
+        return last
 
     async def positions(self) -> list[MarkedPosition]:
         """Open positions valued at the current mark (unrealised PnL 0 without a mark)."""
@@ -240,8 +276,11 @@ class PaperBroker:
         marked = []
         for symbol, position in sorted(self.state.positions.items()):
             mark = await self.mark(symbol)
-            pnl = 0.0 if mark is None else position.unrealized_pnl_quote(mark)
-            marked.append(MarkedPosition(position, mark, pnl))
+            if mark is None:
+                marked.append(MarkedPosition(position, None, 0.0, mark_stale=True))
+                continue
+            pnl = position.unrealized_pnl_quote(mark.price)
+            marked.append(MarkedPosition(position, mark.price, pnl, mark_stale=mark.stale))
         return marked
 
     async def account(self) -> Account:

@@ -51,7 +51,8 @@ class PaperVenue:
         return await self.accounts.position(key, symbol)
 
     async def positions(self, key: str) -> list[dict[str, Any]]:
-        return [marked_position_json(m.position, m.mark_price, m.unrealized_pnl_quote)
+        return [marked_position_json(m.position, m.mark_price, m.unrealized_pnl_quote,
+                                     m.mark_stale)
                 for m in await self.accounts.broker(key).positions()]
 
     async def account(self, key: str) -> dict[str, Any]:
