@@ -159,6 +159,8 @@ def make_venue(settings: Settings, store: BandStore, cache, **router_options: An
         latency_ms=settings.paper_latency_ms,
         starting_balance_quote=settings.paper_starting_balance_quote, prefix=store.prefix,
         last_price_source=cache.last_price, stale_after_s=settings.max_map_age_s,
+        order_history=settings.paper_order_history,
+        snapshot_every=settings.paper_snapshot_every,
     )
     return PaperVenue(accounts, settings.symbols, settings.refresh_interval_s)
 

@@ -53,6 +53,8 @@ class PaperAccounts:
         clock: Callable[[], int] = now_ms,
         last_price_source: LastPriceSource | None = None,
         stale_after_s: float = 30.0,
+        order_history: int = 1_000,
+        snapshot_every: int = 10_000,
     ) -> None:
         self.redis = redis
         self.book_source = book_source
@@ -62,7 +64,8 @@ class PaperAccounts:
         self._options = dict(mark_source=mark_source, fees=fees, latency_ms=latency_ms,
                              brackets_for=brackets_for,
                              starting_balance_quote=starting_balance_quote, clock=clock,
-                             last_price_source=last_price_source, stale_after_s=stale_after_s)
+                             last_price_source=last_price_source, stale_after_s=stale_after_s,
+                             order_history=order_history, snapshot_every=snapshot_every)
         self._brokers: dict[str, PaperBroker] = {}
         self._last_mid: dict[str, float] = {}
 

@@ -1,14 +1,17 @@
 """`PaperJournal`: a paper account's event journal in Redis, and the state derived from it.
 
 Keys (prefix `execsvc`, account `{a}`):
-- `paper:{a}:journal`: stream, one entry per event, field `e` = the event as JSON. Never
-  trimmed: it is the account. Its length is the account's version.
+- `paper:{a}:journal`: stream, one entry per event, field `e` = the event as JSON: the
+  account. Compaction (`compact`) trims it behind a snapshot.
+- `paper:{a}:snapshot`: hash `version`, `last_id` and `state` (`state_to_json`): the account
+  folded up to the journal entry `last_id`, whose entries (and all before) are trimmed.
 - `paper:{a}:cid`: hash client_order_id -> order id (idempotency).
 - `paper:{a}:orders`: hash order id -> order JSON (derived; for readers that do not fold).
 - `paper:{a}:positions`: hash symbol -> position JSON (derived; flat positions deleted).
-- `paper:{a}:meta`: hash `version`, `last_id`, `account` (balance etc. as JSON).
+- `paper:{a}:meta`: hash `version` (events ever journaled: the account's version), `last_id`,
+  `account` (balance etc. as JSON).
 
-`commit` is one Lua script: it checks the stream still has the length the caller's state was
+`commit` is one Lua script: it checks the account still has the version the caller's state was
 folded from (optimistic concurrency between writers), appends the events and writes every
 derived key, all or nothing. With AOF the script's effects are logged as one MULTI/EXEC, and
 with `appendfsync always` they are on disk before the reply, so an acknowledged order survives
@@ -25,12 +28,13 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from execsvc.domain.orders import Order, order_from_json
 from execsvc.store.band_store import BandStore
 from execsvc.venues.paper.ledger import Event, apply
-from execsvc.venues.paper.state import PaperState
+from execsvc.venues.paper.state import PaperState, state_from_json, state_to_json
 
 COMMIT_SCRIPT = """
-local length = redis.call('XLEN', KEYS[1])
+local length = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
 if length ~= tonumber(ARGV[1]) then return {0, length} end
 local n_events, n_cids, n_orders, n_positions =
     tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -56,6 +60,13 @@ return reply
 # documents: orjson escapes newlines inside strings), instead of five RESP elements per entry:
 # parsing the reply, not Redis, is what a rebuild of a long journal spends its time on.
 READ_SCRIPT = """
+local through = redis.call('HGET', KEYS[2], 'last_id')
+if through and ARGV[3] ~= '' then
+    local ms, seq = string.match(ARGV[3], '(%d+)-(%d+)')
+    local tms, tseq = string.match(through, '(%d+)-(%d+)')
+    ms, seq, tms, tseq = tonumber(ms), tonumber(seq), tonumber(tms), tonumber(tseq)
+    if ms < tms or (ms == tms and seq < tseq) then return {'gap', ''} end
+end
 local entries = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
 local ids, docs = {}, {}
 for i, entry in ipairs(entries) do
@@ -63,6 +74,16 @@ for i, entry in ipairs(entries) do
     docs[i] = entry[2][2]
 end
 return {table.concat(ids, ' '), table.concat(docs, '\\n')}
+"""
+
+
+# Store the snapshot and trim the entries it folded, unless a newer snapshot exists.
+SNAPSHOT_SCRIPT = """
+local current = tonumber(redis.call('HGET', KEYS[2], 'version') or '-1')
+if current >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[2], 'version', ARGV[1], 'last_id', ARGV[2], 'state', ARGV[3])
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[4])
+return 1
 """
 
 
@@ -101,6 +122,16 @@ def _next_id(stream_id: str) -> str:
     return f"({stream_id}"
 
 
+def _id_after(stream_id: str) -> str:
+    """The smallest stream id greater than `stream_id` (XTRIM MINID keeps ids from it on)."""
+    ms, seq = stream_id.split("-")
+    return f"{ms}-{int(seq) + 1}"
+
+
+class JournalGap(RuntimeError):
+    """The entries after the state's last id were trimmed behind a snapshot: load it."""
+
+
 class PaperJournal:
     def __init__(self, redis: Redis, account_id: str, *, prefix: str = "execsvc",
                  page_size: int = 5_000) -> None:
@@ -113,8 +144,10 @@ class PaperJournal:
         self.cid_key = f"{base}:cid"
         self.orders_key = f"{base}:orders"
         self.positions_key = f"{base}:positions"
+        self.snapshot_key = f"{base}:snapshot"
         self._commit = redis.register_script(COMMIT_SCRIPT)
         self._read = redis.register_script(READ_SCRIPT)
+        self._snapshot = redis.register_script(SNAPSHOT_SCRIPT)
 
     async def commit(self, events: list[Event], *, expected_version: int,
                      after: PaperState) -> list[str]:
@@ -154,11 +187,17 @@ class PaperJournal:
         return [r.decode() if isinstance(r, bytes) else str(r) for r in reply[1:]]
 
     async def _raw_pages(self, after_id: str) -> AsyncIterator[tuple[list[bytes], list[bytes]]]:
-        """(stream ids, event JSON documents) after `after_id`, one page per script call."""
+        """(stream ids, event JSON documents) after `after_id`, one page per script call;
+        `JournalGap` when entries after `after_id` were trimmed behind a snapshot."""
         start = _next_id(after_id)
+        check = after_id
         while True:
             ids, docs = await BandStore._call(
-                self._read(keys=[self.stream], args=[start, self.page_size]))
+                self._read(keys=[self.stream, self.snapshot_key],
+                           args=[start, self.page_size, check]))
+            if ids == b"gap":
+                raise JournalGap(f"{self.stream} was trimmed after {after_id}")
+            check = ""
             if not ids:
                 return
             page_ids = ids.split(b" ")
@@ -178,10 +217,24 @@ class PaperJournal:
 
     async def catch_up(self, state: PaperState) -> int:
         """Fold into `state` (in place) the events after `state.last_id`; returns how many.
+        A state behind the snapshot (another writer compacted) first becomes the snapshot.
 
         The cyclic garbage collector is paused while a page is decoded and folded: the fold
         allocates many long-lived, acyclic objects, on which collections only cost time
         (about half of a rebuild's)."""
+        count = 0
+        try:
+            count += await self._fold_pages(state)
+        except JournalGap:
+            snapshot = await self.load_snapshot()
+            if snapshot is None:
+                raise
+            count += snapshot.version - state.version
+            state.restore(snapshot)
+            count += await self._fold_pages(state)
+        return count
+
+    async def _fold_pages(self, state: PaperState) -> int:
         count = 0
         async for ids, docs in self._raw_pages(state.last_id):
             with _gc_paused():
@@ -192,13 +245,35 @@ class PaperJournal:
         return count
 
     async def rebuild(self, account_id: str | None = None) -> PaperState:
-        """The account folded from the whole journal."""
-        state = PaperState(account_id=account_id or self.account_id)
+        """The account: its snapshot (if compacted) plus the events after it."""
+        state = await self.load_snapshot() or PaperState(account_id=account_id or
+                                                         self.account_id)
         await self.catch_up(state)
         return state
 
+    async def load_snapshot(self) -> PaperState | None:
+        raw = await BandStore._call(self.redis.hget(self.snapshot_key, "state"))
+        return None if raw is None else state_from_json(orjson.loads(raw))
+
+    async def compact(self, state: PaperState) -> bool:
+        """Store `state` (folded from this journal, up to `state.last_id`) as the snapshot and
+        trim the journal entries it folded; False when a newer snapshot exists already."""
+        if state.last_id == "0-0":
+            return False
+        done = await BandStore._call(self._snapshot(
+            keys=[self.stream, self.snapshot_key],
+            args=[state.version, state.last_id, orjson.dumps(state_to_json(state)),
+                  _id_after(state.last_id)]))
+        return bool(done)
+
     async def length(self) -> int:
+        """Entries in the stream (fewer than the version once compacted)."""
         return int(await BandStore._call(self.redis.xlen(self.stream)))
+
+    async def stored_order(self, order_id: str) -> Order | None:
+        """An order from the derived `orders` hash (also those the state has forgotten)."""
+        raw = await BandStore._call(self.redis.hget(self.orders_key, order_id))
+        return None if raw is None else order_from_json(orjson.loads(raw))
 
     async def order_id_for(self, client_order_id: str) -> str | None:
         raw = await BandStore._call(self.redis.hget(self.cid_key, client_order_id))

@@ -98,6 +98,7 @@ def _apply_rejected(state: PaperState, event: Event) -> None:
     order = _order_from_event(event, "rejected", event["reason"])
     state.orders[order.id] = order
     state.client_ids[order.request.client_order_id] = order.id
+    state.closed[order.id] = None
     state.order_seq += 1
 
 
@@ -129,6 +130,7 @@ def _apply_fill(state: PaperState, event: Event) -> None:
     if done:
         state.open_orders.pop(order.id, None)
         state.reserved.pop(order.id, None)
+        state.closed[order.id] = None
     elif order.id in state.reserved:
         state.reserved[order.id] *= max(before - quantity, 0.0) / before
     symbol = event["symbol"]
@@ -157,6 +159,7 @@ def _apply_closed(state: PaperState, event: Event, status: str) -> None:
     )
     state.open_orders.pop(order.id, None)
     state.reserved.pop(order.id, None)
+    state.closed[order.id] = None
 
 
 def _apply_liquidated(state: PaperState, event: Event) -> None:

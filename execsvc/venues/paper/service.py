@@ -10,6 +10,11 @@ with the same `client_order_id` gets the committed order, never a second one). A
 per account (shared by brokers of the same account in one event loop) serializes changes, so
 each order sees the book the previous one left.
 
+Bounded: the broker keeps working orders and the `order_history` most recently closed ones in
+memory (older ones are read from the journal's derived hashes when asked for, and their client
+order ids still resolve to them), and every `snapshot_every` events it compacts the journal
+(a snapshot of the state, the entries behind it trimmed; `PaperJournal.compact`).
+
 Units: quantities in base units, prices in quote per base, money in quote, latency in ms.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,7 +31,7 @@ from dataclasses import dataclass
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import Bracket, bracket_table
 from execsvc.domain.orders import Account, DuplicateOrder, Order, OrderRequest, Position
-from execsvc.store.band_store import BandStore, LastPrice
+from execsvc.store.band_store import BandStore, LastPrice, StoreUnavailable
 from execsvc.venues.paper.engine import (
     Decision,
     Fees,
@@ -38,6 +44,7 @@ from execsvc.venues.paper.journal import JournalConflict, PaperJournal
 from execsvc.venues.paper.ledger import Event
 from execsvc.venues.paper.state import PaperState
 
+log = logging.getLogger(__name__)
 BookSource = Callable[[str], Awaitable[OrderBook | None]]
 MarkSource = Callable[[str], Awaitable[float | None]]
 LastPriceSource = Callable[[str], Awaitable[LastPrice | None]]
@@ -115,8 +122,13 @@ class PaperBroker:
         clock: Callable[[], int] = now_ms,
         last_price_source: LastPriceSource | None = None,
         stale_after_s: float = 30.0,
+        order_history: int = 1_000,
+        snapshot_every: int = 10_000,
     ) -> None:
         self.journal = journal
+        self.order_history = order_history
+        self.snapshot_every = snapshot_every
+        self._compacted_at = 0
         self.last_price_source = last_price_source
         self.stale_after_s = stale_after_s
         self.book_source = book_source
@@ -140,6 +152,8 @@ class PaperBroker:
             if self._started:
                 return
             self.state = await self.journal.rebuild()
+            self.state.trim_history(self.order_history)
+            self._compacted_at = self.state.version
             self._started = True
             await self._decide_and_commit(
                 lambda: open_account(self.state, self.starting_balance_quote,
@@ -157,11 +171,29 @@ class PaperBroker:
             ids = await self.journal.commit(decision.events, expected_version=self.state.version,
                                             after=decision.state)
         except JournalConflict:
-            await self.journal.catch_up(self.state)
+            await self._catch_up()
             return False
         decision.state.last_id = ids[-1]
         self.state.absorb(decision.state)
+        self.state.trim_history(self.order_history)
+        if self.state.version - self._compacted_at >= self.snapshot_every:
+            await self._compact()
         return True
+
+    async def _catch_up(self) -> None:
+        """Fold what other writers journaled since (lock held)."""
+        if await self.journal.catch_up(self.state):
+            self.state.trim_history(self.order_history)
+
+    async def _compact(self) -> None:
+        """Snapshot the account and trim the journal behind it (lock held); a store failure
+        only postpones it."""
+        try:
+            await self.journal.compact(self.state)
+        except StoreUnavailable as exc:
+            log.warning("compaction of %s postponed: %s", self.journal.stream, exc)
+            return
+        self._compacted_at = self.state.version
 
     async def _decide_and_commit(self, decide: Callable[[], Decision | Awaitable[Decision]]
                                  ) -> Decision:
@@ -187,6 +219,13 @@ class PaperBroker:
             raise DuplicateOrder(request.client_order_id, order.id)
         return order
 
+    async def _forgotten_order(self, client_order_id: str) -> Order | None:
+        """A closed order the state no longer holds, from the journal's derived hashes."""
+        if not self.state.evicted or client_order_id in self.state.client_ids:
+            return None
+        order_id = await self.journal.order_id_for(client_order_id)
+        return None if order_id is None else await self.journal.stored_order(order_id)
+
     async def submit(self, api_key_id: str, request: OrderRequest) -> Order:
         """Place `request`; returns the order after its immediate fills (status `rejected` with
         a `reason` when refused). Idempotent on `client_order_id`: a retry returns the same
@@ -195,6 +234,11 @@ class PaperBroker:
         known = self._known(request)
         if known is not None:
             return known
+        forgotten = await self._forgotten_order(request.client_order_id)
+        if forgotten is not None:
+            if forgotten.request != request:
+                raise DuplicateOrder(request.client_order_id, forgotten.id)
+            return forgotten
         if self.latency_ms > 0.0:
             await asyncio.sleep(self.latency_ms / 1000.0)
         async with self._lock:
@@ -222,13 +266,15 @@ class PaperBroker:
         """The order a `client_order_id` went to (after folding other writers' events)."""
         await self._refresh()
         order_id = self.state.client_ids.get(client_order_id)
-        return None if order_id is None else self.state.orders[order_id]
+        if order_id is None:
+            return await self._forgotten_order(client_order_id)
+        return self.state.orders[order_id]
 
     async def cancel(self, order_id: str) -> Order | None:
         """Cancel a working order; returns it (unchanged if already closed), None if unknown."""
         await self._ensure_started()
         async with self._lock:
-            await self.journal.catch_up(self.state)
+            await self._catch_up()
             await self._decide_and_commit(
                 lambda: decide_cancel(self.state, order_id, now_ms=self.clock()))
             return self.state.orders.get(order_id)
@@ -236,7 +282,10 @@ class PaperBroker:
     async def get_order(self, order_id: str) -> Order | None:
         """The order with its fills, or None if the account has no such order."""
         await self._refresh()
-        return self.state.orders.get(order_id)
+        order = self.state.orders.get(order_id)
+        if order is None and self.state.evicted:
+            order = await self.journal.stored_order(order_id)
+        return order
 
     async def open_orders(self) -> list[Order]:
         """Working orders (new or partially filled), oldest first."""
@@ -247,7 +296,7 @@ class PaperBroker:
         """Start if needed and fold what other writers journaled since."""
         await self._ensure_started()
         async with self._lock:
-            await self.journal.catch_up(self.state)
+            await self._catch_up()
 
     async def last_mark(self, symbol: str) -> Mark | None:
         """The last price the worker stored, stale after `stale_after_s`; None without one."""

@@ -8,15 +8,23 @@ can share them: the fork copies the small containers and layers the two that gro
 bound (`orders`, `client_ids`) over the originals with a `ChainMap`, so forking costs
 O(open orders + symbols + overlay levels), not O(history). Overlays are the one thing the fold
 updates in place (a fill adds to the depth taken at a price), so `fork()` copies them.
+
+Memory stays bounded: `closed` lists closed orders in the order they closed, and
+`trim_history(limit)` forgets all but the `limit` most recent of them (`evicted` counts the
+forgotten; the journal's derived `orders` and `cid` hashes in Redis still hold them). Trimming
+keeps the most recent closed orders whenever it runs, and a closed order never changes again,
+so trimming at any point of a fold gives the same state as trimming at its end.
+`state_to_json` / `state_from_json` are the snapshot format of journal compaction.
 """
 
 from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
-from execsvc.domain.orders import Order, Position
+from execsvc.domain.orders import Order, Position, order_from_json, order_to_json
 
 # Sizes and remaining quantities within this fraction of the quantity they came from are zero:
 # float sums of fills (0.1 + 0.2 - 0.3) leave residues of ~1e-17 relative, far below any lot.
@@ -62,6 +70,8 @@ class PaperState:
     reserved: dict[str, float] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
     books: dict[str, Overlay] = field(default_factory=dict)
+    closed: dict[str, None] = field(default_factory=dict)
+    evicted: int = 0
 
     @property
     def position_margin_quote(self) -> float:
@@ -96,6 +106,8 @@ class PaperState:
             reserved=dict(self.reserved),
             positions=dict(self.positions),
             books={symbol: o.copy() for symbol, o in self.books.items()},
+            closed=dict(self.closed),
+            evicted=self.evicted,
         )
 
     def absorb(self, fork: PaperState) -> None:
@@ -108,5 +120,62 @@ class PaperState:
             getattr(self, name).update(layered.maps[0])
         for name in ("opened", "balance_quote", "deposits_quote", "fees_paid_quote",
                      "realized_pnl_quote", "version", "last_id", "order_seq", "open_orders",
-                     "reserved", "positions", "books"):
+                     "reserved", "positions", "books", "closed", "evicted"):
             setattr(self, name, getattr(fork, name))
+
+    def trim_history(self, limit: int) -> int:
+        """Forget all but the `limit` most recently closed orders (and their client ids);
+        returns how many were forgotten. Only on a state that is not being forked."""
+        if isinstance(self.orders, ChainMap) or isinstance(self.client_ids, ChainMap):
+            raise ValueError("trim_history() takes a state, not a fork")
+        forgotten = 0
+        while len(self.closed) > limit:
+            order_id = next(iter(self.closed))
+            del self.closed[order_id]
+            order = self.orders.pop(order_id, None)
+            if order is not None:
+                self.client_ids.pop(order.request.client_order_id, None)
+            forgotten += 1
+        self.evicted += forgotten
+        return forgotten
+
+    def restore(self, other: PaperState) -> None:
+        """Become `other` (a snapshot loaded while this state was behind it), in place."""
+        for name in (f.name for f in fields(self)):
+            setattr(self, name, getattr(other, name))
+
+
+def state_to_json(state: PaperState) -> dict[str, Any]:
+    """The state as a JSON-ready document (the snapshot of journal compaction)."""
+    return {
+        "account_id": state.account_id, "opened": state.opened,
+        "balance_quote": state.balance_quote, "deposits_quote": state.deposits_quote,
+        "fees_paid_quote": state.fees_paid_quote,
+        "realized_pnl_quote": state.realized_pnl_quote, "version": state.version,
+        "last_id": state.last_id, "order_seq": state.order_seq, "evicted": state.evicted,
+        "orders": [order_to_json(order) for order in state.orders.values()],
+        "client_ids": dict(state.client_ids), "open_orders": list(state.open_orders),
+        "reserved": dict(state.reserved),
+        "positions": [asdict(position) for position in state.positions.values()],
+        "books": [[symbol, o.version, list(o.bids.items()), list(o.asks.items())]
+                  for symbol, o in state.books.items()],
+        "closed": list(state.closed),
+    }
+
+
+def state_from_json(data: dict[str, Any]) -> PaperState:
+    orders = [order_from_json(o) for o in data["orders"]]
+    return PaperState(
+        account_id=data["account_id"], opened=data["opened"],
+        balance_quote=data["balance_quote"], deposits_quote=data["deposits_quote"],
+        fees_paid_quote=data["fees_paid_quote"],
+        realized_pnl_quote=data["realized_pnl_quote"], version=data["version"],
+        last_id=data["last_id"], order_seq=data["order_seq"], evicted=data["evicted"],
+        orders={order.id: order for order in orders}, client_ids=dict(data["client_ids"]),
+        open_orders=dict.fromkeys(data["open_orders"]), reserved=dict(data["reserved"]),
+        positions={p["symbol"]: Position(**p) for p in data["positions"]},
+        books={symbol: Overlay(version, {float(k): v for k, v in bids},
+                               {float(k): v for k, v in asks})
+               for symbol, version, bids, asks in data["books"]},
+        closed=dict.fromkeys(data["closed"]),
+    )

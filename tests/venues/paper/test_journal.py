@@ -270,3 +270,82 @@ async def test_accounts_are_separate_and_follow_the_market(redis_client: Redis) 
     await asyncio.wait_for(loop, timeout=2.0)
     await assert_rebuild_matches(alice)
     await assert_rebuild_matches(bob)
+
+
+# ---- bounded memory and journal compaction (issue 10, finding 4) --------------------------------
+
+
+async def trade(broker: PaperBroker, books: Books, count: int, start: int = 0) -> None:
+    """A deterministic mix: market orders both ways, resting limits (some canceled, some
+    filled by ticks), crossing IOC limits, a new book every 10 orders."""
+    from tests.support.paper_burst import burst_request
+
+    for index in range(start, start + count):
+        order = await broker.submit("k1", burst_request(index))
+        if index % 10 == 9:
+            books.advance()
+        if order.status == "new" and index % 3 == 0:
+            await broker.cancel(order.id)
+        if index % 25 == 24:
+            await broker.on_market("BTCUSDT", 40_000.0, 90_000.0, 64_000.0)
+
+
+def comparable(state) -> dict:
+    from execsvc.venues.paper.state import state_to_json
+
+    document = state_to_json(state)
+    for name in ("account_id", "last_id"):
+        document.pop(name)
+    document["orders"] = sorted(document["orders"], key=lambda o: o["id"])
+    return document
+
+
+async def test_rebuild_after_compaction_equals_the_uncompacted_state(redis_client: Redis) -> None:
+    """The same orders on two accounts, one compacted every 40 events: their rebuilds are
+    equal (to each other and to the live state), with history trimmed to 25 closed orders."""
+    compacted = broker_for(redis_client, Books(), "compacted", order_history=25,
+                           snapshot_every=40)
+    full = broker_for(redis_client, Books(), "full", order_history=25, snapshot_every=10**9)
+    books_c, books_f = compacted.book_source, full.book_source
+    await trade(compacted, books_c, 150)
+    await trade(full, books_f, 150)
+    assert compacted.state.evicted > 50 and len(compacted.state.orders) < 60
+    assert await compacted.journal.length() < 80 < await full.journal.length()
+    assert await full.journal.length() == full.state.version == compacted.state.version
+
+    rebuilt = broker_for(redis_client, Books(), "compacted", order_history=25)
+    await rebuilt.start()
+    reference = broker_for(redis_client, Books(), "full", order_history=25)
+    await reference.start()
+    assert rebuilt.state == compacted.state, "the rebuild is the live state"
+    assert comparable(rebuilt.state) == comparable(reference.state), (
+        "snapshot + tail folds to what the whole journal folds to")
+
+
+async def test_memory_is_bounded_and_forgotten_orders_still_answer(redis_client: Redis) -> None:
+    books = Books()
+    broker = broker_for(redis_client, books, order_history=10)
+    first = await broker.submit("k1", request("first", qty=0.5))
+    for i in range(60):
+        await broker.submit("k1", request(f"m{i}", side="buy" if i % 2 else "sell", qty=0.5))
+    assert len(broker.state.orders) <= 10 + len(broker.state.open_orders)
+    assert first.id not in broker.state.orders and broker.state.evicted >= 51
+    assert await broker.get_order(first.id) == first
+    assert await broker.order_for_client_id("first") == first
+    version = broker.state.version
+    assert await broker.submit("k1", request("first", qty=0.5)) == first, "not placed again"
+    assert broker.state.version == version
+    with pytest.raises(DuplicateOrder):
+        await broker.submit("k1", request("first", qty=0.7))
+
+
+async def test_a_replica_behind_a_snapshot_catches_up_from_it(redis_client: Redis) -> None:
+    books = Books()
+    writer = broker_for(redis_client, books, "shared", snapshot_every=30)
+    await trade(writer, books, 10)
+    replica = broker_for(redis_client, books, "shared", snapshot_every=30)
+    await replica.start()
+    await trade(writer, books, 60, start=10)  # compacts past the replica's last event
+    assert await writer.journal.length() < writer.state.version
+    await replica.order_for_client_id("burst-0")  # folds what the writer journaled
+    assert replica.state == writer.state
