@@ -1,10 +1,16 @@
-"""HTTP load benchmark: `/suggest/stop` against `/healthz` on the same server and client.
+"""HTTP load benchmarks, each endpoint against `/healthz` on the same server and client.
 
-The server is `execsvc serve` in a child process on a free loopback port (replay data,
-embedded store); the client is aiohttp with `concurrency` requests in flight. Each endpoint is
-measured for `seconds` after a warm-up; the figure that matters is the ratio of `/suggest/stop`
-throughput to `/healthz` throughput (same server, same client, same run), plus its latency
-percentiles.
+The server is `execsvc serve` in a child process on a free loopback port (replay data, 7d
+maps); the client is aiohttp with that many connections, each sending one request after
+another for `seconds` after a warm-up.
+
+- `stop` (`bench_suggest_stop`): `/suggest/stop` at 16 concurrent requests on the in-process
+  store; the figures that matter are its throughput ratio to `/healthz` and its p99.
+- `load` (`bench_load`): `/healthz`, `/readyz`, `/suggest/stop` and `/map` at 16, 64 and 256
+  concurrent clients on a real Redis (`EXECSVC_REDIS_URL` when set, else the embedded Valkey
+  server in a temporary data directory, removed afterwards), so the Redis connection pool is
+  the one production runs: throughput, p50 and p99 latency, errors (any status but 200, and
+  transport failures; target 0) and the throughput ratio to `/healthz`.
 """
 
 from __future__ import annotations
@@ -15,14 +21,23 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 
 from execsvc.bench.figures import Figure, Section, Target
 
 STOP_BODY = {"symbol": "BTCUSDT", "side": "long", "risk_usd": 500}
+LOAD_ENDPOINTS: tuple[tuple[str, str, dict | None], ...] = (
+    ("GET", "/healthz", None),
+    ("GET", "/readyz", None),
+    ("POST", "/suggest/stop", STOP_BODY),
+    ("GET", "/map/BTCUSDT?window=7d", None),
+)
+LOAD_CLIENTS = (16, 64, 256)
 
 
 @dataclass(frozen=True)
@@ -37,7 +52,7 @@ class LoadResult:
         return self.requests / self.seconds
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
+        ordered = sorted(self.latencies_ms) or [float("nan")]
         return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
@@ -47,18 +62,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, data_dir: str = "", log: Path | None = None,
+                 redis_url: str | None = None) -> subprocess.Popen:
+    """`execsvc serve` on `port`: on `redis_url`, else the embedded store in `data_dir` (empty:
+    in-process); stderr to `log`."""
     env = {**os.environ, "EXECSVC_PORT": str(port), "EXECSVC_HOST": "127.0.0.1",
-           "EXECSVC_LOG_LEVEL": "WARNING", "EXECSVC_WINDOWS": "7d", "EXECSVC_DATA_DIR": ""}
+           "EXECSVC_LOG_LEVEL": "WARNING", "EXECSVC_WINDOWS": "7d",
+           "EXECSVC_DATA_DIR": data_dir}
     env.pop("EXECSVC_REDIS_URL", None)
+    if redis_url:
+        env["EXECSVC_REDIS_URL"] = redis_url
+    stderr = subprocess.DEVNULL if log is None else log.open("wb")
     return subprocess.Popen([sys.executable, "-m", "execsvc.cli", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=stderr)
 
 
-async def _wait_ready(base: str, timeout_s: float = 60.0) -> None:
+async def _wait_ready(base: str, server: subprocess.Popen | None = None,
+                      log: Path | None = None, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and (server is None or server.poll() is None):
             try:
                 async with session.get(f"{base}/readyz") as response:
                     if response.status == 200:
@@ -66,7 +89,8 @@ async def _wait_ready(base: str, timeout_s: float = 60.0) -> None:
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.2)
-    raise RuntimeError("the benchmark server did not become ready")
+    detail = log.read_text(errors="replace")[-1000:] if log is not None and log.exists() else ""
+    raise RuntimeError(f"the benchmark server did not become ready {detail}".rstrip())
 
 
 async def _load(base: str, method: str, path: str, body: dict | None, concurrency: int,
@@ -74,14 +98,18 @@ async def _load(base: str, method: str, path: str, body: dict | None, concurrenc
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         async def one() -> None:
             nonlocal errors
             started = time.perf_counter()
-            async with session.request(method, f"{base}{path}", json=body) as response:
-                await response.read()
-                if response.status != 200:
-                    errors += 1
+            try:
+                async with session.request(method, f"{base}{path}", json=body) as response:
+                    await response.read()
+                    ok = response.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                ok = False
+            errors += not ok
             latencies.append((time.perf_counter() - started) * 1000)
 
         async def client(stop_at: float) -> None:
@@ -98,12 +126,17 @@ async def _load(base: str, method: str, path: str, body: dict | None, concurrenc
     return LoadResult(len(latencies), errors, elapsed, latencies)
 
 
+def _latencies(result: LoadResult) -> str:
+    return (f"p50 {result.percentile(50):.2f} ms, p99 {result.percentile(99):.2f} ms, "
+            f"errors {result.errors}")
+
+
 def bench_suggest_stop(seconds: float = 5.0, concurrency: int = 16) -> Section:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = start_server(port)
     try:
-        asyncio.run(_wait_ready(base))
+        asyncio.run(_wait_ready(base, server))
         health = asyncio.run(_load(base, "GET", "/healthz", None, concurrency, seconds, 1.0))
         stop = asyncio.run(
             _load(base, "POST", "/suggest/stop", STOP_BODY, concurrency, seconds, 1.0)
@@ -112,19 +145,59 @@ def bench_suggest_stop(seconds: float = 5.0, concurrency: int = 16) -> Section:
         server.terminate()
         server.wait(timeout=10)
 
-    def line(result: LoadResult) -> str:
-        return (f"p50 {result.percentile(50):.2f} ms, p99 {result.percentile(99):.2f} ms, "
-                f"errors {result.errors}")
-
     return Section(
         key="stop",
         title=(f"/suggest/stop under load: {concurrency} concurrent requests, {seconds:g} s "
                "each, one uvicorn process (execsvc serve), loopback"),
         figures=[
-            Figure("/healthz", health.rps, "req/s", note=line(health)),
+            Figure("/healthz", health.rps, "req/s", note=_latencies(health)),
             Figure("/suggest/stop", stop.rps, "req/s",
-                   note=f"{line(stop)}, median {statistics.median(stop.latencies_ms):.2f} ms"),
+                   note=f"{_latencies(stop)}, median "
+                        f"{statistics.median(stop.latencies_ms):.2f} ms"),
             Figure("/suggest/stop / /healthz", stop.rps / health.rps, "x", Target(">=", 0.6)),
             Figure("/suggest/stop p99", stop.percentile(99), "ms", Target("<=", 10.0)),
         ],
+    )
+
+
+async def _load_levels(base: str, seconds: float) -> list[tuple[int, str, LoadResult]]:
+    results = []
+    for clients in LOAD_CLIENTS:
+        for method, path, body in LOAD_ENDPOINTS:
+            result = await _load(base, method, path, body, clients, seconds, 1.0)
+            results.append((clients, path, result))
+    return results
+
+
+def bench_load(seconds: float = 5.0) -> Section:
+    """Every endpoint of `LOAD_ENDPOINTS` at every concurrency of `LOAD_CLIENTS` (see the
+    module docstring)."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    redis_url = os.environ.get("EXECSVC_REDIS_URL")
+    with tempfile.TemporaryDirectory(prefix="execsvc-bench-") as data_dir:
+        log = Path(data_dir) / "serve.log"
+        server = start_server(port, str(Path(data_dir) / "store"), log, redis_url)
+        try:
+            asyncio.run(_wait_ready(base, server, log))
+            results = asyncio.run(_load_levels(base, seconds))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    health = {clients: r for clients, path, r in results if path == "/healthz"}
+    figures = []
+    for clients, path, result in results:
+        figures.append(Figure(f"{path} at {clients}", result.rps, "req/s",
+                              note=f"{_latencies(result)}, x{result.rps / health[clients].rps:.2f}"
+                                   " of /healthz"))
+        figures.append(Figure(f"{path} at {clients}: errors", result.errors, "",
+                              Target("<=", 0)))
+    store = "EXECSVC_REDIS_URL" if redis_url else "the embedded Valkey server"
+    return Section(
+        key="load",
+        title=(f"HTTP under load: {', '.join(map(str, LOAD_CLIENTS))} concurrent clients, "
+               f"{seconds:g} s per figure, one uvicorn process on {store}, loopback"),
+        figures=figures,
+        notes=["errors: any status but 200 and transport failures (a readiness probe that "
+               "fails under load pulls the pod at peak traffic)"],
     )

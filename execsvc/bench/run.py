@@ -5,6 +5,9 @@ next to its target (`execsvc.bench.figures`); missed targets are marked.
 - `documents`: document encoding against `build_map` (`execsvc.bench.map_build`).
 - `slicing`: plan, market and TWAP slippage on recorded books (`execsvc.bench.slicing`).
 - `stop`: `/suggest/stop` under concurrent load against `/healthz` (`execsvc.bench.http`).
+- `load`: `/healthz`, `/readyz`, `/suggest/stop` and `/map` at 16, 64 and 256 concurrent
+  clients on a real Redis: throughput, p50/p99, errors, ratio to `/healthz`
+  (`execsvc.bench.http`).
 - `paper`: paper orders per second end to end and an account rebuild (`execsvc.bench.paper`),
   on EXECSVC_REDIS_URL or the in-process store.
 - `liquidations`: scoring one realised liquidation against a map (against the band lookup
@@ -57,6 +60,12 @@ def _stop(options: BenchOptions) -> list[Section]:
     return [bench_suggest_stop(seconds=options.http_seconds)]
 
 
+def _load(options: BenchOptions) -> list[Section]:
+    from execsvc.bench.http import bench_load
+
+    return [bench_load(seconds=options.http_seconds)]
+
+
 def _paper(options: BenchOptions) -> list[Section]:
     from execsvc.bench.paper import bench_paper, paper_section
 
@@ -82,7 +91,7 @@ def _tick(options: BenchOptions) -> list[Section]:
 
 
 BENCHMARKS: dict[str, Callable[[BenchOptions], list[Section]]] = {
-    "map": _map, "documents": _documents, "slicing": _slicing, "stop": _stop,
+    "map": _map, "documents": _documents, "slicing": _slicing, "stop": _stop, "load": _load,
     "paper": _paper, "liquidations": _liquidations, "tick": _tick,
 }
 """Every benchmark by name, in the order `execsvc bench` runs them."""

@@ -283,8 +283,8 @@ def bench(
     symbols: Annotated[int, typer.Option(help="Symbols in the worker-tick benchmark")] = 1000,
     http_seconds: Annotated[float, typer.Option(help="Seconds of load per endpoint")] = 5.0,
     only: Annotated[list[str] | None, typer.Option(
-        help="Run only these benchmarks (repeatable): map, documents, slicing, stop, paper, "
-             "liquidations, tick")] = None,
+        help="Run only these benchmarks (repeatable): map, documents, slicing, stop, load, "
+             "paper, liquidations, tick")] = None,
     json_output: Annotated[bool, typer.Option(
         "--json", help="One JSON document (sections, figures, targets, missed) instead of "
                        "the tables")] = False,

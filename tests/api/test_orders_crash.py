@@ -5,17 +5,15 @@ there with the same fills, and sending the whole burst again doubles nothing."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.service import start_execsvc, wait_ready
 
 KEY = "crash-test-key-0123456789"
 HEADERS = {"X-API-Key": KEY}
@@ -25,25 +23,10 @@ QUANTITY = 0.01
 
 
 def start_service(redis_url: str, port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "EXECSVC_REDIS_URL": redis_url, "EXECSVC_API_KEYS": KEY,
-           "EXECSVC_SYMBOLS": "BTCUSDT", "EXECSVC_WINDOWS": "1d,7d",
-           "EXECSVC_PORT": str(port), "EXECSVC_LOG_LEVEL": "WARNING",
-           "EXECSVC_PAPER_STARTING_BALANCE_QUOTE": "1000000"}
-    return subprocess.Popen([sys.executable, "-m", "execsvc.cli", "serve"], env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-
-async def wait_ready(base: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(base_url=base) as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("the service did not become ready")
+    return start_execsvc("serve", {
+        "EXECSVC_REDIS_URL": redis_url, "EXECSVC_API_KEYS": KEY, "EXECSVC_SYMBOLS": "BTCUSDT",
+        "EXECSVC_WINDOWS": "1d,7d", "EXECSVC_PORT": str(port), "EXECSVC_LOG_LEVEL": "WARNING",
+        "EXECSVC_PAPER_STARTING_BALANCE_QUOTE": "1000000"}, log)
 
 
 def order(i: int) -> dict:
