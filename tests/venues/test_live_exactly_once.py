@@ -17,7 +17,6 @@ from redis.asyncio import Redis
 from execsvc.domain.orders import DuplicateOrder, OrderRequest, request_digest
 from execsvc.venues.errors import OrderStateUnknownError
 from execsvc.venues.live import LiveVenue
-from execsvc.venues.live_records import pending_record
 from execsvc.venues.live_router import LiveRouter
 from tests.support.binance_orders import ORDER_PATH, BinanceOrderStub
 from tests.support.binance_stub import DEFAULT_API_KEY, DEFAULT_SECRET
@@ -108,6 +107,8 @@ async def test_a_crash_before_sending_lets_the_retry_send_once_after_the_deadlin
     """The first attempt reserved the id and died before sending. After its deadline plus the
     recvWindow nothing it signed can arrive, the exchange holds nothing: the retry takes the
     reservation over and sends, once."""
+    from execsvc.venues.live_records import pending_record
+
     first = make_venue(timeout_s=1.0)
     request = market("early-death")
     await first.records.reserve(KEY, request.client_order_id, pending_record(
