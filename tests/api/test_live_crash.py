@@ -30,7 +30,8 @@ def live_env(stub: BinanceOrderStub, redis: RedisServer, port: int) -> dict[str,
             "EXECSVC_EXCHANGE_API_KEY": DEFAULT_API_KEY,
             "EXECSVC_EXCHANGE_SECRET": DEFAULT_SECRET, "EXECSVC_SYMBOLS": "BTCUSDT",
             "EXECSVC_WINDOWS": "7d", "EXECSVC_CCXT_TIMEFRAME": "5m",
-            "EXECSVC_PORT": str(port), "EXECSVC_LOG_LEVEL": "WARNING"}
+            "EXECSVC_PORT": str(port), "EXECSVC_LOG_LEVEL": "WARNING",
+            "EXECSVC_LIQUIDATIONS": "false"}  # the stub serves no liquidation stream
 
 
 async def test_a_kill_between_the_exchange_and_the_record_sends_nothing_twice(
