@@ -177,8 +177,8 @@ class Settings(BaseSettings):
     def _score_window_is_built(self) -> Settings:
         window = self.liquidation_score_window
         if window is not None and window not in self.windows:
-            raise ValueError(f"liquidation_score_window {window!r} must be one of the built "
-                             f"windows {self.windows}")
+            raise ValueError("liquidation_score_window must be one of the built windows "
+                             f"({', '.join(self.windows)}; EXECSVC_WINDOWS)")
         return self
 
     @model_validator(mode="after")
