@@ -177,8 +177,8 @@ class Settings(BaseSettings):
     def _score_window_is_built(self) -> Settings:
         window = self.liquidation_score_window
         if window is not None and window not in self.windows:
-            raise ValueError("liquidation_score_window must be one of the built windows "
-                             f"({', '.join(self.windows)}; EXECSVC_WINDOWS)")
+            raise ValueError("EXECSVC_LIQUIDATION_SCORE_WINDOW must be one of the built "
+                             f"windows ({', '.join(self.windows)}; EXECSVC_WINDOWS)")
         return self
 
     @model_validator(mode="after")
@@ -247,7 +247,10 @@ def describe_settings_error(exc: ValidationError | SettingsError) -> str:
     lines = []
     for error in exc.errors(include_input=False, include_url=False, include_context=False):
         location = [str(part) for part in error.get("loc", ()) if part != "__root__"]
-        name = f"EXECSVC_{location[0].upper()}" if location else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        if not location:  # a rule across settings: its message names them
+            lines.append(message)
+            continue
         where = "".join(f"[{part}]" for part in location[1:])
-        lines.append(f"{name}{where}: {error['msg']}")
+        lines.append(f"EXECSVC_{location[0].upper()}{where}: {message}")
     return "; ".join(lines)
