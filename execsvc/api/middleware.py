@@ -156,18 +156,13 @@ class HeadAsGet:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
-        head_sent = False
 
         async def send_head_only(message: Message) -> None:
-            nonlocal head_sent
-            if message["type"] == "http.response.start":
-                await send(message)
-                head_sent = True
-            elif message["type"] == "http.response.body" and head_sent:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                raise _BodyDiscarded
-            else:
-                await send(message)
+            if message["type"] != "http.response.start":
+                return
+            await send(message)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            raise _BodyDiscarded  # the head is all a HEAD answer has: the route may stop
 
         with contextlib.suppress(_BodyDiscarded):
             try:

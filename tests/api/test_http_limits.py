@@ -123,3 +123,13 @@ def test_connections_beyond_the_cap_are_turned_away() -> None:
                 sock.close()
         time.sleep(0.2)
         assert httpx.get(f"{live.url}/healthz").status_code == 200
+
+
+def test_head_on_a_real_server_keeps_the_connection_usable(server) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        head = client.head("/healthz")
+        get = client.get("/healthz")
+        stream = client.head("/stream/maps")
+    assert head.status_code == get.status_code == stream.status_code == 200
+    assert head.content == b"" and head.headers["content-length"] == str(len(get.content))
+    assert stream.headers["content-type"].startswith("text/event-stream")
