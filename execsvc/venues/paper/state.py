@@ -4,8 +4,8 @@ Units: quantities in base units, prices in quote per base, money in quote curren
 times in epoch milliseconds.
 
 Orders and positions are immutable and the event fold only ever *replaces* them, so `fork()`
-can share them: the fork copies the small containers and layers the two that grow without
-bound (`orders`, `client_ids`) over the originals with a `ChainMap`, so forking costs
+can share them: the fork copies the small containers and layers the three that grow with the
+history (`orders`, `client_ids`, `closed`) over the originals with a `ChainMap`, so forking costs
 O(open orders + symbols + overlay levels), not O(history). Overlays are the one thing the fold
 updates in place (a fill adds to the depth taken at a price), so `fork()` copies them.
 
@@ -70,7 +70,7 @@ class PaperState:
     reserved: dict[str, float] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
     books: dict[str, Overlay] = field(default_factory=dict)
-    closed: dict[str, None] = field(default_factory=dict)
+    closed: MutableMapping[str, None] = field(default_factory=dict)
     evicted: int = 0
 
     @property
@@ -106,13 +106,13 @@ class PaperState:
             reserved=dict(self.reserved),
             positions=dict(self.positions),
             books={symbol: o.copy() for symbol, o in self.books.items()},
-            closed=dict(self.closed),
+            closed=ChainMap({}, self.closed),
             evicted=self.evicted,
         )
 
     def absorb(self, fork: PaperState) -> None:
         """Take over the changes made to `fork` (a `fork()` of this state), in place."""
-        for name in ("orders", "client_ids"):
+        for name in ("orders", "client_ids", "closed"):
             layered = getattr(fork, name)
             own = getattr(self, name)
             if not (isinstance(layered, ChainMap) and layered.maps[-1] is own):
@@ -120,13 +120,13 @@ class PaperState:
             getattr(self, name).update(layered.maps[0])
         for name in ("opened", "balance_quote", "deposits_quote", "fees_paid_quote",
                      "realized_pnl_quote", "version", "last_id", "order_seq", "open_orders",
-                     "reserved", "positions", "books", "closed", "evicted"):
+                     "reserved", "positions", "books", "evicted"):
             setattr(self, name, getattr(fork, name))
 
     def trim_history(self, limit: int) -> int:
         """Forget all but the `limit` most recently closed orders (and their client ids);
         returns how many were forgotten. Only on a state that is not being forked."""
-        if isinstance(self.orders, ChainMap) or isinstance(self.client_ids, ChainMap):
+        if any(isinstance(m, ChainMap) for m in (self.orders, self.client_ids, self.closed)):
             raise ValueError("trim_history() takes a state, not a fork")
         forgotten = 0
         while len(self.closed) > limit:
