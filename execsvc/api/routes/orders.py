@@ -6,9 +6,10 @@ the exchange would refuse it (live orders are checked against the exchange's own
 Every order is risk-checked against the active policy (with the map the policy names, which
 must be fresh, except for reduce-only orders: closing stays possible on an old map or none, at
 the last stored price) before it reaches the venue: paper accounts or, with
-`TRADING_MODE=live`, the exchange. Idempotent on `client_order_id` per API key: the same request again returns the same
-order; the same id with a different request is refused (409, `DUPLICATE_ORDER`), also when the
-two arrive together. Over the policy's order rate the answer is 429 with `Retry-After`.
+`TRADING_MODE=live`, the exchange. Idempotent on `client_order_id` per API key: the same
+request again returns the same order; the same id with a different request is refused (409,
+`DUPLICATE_ORDER`), also when the two arrive together. Over the policy's order rate the answer
+is 429 with `Retry-After`.
 """
 
 from __future__ import annotations
