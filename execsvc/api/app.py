@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI
 from execsvc.api import openapi, problems
 from execsvc.api.deps import ApiContext, reject_unknown_query
 from execsvc.api.metrics import HttpMetrics
-from execsvc.api.middleware import HeadAsGet, RefuseLargeBodies, RejectDuplicateKeys
+from execsvc.api.middleware import RequestFilter
 from execsvc.api.routes import (
     health,
     liquidations,
@@ -70,8 +70,6 @@ def create_app(ctx: ApiContext, worker: MapWorker | None = None,
     app.include_router(model.router)
     app.include_router(liquidations.router)
     app.add_middleware(HttpMetrics, registry=ctx.registry)
-    app.add_middleware(RejectDuplicateKeys)
-    app.add_middleware(HeadAsGet)
-    app.add_middleware(RefuseLargeBodies, max_body_bytes=ctx.settings.max_body_bytes)
+    app.add_middleware(RequestFilter, max_body_bytes=ctx.settings.max_body_bytes)
     openapi.install(app)
     return app

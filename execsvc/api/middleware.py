@@ -1,14 +1,16 @@
-"""Pure ASGI middleware around the app: what happens before any route, dependency or body read.
+"""`RequestFilter`: the pure ASGI middleware around the app, what happens before any route,
+dependency or body read. Requests without a body (GET, DELETE, ...) pass straight through.
 
-- `RefuseLargeBodies`: a request announcing a body over `EXECSVC_MAX_BODY_BYTES` is answered
-  413 (problem+json, `Connection: close`) before the app runs, so before the body is read and
-  before authentication. A body without a length (chunked) is counted as it is read and
-  refused the same way once it passes the limit, so at most the limit is ever held.
-- `RejectDuplicateKeys`: a JSON body with a key twice in one object (`{"side": "buy",
-  "side": "sell"}`) is a 422 naming the key; JSON parsers silently keep the last value, so the
-  request would be read differently by different parsers on its way.
-- `HeadAsGet`: `HEAD` on a `GET` route answers the route's status and headers without a
-  body (FastAPI routes declare GET only; RFC 9110 expects HEAD wherever GET is served).
+- Body size: a request announcing a body over `EXECSVC_MAX_BODY_BYTES` is answered 413
+  (problem+json, `Connection: close`) before the app runs, so before the body is read and
+  before authentication; a body without a length (chunked) is read up to the limit and refused
+  the same way once it passes it, so at most the limit is ever held.
+- Duplicate keys: a JSON body with a key twice in one object (`{"side": "buy", "side":
+  "sell"}`) is a 422 naming the key; JSON parsers silently keep the last value, so the request
+  would be read differently by different parsers on its way.
+- HEAD on a `GET` route answers the route's status and headers without a body (FastAPI routes
+  declare GET only; RFC 9110 expects HEAD wherever GET is served), and stops the route once
+  its head is sent (an event stream does not run on).
 """
 
 from __future__ import annotations
@@ -17,65 +19,11 @@ import contextlib
 import json
 from collections.abc import Iterable
 
-from fastapi import HTTPException
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from execsvc.api.problems import problem_response
 
-
-class BodyTooLarge(HTTPException):
-    """A body passed the limit while being read. A FastAPI `HTTPException`, so a route reading
-    the body re-raises it to the app's handler (any other error there becomes a 400)."""
-
-    def __init__(self, max_body_bytes: int) -> None:
-        super().__init__(413, f"the request body is larger than {max_body_bytes} bytes "
-                              "(EXECSVC_MAX_BODY_BYTES)", headers={"Connection": "close"})
-
-
-class RefuseLargeBodies:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            refusal = BodyTooLarge(self.max_body_bytes) if length.isdigit() else HTTPException(
-                400, "invalid Content-Length", headers={"Connection": "close"})
-            await _answer(refusal, scope, receive, send)
-            return
-        received = 0
-        started = False
-
-        async def receive_within_limit() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise BodyTooLarge(self.max_body_bytes)
-            return message
-
-        async def send_noting_start(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive_within_limit, send_noting_start)
-        except BodyTooLarge as exc:  # read by a middleware, outside the app's handlers
-            if started:
-                raise
-            await _answer(exc, scope, receive, send)
-
-
-async def _answer(exc: HTTPException, scope: Scope, receive: Receive, send: Send) -> None:
-    response = problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
-    await response(scope, receive, send)
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 class _DuplicateKeys(ValueError):
@@ -92,44 +40,78 @@ def _refuse_duplicates(pairs: Iterable[tuple[str, object]]) -> None:
 
 
 def duplicate_keys(body: bytes) -> list[str]:
-    """The keys that appear twice in one object of the JSON document `body` (none when it is
-    not JSON: the app reports that)."""
+    """The keys that appear twice in one object of the JSON document `body`, each once (none
+    when it is not JSON: the app reports that)."""
     try:
         json.loads(body, object_pairs_hook=_refuse_duplicates)
     except _DuplicateKeys as exc:
-        return exc.keys
+        return list(dict.fromkeys(exc.keys))
     except ValueError:
         pass
     return []
 
 
-class RejectDuplicateKeys:
-    def __init__(self, app: ASGIApp) -> None:
+class _BodyDiscarded(BaseException):
+    """Raised into the app once a HEAD answer's head is sent: the body is not wanted. A
+    BaseException, so no error handler of the app mistakes it for a failure."""
+
+
+class RequestFilter:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.too_large = (f"the request body is larger than {max_body_bytes} bytes "
+                          "(EXECSVC_MAX_BODY_BYTES)")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        content_type = Headers(scope=scope).get("content-type", "") if (
-            scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH")) else ""
-        if "json" not in content_type:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+        elif scope["method"] in BODY_METHODS:
+            await self._with_body(scope, receive, send)
+        elif scope["method"] == "HEAD":
+            await self._head(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int,
+                      detail: str, **extra: object) -> None:
+        headers = {"Connection": "close"} if status in (400, 413) else None
+        await problem_response(status, detail, headers=headers, **extra)(scope, receive, send)
+
+    async def _with_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+        length, content_type = None, b""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"content-type":
+                content_type = value
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            if length.isdigit():
+                await self._refuse(scope, receive, send, 413, self.too_large)
+            else:
+                await self._refuse(scope, receive, send, 400, "invalid Content-Length")
             return
-        chunks = []
+        chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._refuse(scope, receive, send, 413, self.too_large)
+                return
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        repeated = duplicate_keys(body)
+        repeated = duplicate_keys(body) if b"json" in content_type else []
         if repeated:
-            errors = [{"field": f"body.{key}", "type": "duplicate_key",
-                       "message": "the key appears more than once in one object"}
-                      for key in dict.fromkeys(repeated)]
-            response = problem_response(422, "duplicate JSON key(s): " + ", ".join(
-                dict.fromkeys(repeated)), errors=errors)
-            await response(scope, receive, send)
+            await self._refuse(
+                scope, receive, send, 422, "duplicate JSON key(s): " + ", ".join(repeated),
+                errors=[{"field": f"body.{key}", "type": "duplicate_key",
+                         "message": "the key appears more than once in one object"}
+                        for key in repeated])
             return
         replayed = False
 
@@ -142,21 +124,7 @@ class RejectDuplicateKeys:
 
         await self.app(scope, replay, send)
 
-
-class _BodyDiscarded(BaseException):
-    """Raised into the app once a HEAD answer's head is sent: the body is not wanted. A
-    BaseException, so no error handler of the app mistakes it for a failure."""
-
-
-class HeadAsGet:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            await self.app(scope, receive, send)
-            return
-
+    async def _head(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_head_only(message: Message) -> None:
             if message["type"] != "http.response.start":
                 return

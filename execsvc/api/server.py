@@ -9,7 +9,7 @@
   a header, holds the connection forever (half-open connections, slowloris). Its keep-alive
   timeout only covers the idle time between two requests. `TimedHttpProtocol` adds the timer
   to uvicorn's httptools protocol.
-- `MAX_BODY_BYTES` is enforced by the app (`execsvc.api.middleware.RefuseLargeBodies`): a
+- `MAX_BODY_BYTES` is enforced by the app (`execsvc.api.middleware.RequestFilter`): a
   larger `Content-Length` is refused with 413 before any of the body is read, and a chunked
   body is cut off at the limit.
 """
@@ -65,8 +65,14 @@ class TimedHttpProtocol(HttpToolsProtocol):
         self._arm(self.header_timeout_s)
 
     def on_headers_complete(self) -> None:
-        self._arm(self.body_timeout_s)
+        if self._expects_body():
+            self._arm(self.body_timeout_s)
         super().on_headers_complete()
+
+    def _expects_body(self) -> bool:
+        return any(name == b"transfer-encoding" or (name == b"content-length"
+                                                    and value.strip() not in (b"", b"0"))
+                   for name, value in self.headers)
 
     def on_message_complete(self) -> None:
         self._disarm()
