@@ -348,12 +348,16 @@ class CcxtSource:
     async def _unified_ohlcv(
         self, symbol: str, market: dict[str, Any], since_ms: int, now_ms: int
     ) -> list[list[Any]]:
-        """ccxt's parsed OHLCV (no taker split: NaN), in pages of the venue's own limit."""
+        """ccxt's parsed OHLCV (no taker split: NaN), in pages of the venue's own limit, each
+        page bounded on both sides (`until`): Bybit and OKX walk back from the end of a window
+        and would otherwise answer the newest candles whatever `since` says."""
         limit = self._ohlcv_page_limit()
 
         async def page(cursor: int) -> list[list[Any]]:
+            until = min(cursor + limit * self._interval_ms - 1, now_ms)
             return await self._request("candles", symbol, self._exchange.fetch_ohlcv,
-                                       market["symbol"], self._timeframe, cursor, limit)
+                                       market["symbol"], self._timeframe, cursor, limit,
+                                       {"until": until})
 
         rows = await self._paginate(page, lambda r: int(r[0]), since_ms, now_ms,
                                     self._interval_ms, limit)
@@ -396,8 +400,7 @@ class CcxtSource:
         if value is None and entry.get("openInterestAmount") is not None:
             info = entry.get("info") or {}
             mark = info.get("markPx") or await self._mark_price(symbol)
-            value = float(entry["openInterestAmount"]) * float(market.get("contractSize") or 1
-                                                               ) * float(mark)
+            value = float(entry["openInterestAmount"]) * _contract_size(market) * float(mark)
         if value is None or not math.isfinite(float(value)) or float(value) < 0:
             raise MarketSourceError(
                 f"{self._exchange_id} open_interest {symbol} failed: no valid open interest "
@@ -438,8 +441,9 @@ class CcxtSource:
                  else min(depth, VENUE_DEPTH_LIMITS.get(self._exchange_id, depth)))
         book = await self._request("order_book", symbol, self._exchange.fetch_order_book,
                                    market["symbol"], limit)
-        bids = _levels(book.get("bids"), depth, descending=True)
-        asks = _levels(book.get("asks"), depth, descending=False)
+        size = _contract_size(market)
+        bids = _levels(book.get("bids"), depth, descending=True, contract_size=size)
+        asks = _levels(book.get("asks"), depth, descending=False, contract_size=size)
         if len(bids) == 0 or len(asks) == 0:
             raise MarketSourceError(
                 f"{self._exchange_id} order_book {symbol} failed: a side of the book is empty"
@@ -485,11 +489,15 @@ class CcxtSource:
         if self._tiers_readable:
             try:
                 brackets = await self._fetch_brackets(symbol)
-            except MarketSourceError as exc:
-                brackets = self._bundled_or_none(symbol)
-                if brackets is None:
+            except (MarketSourceError, ccxt.BaseError) as exc:
+                fallback = self._bundled_or_none(symbol)
+                if fallback is None:
                     raise
-                self._log.warning("%s; using the bundled %s margin table", exc, self._exchange_id)
+                reason = (str(exc) if isinstance(exc, MarketSourceError)
+                          else self._reason("leverage_brackets", symbol, exc))
+                self._log.warning("%s; using the bundled %s margin table", reason,
+                                  self._exchange_id)
+                brackets = fallback
         else:
             brackets = self._bundled_brackets(symbol)
         self._brackets[symbol] = (self._clock(), brackets)
@@ -523,7 +531,7 @@ class CcxtSource:
                 f"{self._exchange_id} leverage_brackets {symbol} failed: no tiers returned"
             )
         if self._exchange_id in TIERS_IN_CONTRACTS:
-            per_contract = float(market.get("contractSize") or 1.0) * await self._mark_price(symbol)
+            per_contract = _contract_size(market) * await self._mark_price(symbol)
             symbol_tiers = [_tier_in_quote(t, per_contract) for t in symbol_tiers]
         return _brackets_from_tiers(symbol_tiers)
 
@@ -604,8 +612,8 @@ def _valued_by_close(entry: dict[str, Any], candles: Candles, market: dict[str, 
     index = int(np.searchsorted(candles.open_time_ms, int(stamp), side="right")) - 1
     if index < 0:
         return entry
-    size = float(market.get("contractSize") or 1.0)
-    return {**entry, "openInterestValue": float(amount) * size * float(candles.close[index])}
+    value = float(amount) * _contract_size(market) * float(candles.close[index])
+    return {**entry, "openInterestValue": value}
 
 
 def _open_interest_from_entries(entries: list[dict[str, Any]]) -> OpenInterest:
@@ -626,9 +634,17 @@ def _binance_depth_limit(depth: int) -> int:
     return next((n for n in BINANCE_DEPTH_LIMITS if n >= depth), BINANCE_DEPTH_LIMITS[-1])
 
 
-def _levels(raw: list[list[Any]] | None, depth: int, descending: bool) -> np.ndarray:
-    """Book levels as an (n, 2) float64 array of (price, base quantity), sorted by price."""
+def _contract_size(market: dict[str, Any]) -> float:
+    """Base units per contract of a ccxt market (OKX swaps: `ctVal`; 1 where sizes are base)."""
+    return float(market.get("contractSize") or 1.0) if market.get("contract") else 1.0
+
+
+def _levels(raw: list[list[Any]] | None, depth: int, descending: bool,
+            contract_size: float = 1.0) -> np.ndarray:
+    """Book levels as an (n, 2) float64 array of (price, base quantity), sorted by price;
+    sizes in contracts are multiplied by `contract_size`."""
     levels = np.array([level[:2] for level in raw or []], dtype=np.float64).reshape(-1, 2)
+    levels[:, 1] *= contract_size
     order = np.argsort(-levels[:, 0] if descending else levels[:, 0], kind="stable")
     return levels[order][:depth]
 

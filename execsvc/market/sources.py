@@ -50,14 +50,17 @@ def configured_venues(settings: Settings) -> list[str]:
     return list(settings.exchanges)
 
 
-def build_market_sources(settings: Settings, **ccxt_overrides: Any) -> dict[str, MarketSource]:
+def build_market_sources(settings: Settings, *, replay_clock: Any = None,
+                         **ccxt_overrides: Any) -> dict[str, MarketSource]:
     """Venue id -> `MarketSource` for every configured venue, in `configured_venues` order.
-    `ccxt_overrides` reach every `CcxtSource` (tests: `retry_attempts`, `clock`)."""
+    `ccxt_overrides` reach every `CcxtSource` (tests: `retry_attempts`, `clock`);
+    `replay_clock` (a `ReplayClock`) is the one the replayed venues share (default: a new one
+    at `REPLAY_SPEED`)."""
     venues = configured_venues(settings)
     if settings.source == "ccxt":
         return {venue: _ccxt_venue_source(settings, venue, **ccxt_overrides)
                 for venue in venues}
-    return _replay_sources(settings, venues)
+    return _replay_sources(settings, venues, replay_clock)
 
 
 def venue_base_url(settings: Settings, venue: str) -> str | None:
@@ -90,10 +93,11 @@ def _ccxt_venue_source(settings: Settings, venue: str, **overrides: Any) -> Mark
     return IncrementalHistory(CcxtSource(list(symbol_map), **options))
 
 
-def _replay_sources(settings: Settings, venues: list[str]) -> dict[str, MarketSource]:
+def _replay_sources(settings: Settings, venues: list[str], clock: Any
+                    ) -> dict[str, MarketSource]:
     from execsvc.market.replay import ReplayClock, ReplaySource, replay_venues
 
-    clock = ReplayClock(settings.replay_speed)
+    clock = clock or ReplayClock(settings.replay_speed)
     bundled = replay_venues()
     sources: dict[str, MarketSource] = {}
     for venue in venues:

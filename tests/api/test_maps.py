@@ -132,7 +132,7 @@ async def test_ready_then_stale(ready, redis_client: Redis) -> None:
     client, _store, _ = ready
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     old = int(time.time() * 1000) - 120_000
-    await redis_client.hset("execsvc:map:binanceusdm:BTCUSDT:7d", "computed_at_ms", old)
+    await redis_client.hset("execsvc:map:hyperliquid:BTCUSDT:7d", "computed_at_ms", old)
     body = (await client.get("/map/BTCUSDT")).json()
     assert body["stale"] is True and body["age_s"] >= 119
     reasons = assert_problem(await client.get("/readyz"), 503)["reasons"]

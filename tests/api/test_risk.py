@@ -137,7 +137,7 @@ async def test_unknown_symbol_is_404(served) -> None:
 async def test_missing_map_and_policy_window_are_503(served, redis_client) -> None:
     client, app = served
     body = {"symbol": "BTCUSDT", "side": "buy", "quantity": 0.01}
-    await redis_client.delete("execsvc:map:binanceusdm:BTCUSDT:7d")
+    await redis_client.delete("execsvc:map:hyperliquid:BTCUSDT:7d")
     app.state.ctx.cache._maps.clear()
     response = await client.post("/risk/check", json=body)
     assert (response.status_code, response.json()["reason"]) == (503, "map_missing")

@@ -369,7 +369,7 @@ async def test_map_svg_route_draws_the_stored_map(ready) -> None:
                                                              "height": 520})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("image/svg+xml")
-    stored = await store.get_map("binanceusdm", "BTCUSDT", "7d")
+    stored = await store.get_map("hyperliquid", "BTCUSDT", "7d")
     assert response.headers["x-map-version"] == str(stored.version)
     root = parse(response.text)
     document = stored.document
@@ -419,7 +419,7 @@ async def test_heatmap_route_draws_the_history(ready) -> None:
     response = await client.get("/map/BTCUSDT/heatmap.svg", params={"window": "1d"})
     assert response.status_code == 200
     root = parse(response.text)
-    history = await store.history("binanceusdm", "BTCUSDT", "1d")
+    history = await store.history("hyperliquid", "BTCUSDT", "1d")
     assert int(root.get("data-snapshots")) == len(history) == 3
     assert by_class(root, "image", "heat") and by_class(root, "path", "price-path")
     # the same map at the same size is rendered once; a new version renders again
