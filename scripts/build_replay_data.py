@@ -6,21 +6,24 @@ Run once by a developer (needs the `data` extra: pandas + pyarrow; the package i
 
 Output, byte-for-byte deterministic for the same input:
 
-- `<SYMBOL>.npz` per dataset, arrays `open_time_ms` (int64, candle open, epoch ms UTC),
+- `<venue>_<SYMBOL>.npz` per dataset (`BTC-PERP.npz` for FTX's), arrays `open_time_ms` (int64,
+  candle open, epoch ms UTC), `from_proxy` (bool, venue datasets: a Binance proxy candle),
   `open`/`high`/`low`/`close` (float64, quote per base), `volume` (float64, base units),
   `taker_buy_volume` (float64, base units, NaN: no source reports the split), `oi_time_ms`
   (int64, epoch ms UTC) and `oi_quote` (float64, open interest as quote notional; both empty
   when the dataset has no open interest).
-- `replay_manifest.json`: per symbol key the file, exchange, quote currency, interval, open-interest
-  venue, row counts, time span, gaps found, transformations and upstream sources (repository,
-  commit, license, path, sha256 of the input file).
+- `replay_manifest.json` (format 2): the venues in order and, per dataset (`venue/symbol`),
+  the file, venue, symbol, quote currency, interval, open-interest venue, own and proxied
+  candles, row counts, time span, gaps found, transformations and upstream sources
+  (repository, commit, license, path, sha256 of the input file).
 
 Datasets:
 
-- BTCUSDT, ETHUSDT (`binanceusdm`, USDT, 1 h): Binance USD-M hourly candles from
-  `finm33150_multivenue/candles.parquet` (timestamp = candle open, volume in base units), with
-  Hyperliquid hourly open interest (`open_interest.parquet`, `oi_usd`) as the open-interest
-  series, cut to the span where both exist.
+- `hyperliquid` and `lighter`, BTCUSDT and ETHUSDT (USDC, 1 h): the venue's own hourly open
+  interest (`finm33150_multivenue/open_interest.parquet`, `oi_usd`); candles the venue's own
+  where recorded (Lighter's, `candles.parquet`) and Binance USD-M's hourly candles (timestamp =
+  candle open, volume in base units) as the stated price proxy in every other hour; all four cut
+  to one common span, so the venues share the replay clock.
 - BTC-PERP (`ftx`, USD, 1 min): `nautilus/ftx-btc-perp-20211231-20220201_1m.csv`. Its timestamp
   labels the candle *close* (the 2022-01-12 13:30 UTC CPI print and the 2022-01-26 19:00 UTC
   FOMC statement show up in the candles stamped 13:31 and 19:01), so the open time is the stamp
