@@ -483,6 +483,9 @@ class CcxtSource:
     # ---- leverage brackets --------------------------------------------------------------------
 
     async def _leverage_brackets(self, symbol: str) -> list[Bracket]:
+        """The venue's tiers when readable; if reading public tiers fails, the bundled table
+        of the venue (`liqmap.venues`, logged). Binance's signed tiers never fall back: a
+        refused key is a configuration error to see."""
         cached = self._brackets.get(symbol)
         if cached is not None and self._clock() - cached[0] < BRACKET_CACHE_S:
             return cached[1]
@@ -490,7 +493,7 @@ class CcxtSource:
             try:
                 brackets = await self._fetch_brackets(symbol)
             except (MarketSourceError, ccxt.BaseError) as exc:
-                fallback = self._bundled_or_none(symbol)
+                fallback = None if self._is_binance else self._bundled_or_none(symbol)
                 if fallback is None:
                     raise
                 reason = (str(exc) if isinstance(exc, MarketSourceError)
