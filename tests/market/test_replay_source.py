@@ -360,3 +360,21 @@ def test_lighter_open_interest_is_its_own() -> None:
 def test_unknown_replay_venue_names_the_venues() -> None:
     with pytest.raises(MarketSourceError, match="BTC-PERP"):
         ReplaySource(720.0, ["BTC-PERP"], venue="lighter")
+
+
+@pytest.mark.parametrize(("venue", "leverages"), [("hyperliquid", [10.0, 25.0, 40.0]),
+                                                  ("lighter", [10.0, 25.0, 50.0])])
+def test_each_replayed_venue_builds_its_own_map(venue: str, leverages: list[float]) -> None:
+    """Through the service's refresh path: the venue's name, its open interest and its own
+    leverage cap (the mix's 50x and 100x capped at Hyperliquid's 40x / Lighter's 50x)."""
+    from execsvc.maps.refresh import build_documents, fetch_snapshot, map_params
+    from execsvc.settings import Settings
+
+    source = ReplaySource(720.0, ["BTCUSDT"], venue=venue, clock=FakeClock())
+    source.set_elapsed_ms(20 * DAY_MS)
+    snapshot = asyncio.run(fetch_snapshot(source, source.symbols()[0], 7 * DAY_MS // 1000))
+    config = Settings(_env_file=None, symbols="BTCUSDT", windows="7d")
+    document = build_documents(snapshot, {"7d": 7 * 86_400}, map_params(config))[0]
+    assert document["exchange"] == venue and document["leverages"] == leverages
+    assert document["totals"]["long_notional_quote"] > 0
+    assert document["totals"]["short_notional_quote"] > 0
