@@ -65,7 +65,6 @@ async def test_polls_build_a_stored_history(servers: dict, clock: Clock,
         seen = []
         for _ in range(3):
             seen.append(await source.open_interest("BTCUSDT", start - 10 * MINUTE_MS))
-            await source.open_interest("BTCUSDT", start - 10 * MINUTE_MS)  # same minute again
             clock.offset_s += 60.0
         assert [len(oi) for oi in seen] == [1, 2, 3]
         last = seen[-1]

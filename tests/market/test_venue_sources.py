@@ -178,3 +178,26 @@ async def test_replay_sources_share_one_clock() -> None:
     moments = {await sources[v].now_ms("BTCUSDT") for v in ("hyperliquid", "lighter")}
     assert len(moments) == 1
     assert sources["lighter"].elapsed_ms() >= 5 * HOUR_MS
+
+
+async def test_the_live_like_configuration_of_four_venues(servers: dict, binance_stub) -> None:
+    """Binance USD-M (its stub), Bybit, OKX and Hyperliquid, configured as in the README: each
+    venue answers with its own candles, open interest, tiers and mark for the same keys."""
+    urls = {"binanceusdm": binance_stub.base_url,
+            **{venue: server.base_url for venue, server in servers.items()}}
+    config = Settings(_env_file=None, source="ccxt", symbols=KEYS,
+                      exchanges="binanceusdm,bybit,okx,hyperliquid", exchange_base_urls=urls)
+    sources = build_market_sources(config, retry_attempts=1)
+    since = int(time.time() * 1000) - HOUR_MS
+    try:
+        assert list(sources) == ["binanceusdm", "bybit", "okx", "hyperliquid"]
+        for venue, source in sources.items():
+            candles = await source.candles("ETHUSDT", since)
+            oi = await source.open_interest("ETHUSDT", since)
+            brackets = await source.leverage_brackets("ETHUSDT")
+            mark = await source.mark_price("ETHUSDT")
+            assert len(candles) >= 58 and oi is not None and len(oi) >= 1, venue
+            assert brackets and mark > 0 and source.symbols()[1].exchange == venue
+        assert "/fapi/v1/klines" in [r.path for r in binance_stub.requests]
+    finally:
+        await close_all(sources)

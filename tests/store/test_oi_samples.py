@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from execsvc.store.errors import StoreUnavailable
 from execsvc.store.oi_samples import OpenInterestSamples
@@ -46,7 +48,7 @@ async def test_bad_values_are_refused_and_a_dead_store_is_reported(redis_client:
             await samples.append("hyperliquid", "BTCUSDT", 0, bad)
     with pytest.raises(ValueError):
         OpenInterestSamples(redis_client, retention_ms=0, max_samples=10)
-    dead = OpenInterestSamples(Redis(port=1, socket_connect_timeout=0.2), retention_ms=MINUTE_MS,
-                               max_samples=10)
+    unreachable = Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    dead = OpenInterestSamples(unreachable, retention_ms=MINUTE_MS, max_samples=10)
     with pytest.raises(StoreUnavailable, match="redis unreachable"):
         await dead.append("hyperliquid", "BTCUSDT", 0, 1.0)
