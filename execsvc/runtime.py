@@ -56,6 +56,26 @@ def make_source(settings: Settings, data_dir: Path | None = None) -> MarketSourc
     return ReplaySource(speed=settings.replay_speed, symbols=settings.symbols)
 
 
+def make_market_sources(settings: Settings, store: BandStore,
+                        **overrides: Any) -> dict[str, MarketSource]:
+    """Venue id -> source for every configured venue (`market.sources`), venues without an
+    open-interest history keeping their polled samples in the store (`maps.oi_history`):
+    at most the longest window, one sample per candle interval. `overrides` reach
+    `build_market_sources` (tests: `clock`, `retry_attempts`, `replay_clock`)."""
+    import ccxt
+
+    from execsvc.maps.oi_history import keep_polled_open_interest
+    from execsvc.market.sources import build_market_sources
+    from execsvc.store.oi_samples import OpenInterestSamples
+
+    retention_s = max(settings.window_seconds.values())
+    interval_s = ccxt.Exchange.parse_timeframe(settings.ccxt_timeframe)
+    samples = OpenInterestSamples(store.redis, retention_ms=retention_s * 1000,
+                                  max_samples=int(retention_s / interval_s) + 1,
+                                  prefix=store.prefix)
+    return keep_polled_open_interest(build_market_sources(settings, **overrides), samples)
+
+
 def make_store(settings: Settings) -> BandStore:
     return BandStore(connect(settings), ttl_s=settings.map_ttl_s)
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -15,12 +16,21 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 WINDOW_SECONDS = {"1d": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
+
+
+_VENUE_ID = re.compile(r"[a-z][a-z0-9]*")
+_JSON_SHAPES = {
+    "venue_symbols": 'symbol key -> venue -> ccxt symbol, e.g. {"BTCUSDT": {"hyperliquid": '
+                     '"BTC/USDC:USDC"}}',
+    "exchange_base_urls": 'venue -> base URL, e.g. {"bybit": "http://127.0.0.1:9001"}',
+}
 
 
 def _split_csv(value: object) -> object:
@@ -51,6 +61,9 @@ class Settings(BaseSettings):
     source: Literal["replay", "ccxt"] = "replay"
     exchange: str = "binanceusdm"
     exchange_base_url: str | None = None
+    exchanges: Annotated[list[str], NoDecode] = []
+    venue_symbols: Annotated[dict[str, dict[str, str]], NoDecode] = {}
+    exchange_base_urls: Annotated[dict[str, str], NoDecode] = {}
     symbols: Annotated[list[str], NoDecode] = ["BTCUSDT", "ETHUSDT", "BTC-PERP"]
     refresh_interval_s: float = Field(5.0, gt=0)
     windows: Annotated[list[str], NoDecode] = ["1d", "7d", "30d"]
@@ -112,6 +125,46 @@ class Settings(BaseSettings):
     @classmethod
     def _csv_list(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("exchanges", mode="before")
+    @classmethod
+    def _csv_exchanges(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("exchanges")
+    @classmethod
+    def _known_exchanges(cls, value: list[str]) -> list[str]:
+        venues = [venue.strip().lower() for venue in value]
+        if len(set(venues)) != len(venues):
+            raise ValueError("exchanges must not name a venue twice")
+        if any(not _VENUE_ID.fullmatch(venue) for venue in venues):
+            raise ValueError("exchanges takes ccxt exchange ids (lower-case letters and digits), "
+                             "comma-separated, e.g. binanceusdm,bybit,okx,hyperliquid")
+        return venues
+
+    @field_validator("venue_symbols", "exchange_base_urls", mode="before")
+    @classmethod
+    def _json_object(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value) if value.strip() else {}
+        except ValueError:
+            shape = _JSON_SHAPES[str(info.field_name)]
+            raise ValueError(f"{info.field_name} must be a JSON object ({shape})") from None
+
+    @field_validator("venue_symbols")
+    @classmethod
+    def _venue_symbol_keys(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        return {key.upper(): {venue.lower(): unified for venue, unified in by_venue.items()}
+                for key, by_venue in value.items()}
+
+    @field_validator("exchange_base_urls")
+    @classmethod
+    def _base_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not url.startswith(("http://", "https://")) for url in value.values()):
+            raise ValueError("exchange_base_urls values must be http:// or https:// URLs")
+        return {venue.lower(): url.rstrip("/") for venue, url in value.items()}
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -6,21 +6,24 @@ Run once by a developer (needs the `data` extra: pandas + pyarrow; the package i
 
 Output, byte-for-byte deterministic for the same input:
 
-- `<SYMBOL>.npz` per dataset, arrays `open_time_ms` (int64, candle open, epoch ms UTC),
+- `<venue>_<SYMBOL>.npz` per dataset (`BTC-PERP.npz` for FTX's), arrays `open_time_ms` (int64,
+  candle open, epoch ms UTC), `from_proxy` (bool, venue datasets: a Binance proxy candle),
   `open`/`high`/`low`/`close` (float64, quote per base), `volume` (float64, base units),
   `taker_buy_volume` (float64, base units, NaN: no source reports the split), `oi_time_ms`
   (int64, epoch ms UTC) and `oi_quote` (float64, open interest as quote notional; both empty
   when the dataset has no open interest).
-- `replay_manifest.json`: per symbol key the file, exchange, quote currency, interval, open-interest
-  venue, row counts, time span, gaps found, transformations and upstream sources (repository,
-  commit, license, path, sha256 of the input file).
+- `replay_manifest.json` (format 2): the venues in order and, per dataset (`venue/symbol`),
+  the file, venue, symbol, quote currency, interval, open-interest venue, own and proxied
+  candles, row counts, time span, gaps found, transformations and upstream sources
+  (repository, commit, license, path, sha256 of the input file).
 
 Datasets:
 
-- BTCUSDT, ETHUSDT (`binanceusdm`, USDT, 1 h): Binance USD-M hourly candles from
-  `finm33150_multivenue/candles.parquet` (timestamp = candle open, volume in base units), with
-  Hyperliquid hourly open interest (`open_interest.parquet`, `oi_usd`) as the open-interest
-  series, cut to the span where both exist.
+- `hyperliquid` and `lighter`, BTCUSDT and ETHUSDT (USDC, 1 h): the venue's own hourly open
+  interest (`finm33150_multivenue/open_interest.parquet`, `oi_usd`); candles the venue's own
+  where recorded (Lighter's, `candles.parquet`) and Binance USD-M's hourly candles (timestamp =
+  candle open, volume in base units) as the stated price proxy in every other hour; all four cut
+  to one common span, so the venues share the replay clock.
 - BTC-PERP (`ftx`, USD, 1 min): `nautilus/ftx-btc-perp-20211231-20220201_1m.csv`. Its timestamp
   labels the candle *close* (the 2022-01-12 13:30 UTC CPI print and the 2022-01-26 19:00 UTC
   FOMC statement show up in the candles stamped 13:31 and 19:01), so the open time is the stamp
@@ -59,7 +62,11 @@ NAUTILUS_REPO = {
     "license": "LGPL-3.0",
 }
 FTX_FILE = "nautilus/ftx-btc-perp-20211231-20220201_1m.csv"
-BINANCE_COINS = {"BTCUSDT": "BTC", "ETHUSDT": "ETH"}
+MULTI_VENUE_COINS = {"BTCUSDT": "BTC", "ETHUSDT": "ETH"}
+REPLAY_VENUES = ("hyperliquid", "lighter")
+"""Venues with recorded hourly open-interest history, in the replay's order."""
+OWN_CANDLE_VENUES = frozenset({"lighter"})
+"""Replay venues whose own candles are recorded in (part of) the common span."""
 
 
 @dataclass
@@ -140,56 +147,98 @@ def candle_arrays(
     }
 
 
-def load_binance_candles(source: Path, coin: str) -> tuple[np.ndarray, pd.DataFrame]:
-    """Binance hourly perp candles of `coin`, sorted: (open_time_ms, frame with o,h,l,c,v)."""
+def load_candles(source: Path, venue: str, coin: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """Hourly perp candles of `coin` on `venue`, sorted: (open_time_ms, frame with o,h,l,c,v)."""
     frame = pd.read_parquet(source / "finm33150_multivenue" / "candles.parquet")
-    frame = frame[(frame["venue"] == "binance") & (frame["coin"] == coin)]
+    frame = frame[(frame["venue"] == venue) & (frame["coin"] == coin)]
     frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
     return to_epoch_ms(frame["timestamp"]), frame
 
 
-def load_hyperliquid_oi(source: Path, coin: str) -> tuple[np.ndarray, np.ndarray]:
-    """Hyperliquid hourly open interest of `coin`, sorted: (time_ms, oi in USD notional)."""
+def load_oi(source: Path, venue: str, coin: str) -> tuple[np.ndarray, np.ndarray]:
+    """Hourly open interest of `coin` on `venue`, sorted: (time_ms, oi in USD notional)."""
     frame = pd.read_parquet(source / "finm33150_multivenue" / "open_interest.parquet")
-    frame = frame[(frame["venue"] == "hyperliquid") & (frame["coin"] == coin)]
+    frame = frame[(frame["venue"] == venue) & (frame["coin"] == coin)]
     frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
     return to_epoch_ms(frame["timestamp"]), frame["oi_usd"].to_numpy(dtype=np.float64)
 
 
-def build_binance(source: Path, symbol: str) -> Dataset:
-    """Binance candles + Hyperliquid OI for one symbol, cut to the span both cover."""
-    coin = BINANCE_COINS[symbol]
-    candle_ms, frame = load_binance_candles(source, coin)
-    oi_ms, oi_usd = load_hyperliquid_oi(source, coin)
-    check_times(candle_ms, HOUR_MS, f"{symbol} binance candles (full file)")
-    check_times(oi_ms, HOUR_MS, f"{symbol} hyperliquid OI (full file)")
-    start = max(int(candle_ms[0]), int(oi_ms[0]))
-    end = min(int(candle_ms[-1]) + HOUR_MS, int(oi_ms[-1]))
-    keep = (candle_ms >= start) & (candle_ms + HOUR_MS <= end)
+def common_span(source: Path) -> tuple[int, int]:
+    """The span (first candle open, last candle close; epoch ms) every replayed venue covers:
+    from the latest first OI sample of any replay venue and coin (Lighter's, 2025-12-10 13:00)
+    to the earliest end of the Binance candles and the OI series. One span for every venue and
+    symbol puts them all on one replay clock."""
+    starts, ends = [], []
+    for coin in MULTI_VENUE_COINS.values():
+        candle_ms, _ = load_candles(source, "binance", coin)
+        starts.append(int(candle_ms[0]))
+        ends.append(int(candle_ms[-1]) + HOUR_MS)
+        for venue in REPLAY_VENUES:
+            oi_ms, _ = load_oi(source, venue, coin)
+            starts.append(int(oi_ms[0]))
+            ends.append(int(oi_ms[-1]))
+    return max(starts), min(ends)
+
+
+def merged_candles(
+    source: Path, venue: str, coin: str, start: int, end: int
+) -> tuple[dict[str, np.ndarray], int]:
+    """Hourly candles over `[start, end)`: `venue`'s own where recorded, Binance's (the stated
+    price proxy) in every other hour; also returns how many hours are the venue's own. The
+    array `from_proxy` marks each proxied candle."""
+    binance_ms, binance = load_candles(source, "binance", coin)
+    check_times(binance_ms, HOUR_MS, f"{coin} binance candles (full file)")
+    keep = (binance_ms >= start) & (binance_ms + HOUR_MS <= end)
+    table = binance[keep].set_index(binance_ms[keep])[["o", "h", "l", "c", "v"]]
+    from_proxy = np.ones(len(table), dtype=bool)
+    if venue in OWN_CANDLE_VENUES:
+        own_ms, own = load_candles(source, venue, coin)
+        check_times(own_ms, HOUR_MS, f"{coin} {venue} candles (full file)")
+        own = own.set_index(own_ms)[["o", "h", "l", "c", "v"]]
+        own = own[own.index.isin(table.index)]
+        table.loc[own.index] = own.to_numpy()
+        from_proxy = ~table.index.isin(own.index)
+    times = table.index.to_numpy(dtype=np.int64)
+    arrays = candle_arrays(times, table, ("o", "h", "l", "c"), table["v"].to_numpy())
+    arrays["from_proxy"] = from_proxy
+    return arrays, int((~from_proxy).sum())
+
+
+def build_venue(source: Path, venue: str, symbol: str, span: tuple[int, int]) -> Dataset:
+    """One replay venue's dataset of `symbol`: its own hourly OI, its own candles where
+    recorded and Binance's as the price proxy elsewhere, over the common span."""
+    coin = MULTI_VENUE_COINS[symbol]
+    start, end = span
+    arrays, own = merged_candles(source, venue, coin, start, end)
+    oi_ms, oi_usd = load_oi(source, venue, coin)
+    check_times(oi_ms, HOUR_MS, f"{symbol} {venue} OI (full file)")
     keep_oi = (oi_ms >= start) & (oi_ms <= end)
-    arrays = candle_arrays(
-        candle_ms[keep], frame[keep], ("o", "h", "l", "c"), frame["v"].to_numpy()[keep]
-    )
     arrays["oi_time_ms"] = oi_ms[keep_oi].astype(np.int64)
     arrays["oi_quote"] = oi_usd[keep_oi]
-    check_candles(arrays, symbol)
-    candle_gaps = check_times(arrays["open_time_ms"], HOUR_MS, f"{symbol} candles (kept)")
-    oi_gaps = check_times(arrays["oi_time_ms"], HOUR_MS, f"{symbol} OI (kept)")
+    label = f"{venue} {symbol}"
+    check_candles(arrays, label)
+    candle_gaps = check_times(arrays["open_time_ms"], HOUR_MS, f"{label} candles (kept)")
+    oi_gaps = check_times(arrays["oi_time_ms"], HOUR_MS, f"{label} OI (kept)")
+    proxied = find_runs(arrays["open_time_ms"], arrays["from_proxy"])
     files = ("candles.parquet", "open_interest.parquet")
     manifest = {
-        "exchange": "binanceusdm",
-        "quote_currency": "USDT",
+        "venue": venue,
+        "symbol": symbol,
+        "exchange": venue,
+        "quote_currency": "USDC",
         "interval_ms": HOUR_MS,
-        "open_interest_venue": "hyperliquid",
+        "open_interest_venue": venue,
+        "own_candles": own,
+        "proxy_candles": int(arrays["from_proxy"].sum()),
+        "proxy_spans": proxied,
         "candle_gaps": candle_gaps,
         "open_interest_gaps": oi_gaps,
         "transform": [
-            f"candles: venue == 'binance' and coin == '{coin}'; timestamp is the candle open; "
-            "o,h,l,c in USDT, v in base units (Binance kline volume)",
+            *candle_transform(venue, coin),
             "taker_buy_volume: NaN (not in the source)",
-            f"open interest: venue == 'hyperliquid' and coin == '{coin}', oi_usd (Hyperliquid "
-            "base open interest x mark price, USD) stored as oi_quote; a proxy for Binance OI",
-            f"both cut to the common span {iso(start)} .. {iso(end)}",
+            f"open interest: venue == '{venue}' and coin == '{coin}', oi_usd (the venue's base "
+            "open interest x mark price, USD) stored as oi_quote, unchanged",
+            f"everything cut to the span every replay venue covers, {iso(start)} .. {iso(end)}",
         ],
         "sources": [
             {
@@ -200,7 +249,36 @@ def build_binance(source: Path, symbol: str) -> Dataset:
             for name in files
         ],
     }
-    return Dataset(symbol, arrays, manifest)
+    return Dataset(f"{venue}_{symbol}", arrays, manifest)
+
+
+def candle_transform(venue: str, coin: str) -> list[str]:
+    """The manifest's words for how `venue`'s candles were made."""
+    proxy = (f"Binance USD-M hourly candles (venue == 'binance' and coin == '{coin}'; timestamp "
+             "is the candle open; o,h,l,c in USDT, v in base units) as the stated price proxy")
+    if venue not in OWN_CANDLE_VENUES:
+        return [f"candles: {proxy} in every hour: {venue} candles are not recorded for this "
+                "span"]
+    return [f"candles: {venue}'s own (venue == '{venue}' and coin == '{coin}'; o,h,l,c in "
+            f"USDC, v in base units) where recorded; {proxy} in every hour without one "
+            "(from_proxy marks them; proxy_spans lists them)"]
+
+
+def find_runs(times_ms: np.ndarray, flags: np.ndarray) -> list[dict[str, object]]:
+    """Runs of consecutive flagged candles: first open and last open (ISO) and length."""
+    runs: list[dict[str, object]] = []
+    index = 0
+    while index < len(flags):
+        if not flags[index]:
+            index += 1
+            continue
+        stop = index
+        while stop + 1 < len(flags) and flags[stop + 1]:
+            stop += 1
+        runs.append({"first": iso(int(times_ms[index])), "last": iso(int(times_ms[stop])),
+                     "candles": stop - index + 1})
+        index = stop + 1
+    return runs
 
 
 def build_ftx(source: Path) -> Dataset:
@@ -238,7 +316,7 @@ def build_ftx(source: Path) -> Dataset:
             }
         ],
     }
-    return Dataset("BTC-PERP", arrays, manifest)
+    return Dataset("BTC-PERP", arrays, {"venue": "ftx", "symbol": "BTC-PERP", **manifest})
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -279,11 +357,13 @@ def write_outputs(datasets: list[Dataset], out: Path) -> None:
     for dataset in datasets:
         file_name = f"{dataset.symbol}.npz"
         (out / file_name).write_bytes(npz_bytes(dataset.arrays))
-        entries[dataset.symbol] = {"file": file_name, **summary(dataset), **dataset.manifest}
+        key = f"{dataset.manifest['venue']}/{dataset.manifest['symbol']}"
+        entries[key] = {"file": file_name, **summary(dataset), **dataset.manifest}
         print(f"wrote {file_name}: {(out / file_name).stat().st_size:,} bytes")
     manifest = {
-        "format": 1,
+        "format": 2,
         "built_by": "scripts/build_replay_data.py",
+        "venues": [*REPLAY_VENUES, "ftx"],
         "datasets": entries,
     }
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
@@ -295,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    datasets = [build_binance(args.source, s) for s in BINANCE_COINS]
+    span = common_span(args.source)
+    datasets = [build_venue(args.source, venue, symbol, span)
+                for venue in REPLAY_VENUES for symbol in MULTI_VENUE_COINS]
     datasets.append(build_ftx(args.source))
     write_outputs(datasets, args.out)
     return 0

@@ -108,3 +108,31 @@ async def test_start_up_logs_and_store_errors_show_no_secret(caplog) -> None:
     assert SECRET not in caplog.text + str(failure.value) + repr(settings)
     assert "127.0.0.1" not in str(failure.value), "no infrastructure detail in the message"
     await store.redis.aclose()
+
+
+# ---- several venues (issue 14) ------------------------------------------------------------------
+
+
+def test_venue_settings_parse_from_the_environment() -> None:
+    config = Settings(_env_file=None, exchanges=" Bybit, okx ,hyperliquid",
+                      venue_symbols='{"pepeusdt": {"Hyperliquid": "KPEPE/USDC:USDC"}}',
+                      exchange_base_urls='{"bybit": "http://127.0.0.1:9001/"}')
+    assert config.exchanges == ["bybit", "okx", "hyperliquid"]
+    assert config.venue_symbols == {"PEPEUSDT": {"hyperliquid": "KPEPE/USDC:USDC"}}
+    assert config.exchange_base_urls == {"bybit": "http://127.0.0.1:9001"}
+    empty = Settings(_env_file=None, exchanges="", venue_symbols="", exchange_base_urls="")
+    assert (empty.exchanges, empty.venue_symbols, empty.exchange_base_urls) == ([], {}, {})
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("exchanges", "bybit,bybit", "twice"),
+    ("exchanges", "bybit,okx/v5", "ccxt exchange ids"),
+    ("venue_symbols", "{not json", "JSON object"),
+    ("venue_symbols", '{"BTCUSDT": "BTC/USDT:USDT"}', "venue_symbols"),
+    ("exchange_base_urls", '{"bybit": "ftp://x"}', "http"),
+    ("exchange_base_urls", "[1]", "exchange_base_urls"),
+])
+def test_bad_venue_settings_name_the_setting(name: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as excinfo:
+        Settings(_env_file=None, **{name: value})
+    assert name in str(excinfo.value)

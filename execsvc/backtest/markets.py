@@ -27,7 +27,7 @@ from execsvc.liqmap.candles import Candles
 from execsvc.maps.refresh import MarketSnapshot
 from execsvc.market.precision import BUNDLED_PRECISION, inferred_precision
 from execsvc.market.replay import DATA_DIR as REPLAY_DIR
-from execsvc.market.replay import load_dataset, read_manifest
+from execsvc.market.replay import load_dataset, manifest_entry
 from execsvc.market.types import SymbolInfo
 
 EVALUATION_MARKETS = Path(__file__).resolve().parents[1] / "evaluation" / "data" / "markets"
@@ -88,5 +88,5 @@ def evaluation_markets(directory: Path = EVALUATION_MARKETS,
 
 
 def ftx_market() -> BacktestMarket:
-    dataset = load_dataset(REPLAY_DIR, FTX_SYMBOL, read_manifest(REPLAY_DIR)[FTX_SYMBOL])
+    dataset = load_dataset(REPLAY_DIR, FTX_SYMBOL, manifest_entry(REPLAY_DIR, FTX_SYMBOL))
     return BacktestMarket(FTX_SYMBOL, dataset.candles, BUNDLED_PRECISION[FTX_SYMBOL])

@@ -27,6 +27,12 @@ from execsvc.market.types import MarketSourceError
 
 BINANCE_FAMILY = frozenset({"binance", "binanceusdm"})
 BINANCE_FAPI_ORIGIN = "https://fapi.binance.com"
+VENUE_MARKET_OPTIONS: dict[str, dict[str, Any]] = {
+    "bybit": {"fetchMarkets": {"types": ["linear"]}, "fetchCurrencies": False},
+    "okx": {"fetchMarkets": {"types": ["swap"]}, "fetchCurrencies": False},
+    "hyperliquid": {"fetchMarkets": {"types": ["swap"]}},
+}
+"""ccxt options that load only the linear perpetuals of a venue (and no currency list)."""
 
 
 class _RedactingLogger(logging.LoggerAdapter):
@@ -102,7 +108,7 @@ def _exchange_options(exchange_id: str) -> dict[str, Any]:
             "fetchMarkets": {"types": ["linear"]},
             "fetchCurrencies": False,
         }
-    return {"defaultType": "swap"}
+    return {"defaultType": "swap", **VENUE_MARKET_OPTIONS.get(exchange_id, {})}
 
 
 def _build_exchange(
@@ -131,13 +137,16 @@ def _build_exchange(
 def _override_urls(
     exchange: ccxt_async.Exchange, base_url: str | None, urls_override: Mapping[str, str] | None
 ) -> None:
-    """Point Binance USD-M endpoints at `base_url` and apply `urls_override` entries."""
+    """Point Binance USD-M endpoints (other venues: every REST endpoint, keeping its path)
+    at `base_url` and apply `urls_override` entries."""
     api = dict(exchange.urls.get("api") or {})
-    if base_url:
+    if base_url and exchange.id in BINANCE_FAMILY:
         origin = base_url.rstrip("/")
         for name, url in api.items():
             if isinstance(url, str) and url.startswith(BINANCE_FAPI_ORIGIN):
                 api[name] = origin + url[len(BINANCE_FAPI_ORIGIN):]
+    elif base_url:
+        api = _with_origin(api, base_url.rstrip("/"))
     api.update(urls_override or {})
     exchange.urls = {**exchange.urls, "api": api}
 

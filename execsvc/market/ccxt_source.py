@@ -40,6 +40,7 @@ from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import Bracket, brackets_from_floors, bundled_table
 from execsvc.domain.units import MarketPrecision
 from execsvc.liqmap.candles import Candles
+from execsvc.liqmap.venues import venue_brackets
 from execsvc.market.ccxt_client import (
     BINANCE_FAMILY,
     build_exchange_client,
@@ -48,6 +49,7 @@ from execsvc.market.ccxt_client import (
 )
 from execsvc.market.precision import PrecisionError, precision_from_ccxt
 from execsvc.market.types import MarketSourceError, OpenInterest, SymbolInfo
+from execsvc.market.venue_symbols import split_key
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,14 @@ OI_PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
 BINANCE_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 BRACKET_CACHE_S = 3600.0
 MAX_PAGES = 1000
+VENUE_OI_PERIODS = {"bybit": ("5m", "15m", "30m", "1h", "4h", "1d"), "okx": ("5m", "1h", "1d")}
+"""Open-interest periods each venue serves (ccxt timeframes); others: `OI_PERIODS`."""
+VENUE_OI_PAGE_LIMITS = {"bybit": 200, "okx": 100}
+"""Open-interest samples one request returns at most (ccxt's docs of each venue)."""
+TIERS_IN_CONTRACTS = frozenset({"okx"})
+"""Venues whose ccxt tiers give `minNotional`/`maxNotional` in contracts, not quote."""
+VENUE_DEPTH_LIMITS = {"bybit": 500, "okx": 400}
+"""Deepest book one REST request returns (linear perpetuals)."""
 
 
 class CcxtSource:
@@ -74,6 +84,8 @@ class CcxtSource:
     is tried `retry_attempts` times in all, waiting `retry_wait_s * 2**k` seconds (at most
     `retry_max_wait_s`) in between, so one call takes at most about
     `retry_attempts * timeout_ms / 1000 + waits` seconds. `clock` returns seconds (wall time).
+    `symbol_map` maps service keys to ccxt unified symbols (`market.venue_symbols`); without
+    it a symbol key is the exchange's market id (`BTCUSDT` on Binance).
     """
 
     name = "ccxt"
@@ -93,10 +105,12 @@ class CcxtSource:
         retry_wait_s: float = 0.5,
         retry_max_wait_s: float = 8.0,
         clock: Callable[[], float] = time.time,
+        symbol_map: Mapping[str, str] | None = None,
     ) -> None:
         if (api_key is None) != (secret is None):
             raise MarketSourceError("an exchange API key and secret must be given together")
         self._symbols = [s.upper() for s in symbols]
+        self._symbol_map = {k.upper(): v for k, v in (symbol_map or {}).items()}
         self._exchange_id = exchange_id
         self._timeframe = timeframe
         self._has_keys = api_key is not None
@@ -121,6 +135,18 @@ class CcxtSource:
         return self._exchange_id
 
     @property
+    def venue(self) -> str:
+        """The venue id (the ccxt exchange id) this source reads."""
+        return self._exchange_id
+
+    @property
+    def oi_is_polled(self) -> bool:
+        """True when the venue reports open interest only as the present value (ccxt
+        `fetchOpenInterest` without `fetchOpenInterestHistory`: Hyperliquid)."""
+        has = self._exchange.has
+        return bool(has.get("fetchOpenInterest") and not has.get("fetchOpenInterestHistory"))
+
+    @property
     def _is_binance(self) -> bool:
         return self._exchange_id in BINANCE_FAMILY
 
@@ -135,7 +161,8 @@ class CcxtSource:
             if self._markets_loaded and market is None:
                 continue
             quote = market["quote"] if market is not None else _guess_quote(symbol)
-            has_oi = bool(self._exchange.has.get("fetchOpenInterestHistory"))
+            has_oi = bool(self._exchange.has.get("fetchOpenInterestHistory")
+                          or self._exchange.has.get("fetchOpenInterest"))
             infos.append(SymbolInfo(symbol, self._exchange_id, quote, has_oi))
         return infos
 
@@ -238,7 +265,11 @@ class CcxtSource:
                 self._markets_loaded = True
 
     def _find_market(self, symbol: str) -> dict[str, Any] | None:
-        """The loaded market with exchange id `symbol` (ccxt keeps a list per id)."""
+        """The loaded market of service key `symbol`: its unified symbol's when mapped, else
+        the market with exchange id `symbol` (ccxt keeps a list per id)."""
+        unified = self._symbol_map.get(symbol)
+        if unified is not None:
+            return (self._exchange.markets or {}).get(unified)
         found = (self._exchange.markets_by_id or {}).get(symbol)
         if isinstance(found, list):
             return found[0] if found else None
@@ -317,16 +348,27 @@ class CcxtSource:
     async def _unified_ohlcv(
         self, symbol: str, market: dict[str, Any], since_ms: int, now_ms: int
     ) -> list[list[Any]]:
-        """ccxt's parsed OHLCV (no taker split: NaN)."""
-        limit = KLINES_PAGE_LIMIT
+        """ccxt's parsed OHLCV (no taker split: NaN), in pages of the venue's own limit, each
+        page bounded on both sides (`until`): Bybit and OKX walk back from the end of a window
+        and would otherwise answer the newest candles whatever `since` says."""
+        limit = self._ohlcv_page_limit()
 
         async def page(cursor: int) -> list[list[Any]]:
+            until = min(cursor + limit * self._interval_ms - 1, now_ms)
             return await self._request("candles", symbol, self._exchange.fetch_ohlcv,
-                                       market["symbol"], self._timeframe, cursor, limit)
+                                       market["symbol"], self._timeframe, cursor, limit,
+                                       {"until": until})
 
         rows = await self._paginate(page, lambda r: int(r[0]), since_ms, now_ms,
                                     self._interval_ms, limit)
         return [[*r[:6], math.nan] for r in rows]
+
+    def _ohlcv_page_limit(self) -> int:
+        """Candles one request returns at most: ccxt's `features` for linear swaps (Bybit
+        1000, OKX 300, Hyperliquid 5000), else `KLINES_PAGE_LIMIT`."""
+        features = (self._exchange.features or {}).get("swap", {}).get("linear") or {}
+        limit = (features.get("fetchOHLCV") or {}).get("limit")
+        return int(limit) if limit else KLINES_PAGE_LIMIT
 
     # ---- open interest ------------------------------------------------------------------------
 
@@ -334,26 +376,59 @@ class CcxtSource:
         """The supported open-interest period closest to (not above) the timeframe; 5m for
         shorter timeframes."""
         parse = self._exchange.parse_timeframe
-        fitting = [p for p in OI_PERIODS if parse(p) * 1000 <= self._interval_ms]
-        return fitting[-1] if fitting else OI_PERIODS[0]
+        periods = VENUE_OI_PERIODS.get(self._exchange_id, OI_PERIODS)
+        fitting = [p for p in periods if parse(p) * 1000 <= self._interval_ms]
+        return fitting[-1] if fitting else periods[0]
 
     async def _open_interest(self, symbol: str, since_ms: int) -> OpenInterest | None:
         market = await self._market(symbol, "open_interest")
-        if not self._exchange.has.get("fetchOpenInterestHistory"):
-            return None
+        if self._exchange.has.get("fetchOpenInterestHistory"):
+            return await self._open_interest_history(symbol, market, since_ms)
+        if self._exchange.has.get("fetchOpenInterest"):
+            return await self._open_interest_now(symbol, market)
+        return None
+
+    async def _open_interest_now(self, symbol: str, market: dict[str, Any]) -> OpenInterest:
+        """One polled sample (quote notional): the venue's value, else base open interest
+        times the mark price (Hyperliquid reports base units with `markPx` beside them),
+        stamped with the open of the timeframe interval it was polled in (so polls within one
+        interval share a time and the latest wins once stored).
+        `maps.oi_history.PolledOpenInterest` builds a history of them."""
+        entry = await self._request("open_interest", symbol, self._exchange.fetch_open_interest,
+                                    market["symbol"])
+        value = entry.get("openInterestValue")
+        if value is None and entry.get("openInterestAmount") is not None:
+            info = entry.get("info") or {}
+            mark = info.get("markPx") or await self._mark_price(symbol)
+            value = float(entry["openInterestAmount"]) * _contract_size(market) * float(mark)
+        if value is None or not math.isfinite(float(value)) or float(value) < 0:
+            raise MarketSourceError(
+                f"{self._exchange_id} open_interest {symbol} failed: no valid open interest "
+                f"({value!r})")
+        stamp = self._now_ms() // self._interval_ms * self._interval_ms
+        return OpenInterest(np.array([stamp], dtype=np.int64), np.array([float(value)]))
+
+    async def _open_interest_history(
+        self, symbol: str, market: dict[str, Any], since_ms: int
+    ) -> OpenInterest:
         period = self._oi_period()
         period_ms = int(self._exchange.parse_timeframe(period) * 1000)
         now = self._now_ms()
         start = max(since_ms, now - OI_HISTORY_MS + period_ms)
 
+        page_limit = VENUE_OI_PAGE_LIMITS.get(self._exchange_id, OI_PAGE_LIMIT)
+
         async def page(cursor: int) -> list[dict[str, Any]]:
             return await self._request(
                 "open_interest", symbol, self._exchange.fetch_open_interest_history,
-                market["symbol"], period, cursor, OI_PAGE_LIMIT,
+                market["symbol"], period, cursor, page_limit,
             )
 
         entries = await self._paginate(page, lambda e: int(e["timestamp"]), start, now,
-                                       period_ms, OI_PAGE_LIMIT)
+                                       period_ms, page_limit)
+        if any(_oi_value(e) is None for e in entries):
+            closes = await self._candles(symbol, start - self._interval_ms)
+            entries = [_valued_by_close(e, closes, market) for e in entries]
         return _open_interest_from_entries(entries)
 
     # ---- order book, mark price ---------------------------------------------------------------
@@ -362,11 +437,13 @@ class CcxtSource:
         if depth < 1:
             raise MarketSourceError(f"order_book {symbol}: depth must be >= 1, got {depth}")
         market = await self._market(symbol, "order_book")
-        limit = _binance_depth_limit(depth) if self._is_binance else depth
+        limit = (_binance_depth_limit(depth) if self._is_binance
+                 else min(depth, VENUE_DEPTH_LIMITS.get(self._exchange_id, depth)))
         book = await self._request("order_book", symbol, self._exchange.fetch_order_book,
                                    market["symbol"], limit)
-        bids = _levels(book.get("bids"), depth, descending=True)
-        asks = _levels(book.get("asks"), depth, descending=False)
+        size = _contract_size(market)
+        bids = _levels(book.get("bids"), depth, descending=True, contract_size=size)
+        asks = _levels(book.get("asks"), depth, descending=False, contract_size=size)
         if len(bids) == 0 or len(asks) == 0:
             raise MarketSourceError(
                 f"{self._exchange_id} order_book {symbol} failed: a side of the book is empty"
@@ -387,7 +464,8 @@ class CcxtSource:
         else:
             ticker = await self._request("mark_price", symbol, self._exchange.fetch_ticker,
                                          market["symbol"])
-        price = ticker.get("markPrice") or ticker.get("last")
+        price = (ticker.get("markPrice") or (ticker.get("info") or {}).get("markPx")
+                 or ticker.get("last"))
         if price is None or not math.isfinite(float(price)) or float(price) <= 0:
             raise MarketSourceError(
                 f"{self._exchange_id} mark_price {symbol} failed: no valid mark price ({price!r})"
@@ -405,35 +483,83 @@ class CcxtSource:
     # ---- leverage brackets --------------------------------------------------------------------
 
     async def _leverage_brackets(self, symbol: str) -> list[Bracket]:
+        """The venue's tiers when readable; if reading public tiers fails, the bundled table
+        of the venue (`liqmap.venues`, logged). Binance's signed tiers never fall back: a
+        refused key is a configuration error to see."""
         cached = self._brackets.get(symbol)
         if cached is not None and self._clock() - cached[0] < BRACKET_CACHE_S:
             return cached[1]
-        if self._has_keys:
-            brackets = await self._fetch_brackets(symbol)
+        if self._tiers_readable:
+            try:
+                brackets = await self._fetch_brackets(symbol)
+            except (MarketSourceError, ccxt.BaseError) as exc:
+                fallback = None if self._is_binance else self._bundled_or_none(symbol)
+                if fallback is None:
+                    raise
+                reason = (str(exc) if isinstance(exc, MarketSourceError)
+                          else self._reason("leverage_brackets", symbol, exc))
+                self._log.warning("%s; using the bundled %s margin table", reason,
+                                  self._exchange_id)
+                brackets = fallback
         else:
             brackets = self._bundled_brackets(symbol)
         self._brackets[symbol] = (self._clock(), brackets)
         return brackets
 
+    @property
+    def _tiers_readable(self) -> bool:
+        """Whether the venue's tiers can be read: Binance's endpoint is signed (keys needed),
+        Bybit's and OKX's are public; Hyperliquid serves none through ccxt."""
+        if self._is_binance:
+            return self._has_keys
+        has = self._exchange.has
+        return bool(has.get("fetchMarketLeverageTiers") or has.get("fetchLeverageTiers"))
+
     async def _fetch_brackets(self, symbol: str) -> list[Bracket]:
-        """The exchange's brackets for `symbol` (Binance: signed `/fapi/v1/leverageBracket`)."""
+        """The venue's tiers for `symbol` as brackets (Binance: signed
+        `/fapi/v1/leverageBracket`; Bybit: `/v5/market/risk-limit`; OKX:
+        `/api/v5/public/position-tiers`, whose sizes are contracts: converted to quote
+        notional at `contractSize * mark price` of the moment they are read)."""
         market = await self._market(symbol, "leverage_brackets")
-        tiers = await self._request("leverage_brackets", symbol,
-                                    self._exchange.fetch_leverage_tiers, [market["symbol"]])
-        symbol_tiers = tiers.get(market["symbol"])
+        if self._exchange.has.get("fetchMarketLeverageTiers"):
+            symbol_tiers = await self._request(
+                "leverage_brackets", symbol, self._exchange.fetch_market_leverage_tiers,
+                market["symbol"])
+        else:
+            tiers = await self._request("leverage_brackets", symbol,
+                                        self._exchange.fetch_leverage_tiers, [market["symbol"]])
+            symbol_tiers = tiers.get(market["symbol"])
         if not symbol_tiers:
             raise MarketSourceError(
                 f"{self._exchange_id} leverage_brackets {symbol} failed: no tiers returned"
             )
+        if self._exchange_id in TIERS_IN_CONTRACTS:
+            per_contract = _contract_size(market) * await self._mark_price(symbol)
+            symbol_tiers = [_tier_in_quote(t, per_contract) for t in symbol_tiers]
         return _brackets_from_tiers(symbol_tiers)
 
+    def _bundled_or_none(self, symbol: str) -> list[Bracket] | None:
+        """The bundled table of `symbol` on this venue: Binance's own table of the symbol
+        (never a stand-in for live data), else `liqmap.venues.venue_brackets`; None if none."""
+        if self._is_binance:
+            return bundled_table(symbol)
+        market = self._find_market(symbol) if self._markets_loaded else None
+        parts = split_key(symbol)
+        coin = market["base"] if market is not None else (parts[0] if parts else symbol)
+        try:
+            return venue_brackets(self._exchange_id, coin)
+        except KeyError:
+            return None
+
     def _bundled_brackets(self, symbol: str) -> list[Bracket]:
-        table = bundled_table(symbol) if self._is_binance else None
+        table = self._bundled_or_none(symbol)
         if table is None:
+            hint = ("set EXECSVC_EXCHANGE_API_KEY and EXECSVC_EXCHANGE_SECRET so they can be "
+                    "fetched from the exchange" if self._is_binance
+                    else "the venue serves no tiers through ccxt")
             raise MarketSourceError(
                 f"{self._exchange_id} leverage_brackets {symbol} failed: no bundled bracket "
-                "table for this symbol; set EXECSVC_EXCHANGE_API_KEY and EXECSVC_EXCHANGE_SECRET "
-                "so they can be fetched from the exchange"
+                f"table for this symbol; {hint}"
             )
         return table
 
@@ -470,14 +596,35 @@ def _candles_from_rows(rows: list[list[Any]], interval_ms: int, now_ms: int) -> 
     )
 
 
+def _oi_value(entry: dict[str, Any]) -> Any:
+    """A ccxt open-interest structure's quote notional: `openInterestValue`, else Binance's
+    `info.sumOpenInterestValue`; None when the venue reports base units only (Bybit)."""
+    value = entry.get("openInterestValue")
+    if value is None:
+        value = (entry.get("info") or {}).get("sumOpenInterestValue")
+    return value
+
+
+def _valued_by_close(entry: dict[str, Any], candles: Candles, market: dict[str, Any]
+                     ) -> dict[str, Any]:
+    """`entry` with `openInterestValue = amount * contract size * close`, the close of the
+    last candle opened at or before the sample (quote notional; base-unit venues)."""
+    amount, stamp = entry.get("openInterestAmount"), entry.get("timestamp")
+    if _oi_value(entry) is not None or amount is None or stamp is None or len(candles) == 0:
+        return entry
+    index = int(np.searchsorted(candles.open_time_ms, int(stamp), side="right")) - 1
+    if index < 0:
+        return entry
+    value = float(amount) * _contract_size(market) * float(candles.close[index])
+    return {**entry, "openInterestValue": value}
+
+
 def _open_interest_from_entries(entries: list[dict[str, Any]]) -> OpenInterest:
-    """ccxt open-interest structures to `OpenInterest` (quote notional, from Binance's
-    `sumOpenInterestValue`), deduplicated and oldest first; entries without a value dropped."""
+    """ccxt open-interest structures to `OpenInterest` (quote notional, `_oi_value`),
+    deduplicated and oldest first; entries without a value dropped."""
     pairs: dict[int, float] = {}
     for entry in entries:
-        value = entry.get("openInterestValue")
-        if value is None:
-            value = (entry.get("info") or {}).get("sumOpenInterestValue")
+        value = _oi_value(entry)
         if value is not None and entry.get("timestamp") is not None:
             pairs[int(entry["timestamp"])] = float(value)
     times = np.array(sorted(pairs), dtype=np.int64)
@@ -490,9 +637,17 @@ def _binance_depth_limit(depth: int) -> int:
     return next((n for n in BINANCE_DEPTH_LIMITS if n >= depth), BINANCE_DEPTH_LIMITS[-1])
 
 
-def _levels(raw: list[list[Any]] | None, depth: int, descending: bool) -> np.ndarray:
-    """Book levels as an (n, 2) float64 array of (price, base quantity), sorted by price."""
+def _contract_size(market: dict[str, Any]) -> float:
+    """Base units per contract of a ccxt market (OKX swaps: `ctVal`; 1 where sizes are base)."""
+    return float(market.get("contractSize") or 1.0) if market.get("contract") else 1.0
+
+
+def _levels(raw: list[list[Any]] | None, depth: int, descending: bool,
+            contract_size: float = 1.0) -> np.ndarray:
+    """Book levels as an (n, 2) float64 array of (price, base quantity), sorted by price;
+    sizes in contracts are multiplied by `contract_size`."""
     levels = np.array([level[:2] for level in raw or []], dtype=np.float64).reshape(-1, 2)
+    levels[:, 1] *= contract_size
     order = np.argsort(-levels[:, 0] if descending else levels[:, 0], kind="stable")
     return levels[order][:depth]
 
@@ -518,6 +673,15 @@ def _brackets_from_tiers(tiers: list[dict[str, Any]]) -> list[Bracket]:
             max_leverage=_tier_max_leverage(tier),
         ))
     return brackets
+
+
+def _tier_in_quote(tier: dict[str, Any], per_contract_quote: float) -> dict[str, Any]:
+    """A tier sized in contracts with its floor and cap as quote notional."""
+    converted = dict(tier)
+    for key in ("minNotional", "maxNotional"):
+        if tier.get(key) is not None:
+            converted[key] = float(tier[key]) * per_contract_quote
+    return converted
 
 
 def _tier_max_leverage(tier: dict[str, Any]) -> float:

@@ -1,14 +1,22 @@
 """`ReplaySource`: the bundled real recorded market data played back on a clock, looping.
 
 The datasets live in `execsvc/market/data/` (built by `scripts/build_replay_data.py`, origin in
-DATA.md) and are loaded once, at construction:
+DATA.md), one per (venue, symbol key), and are loaded once, at construction:
 
-- `BTCUSDT`, `ETHUSDT`: Binance USD-M hourly candles, Dec 2025 - Mar 2026, with Hyperliquid
-  hourly open interest (USD notional) standing in for Binance open interest.
-- `BTC-PERP`: FTX BTC-PERP 1-minute candles, Jan 2022 (volume converted from USD to BTC), no
+- `hyperliquid`: `BTCUSDT`, `ETHUSDT` with Hyperliquid's hourly open interest (USD notional);
+  its candles are Binance USD-M's hourly candles, the stated price proxy (Hyperliquid candles
+  are not recorded for the span).
+- `lighter`: `BTCUSDT`, `ETHUSDT` with Lighter's hourly open interest, Lighter's own hourly
+  candles where recorded and Binance's as the stated proxy in the other hours.
+- `ftx`: `BTC-PERP`, FTX 1-minute candles, Jan 2022 (volume converted from USD to BTC), no
   open interest.
 
-No dataset has the taker buy/sell split: `taker_buy_volume` is NaN throughout.
+The hyperliquid and lighter datasets cover one common span, so on the shared clock they are
+at the same moment. No dataset has the taker buy/sell split: `taker_buy_volume` is NaN.
+
+A `ReplaySource` serves one venue (`venue=...`), or, without one, each symbol from the first
+venue of the manifest's `venues` that records it (the single-venue service). Sources built for
+several venues share one `ReplayClock`.
 
 Clock: replay elapsed time (ms) = `(clock() - t0) * 1000 * speed`, shared by all symbols, where
 `t0` is the clock at construction and `clock` returns seconds. Each dataset maps it to its own
@@ -40,8 +48,10 @@ from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import Bracket, bracket_table
 from execsvc.domain.units import MarketPrecision
 from execsvc.liqmap.candles import Candles
+from execsvc.liqmap.venues import VENUE_BRACKETS, venue_brackets
 from execsvc.market.precision import BUNDLED_PRECISION
 from execsvc.market.types import MarketSourceError, OpenInterest, SymbolInfo
+from execsvc.market.venue_symbols import split_key
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MANIFEST = "replay_manifest.json"
@@ -98,7 +108,10 @@ class ReplayDataset:
 
 
 BOOK_SYMBOL = "BTCUSDT"
-"""The symbol whose books were recorded; other symbols borrow its depth profile."""
+"""The symbol whose books were recorded (Binance USD-M); other symbols borrow its profile."""
+BOOK_REFERENCE = ("hyperliquid", BOOK_SYMBOL)
+"""The dataset whose candles are Binance's BTCUSDT (the proxy in every hour): the turnover the
+recorded books are scaled against."""
 
 
 def hourly_turnover_quote(candles: Candles) -> float:
@@ -152,7 +165,7 @@ def load_dataset(data_dir: Path, symbol: str, entry: dict) -> ReplayDataset:
     )
     start = int(candles.open_time_ms[0])
     recorded = int(candles.open_time_ms[-1]) + interval - start
-    info = SymbolInfo(symbol, entry["exchange"], entry["quote_currency"], has_oi)
+    info = SymbolInfo(symbol, entry["venue"], entry["quote_currency"], has_oi)
     return ReplayDataset(
         info=info,
         candles=candles,
@@ -164,26 +177,82 @@ def load_dataset(data_dir: Path, symbol: str, entry: dict) -> ReplayDataset:
 
 
 def read_manifest(data_dir: Path) -> dict[str, dict]:
-    """The `datasets` mapping of `replay_manifest.json` (symbol key -> entry)."""
+    """The `datasets` mapping of `replay_manifest.json` (`venue/symbol` -> entry, each entry
+    naming its `venue` and `symbol`), in the order of the manifest's `venues`."""
     path = data_dir / MANIFEST
     try:
-        return dict(json.loads(path.read_text(encoding="utf-8"))["datasets"])
+        document = json.loads(path.read_text(encoding="utf-8"))
+        datasets, venues = dict(document["datasets"]), list(document["venues"])
     except (OSError, ValueError, KeyError) as exc:
         raise MarketSourceError(f"cannot read replay manifest {path}: {exc}") from exc
+    return dict(sorted(datasets.items(), key=lambda item: venues.index(item[1]["venue"])))
+
+
+def replay_venues(data_dir: Path = DATA_DIR) -> dict[str, list[str]]:
+    """Venue -> the symbol keys it records, in the manifest's venue order."""
+    venues: dict[str, list[str]] = {}
+    for entry in read_manifest(data_dir).values():
+        venues.setdefault(entry["venue"], []).append(entry["symbol"])
+    return venues
+
+
+def manifest_entry(data_dir: Path, symbol: str, venue: str | None = None) -> dict:
+    """The manifest entry of `symbol` on `venue` (default: the first venue recording it)."""
+    for entry in read_manifest(data_dir).values():
+        if entry["symbol"] == symbol.upper() and venue in (None, entry["venue"]):
+            return entry
+    raise MarketSourceError(f"no replay dataset of {symbol!r}" + (f" on {venue}" if venue else ""))
+
+
+def replay_brackets(venue: str, symbol: str) -> list[Bracket]:
+    """The margin table of a replayed (venue, symbol): the venue's bundled tiers
+    (`liqmap.venues`) when it has them, else `bracket_table(symbol)` (FTX's `BTC-PERP`: the
+    stated Binance BTCUSDT stand-in)."""
+    parts = split_key(symbol)
+    if venue in VENUE_BRACKETS and parts is not None:
+        return venue_brackets(venue, parts[0])
+    return bracket_table(symbol)
+
+
+class ReplayClock:
+    """The replay's one clock: elapsed replay ms = `(clock() - t0) * 1000 * speed` plus any
+    `advance`/`set_elapsed_ms` offset. Sources sharing it describe the same moment."""
+
+    def __init__(self, speed: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"speed must be a positive number, got {speed!r}")
+        self.speed = float(speed)
+        self._clock = clock
+        self._t0 = clock()
+        self._offset_ms = 0
+
+    def elapsed_ms(self) -> int:
+        """Replay time elapsed since construction (ms), including the offsets."""
+        wall_s = self._clock() - self._t0
+        return math.floor(wall_s * 1000.0 * self.speed) + self._offset_ms
+
+    def advance(self, replay_ms: int) -> None:
+        """Move the clock forward (or back, if negative) by `replay_ms`."""
+        self._offset_ms += int(replay_ms)
+
+    def set_elapsed_ms(self, replay_ms: int) -> None:
+        """Set the replay time elapsed (ms) as of now; the clock keeps running from there."""
+        self._offset_ms += int(replay_ms) - self.elapsed_ms()
 
 
 class ReplaySource:
     """`MarketSource` over the bundled recordings (see the module docstring for the clock).
 
     `speed` is replay ms per wall ms (720: one hour of market per five seconds). `symbols`
-    selects symbol keys (default: all bundled); an unknown one fails here, naming the available
-    ones. `clock` returns seconds (monotonic); tests pass a fake one or use `advance` /
-    `set_elapsed_ms`. `data_dir` overrides the bundled data directory.
+    selects symbol keys (default: all the venue records); an unknown one fails here, naming the
+    available ones. `venue` selects one replay venue (default: each symbol's first venue).
+    `clock` returns seconds (monotonic); tests pass a fake one or use `advance` /
+    `set_elapsed_ms`. `replay_clock` shares one clock between sources (then `speed` and `clock`
+    are its own). `data_dir` overrides the bundled data directory.
 
-    Brackets: `domain.brackets.bracket_table(symbol)`; the FTX `BTC-PERP` recording has no table
-    of its own and gets the stand-in (BTCUSDT's), so its liquidation prices follow Binance's
-    rules, not FTX's. Order books come from `execsvc.market.replay_books` (recorded
-    Binance books rescaled to the replay mark price).
+    Brackets: `replay_brackets` (the venue's bundled tiers; FTX's `BTC-PERP` gets Binance's
+    BTCUSDT table as the stated stand-in). Order books come from `execsvc.market.replay_books`
+    (recorded Binance books rescaled to the replay mark price).
     """
 
     name = "replay"
@@ -194,25 +263,24 @@ class ReplaySource:
         symbols: list[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         data_dir: Path | None = None,
+        venue: str | None = None,
+        replay_clock: ReplayClock | None = None,
     ) -> None:
-        if not (math.isfinite(speed) and speed > 0):
-            raise ValueError(f"speed must be a positive number, got {speed!r}")
-        self.speed = float(speed)
-        self._clock = clock
-        self._t0 = clock()
-        self._offset_ms = 0
+        self._replay_clock = replay_clock or ReplayClock(speed, clock)
+        self.speed = self._replay_clock.speed
         directory = data_dir if data_dir is not None else DATA_DIR
-        manifest = read_manifest(directory)
-        wanted = list(manifest) if symbols is None else [s.upper() for s in symbols]
-        unknown = [s for s in wanted if s not in manifest]
+        entries = _entries_by_symbol(read_manifest(directory), venue)
+        wanted = list(entries) if symbols is None else [s.upper() for s in symbols]
+        unknown = [s for s in wanted if s not in entries]
         if unknown:
+            where = f" on {venue}" if venue else ""
             raise MarketSourceError(
-                f"unknown replay symbol(s) {unknown}; available: {sorted(manifest)}"
+                f"unknown replay symbol(s) {unknown}{where}; available: {sorted(entries)}"
             )
-        self._datasets = {s: load_dataset(directory, s, manifest[s]) for s in wanted}
-        reference = self._datasets.get(BOOK_SYMBOL) or load_dataset(
-            directory, BOOK_SYMBOL, manifest[BOOK_SYMBOL]
-        )
+        self.venue = venue
+        self._datasets = {s: load_dataset(directory, s, entries[s]) for s in wanted}
+        reference = load_dataset(directory, BOOK_SYMBOL,
+                                 manifest_entry(directory, BOOK_SYMBOL, BOOK_REFERENCE[0]))
         self._book_scale = {
             s: hourly_turnover_quote(d.candles) / hourly_turnover_quote(reference.candles)
             for s, d in self._datasets.items()
@@ -220,18 +288,22 @@ class ReplaySource:
 
     # --- clock -------------------------------------------------------------------------------
 
+    @property
+    def replay_clock(self) -> ReplayClock:
+        """The clock this source reads (shared when given at construction)."""
+        return self._replay_clock
+
     def elapsed_ms(self) -> int:
         """Replay time elapsed since construction (ms), including `advance`/`set_elapsed_ms`."""
-        wall_s = self._clock() - self._t0
-        return math.floor(wall_s * 1000.0 * self.speed) + self._offset_ms
+        return self._replay_clock.elapsed_ms()
 
     def advance(self, replay_ms: int) -> None:
         """Move the replay clock forward (or back, if negative) by `replay_ms`."""
-        self._offset_ms += int(replay_ms)
+        self._replay_clock.advance(replay_ms)
 
     def set_elapsed_ms(self, replay_ms: int) -> None:
         """Set the replay time elapsed (ms) as of now; the clock keeps running from there."""
-        self._offset_ms += int(replay_ms) - self.elapsed_ms()
+        self._replay_clock.set_elapsed_ms(replay_ms)
 
     def dataset(self, symbol: str) -> ReplayDataset:
         """The loaded recording for `symbol`; `MarketSourceError` if it is not served here."""
@@ -270,15 +342,16 @@ class ReplaySource:
         from execsvc.market.replay_books import replay_order_book
 
         symbol_key = dataset.info.symbol
-        scale = 1.0 if symbol_key == BOOK_SYMBOL else self._book_scale[symbol_key]
+        scale = self._book_scale[symbol_key]
         return replay_order_book(
             symbol_key, mid_price=dataset.mark_at(now), at_ms=now, depth=depth,
             quote_volume_scale=scale, precision=BUNDLED_PRECISION[symbol_key],
         )
 
     async def leverage_brackets(self, symbol: str) -> list[Bracket]:
-        """Binance USD-M brackets for the symbol (BTC-PERP: BTCUSDT's, see class docstring)."""
-        return bracket_table(self.dataset(symbol).info.symbol)
+        """The venue's bundled margin table (`replay_brackets`)."""
+        info = self.dataset(symbol).info
+        return replay_brackets(info.exchange, info.symbol)
 
     async def mark_price(self, symbol: str) -> float:
         """Close (quote per base) of the last closed candle at the replay position."""
@@ -295,3 +368,12 @@ class ReplaySource:
 
     async def close(self) -> None:
         """Nothing to release: the data is in memory."""
+
+
+def _entries_by_symbol(manifest: dict[str, dict], venue: str | None) -> dict[str, dict]:
+    """Symbol key -> manifest entry on `venue`, or on each symbol's first venue."""
+    entries: dict[str, dict] = {}
+    for entry in manifest.values():
+        if venue in (None, entry["venue"]):
+            entries.setdefault(entry["symbol"], entry)
+    return entries

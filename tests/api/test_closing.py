@@ -33,7 +33,7 @@ async def stopped_worker(redis_client: Redis):
         yield client, app, store
 
 
-LAST = "execsvc:last:binanceusdm:BTCUSDT"  # the worker's last price (store.band_store)
+LAST = "execsvc:last:hyperliquid:BTCUSDT"  # the worker's last price (store.band_store)
 
 
 async def last_price(store: BandStore) -> float | None:
@@ -47,7 +47,7 @@ async def worker_stopped(app, store: BandStore, seconds: float, *, expired: bool
     price `price` if given), and with `expired` the maps and books are gone (their TTL ran
     out). The API's read cache forgets what it held."""
     then = int((time.time() - seconds) * 1000)
-    stored = await store.get_map("binanceusdm", "BTCUSDT", "7d")
+    stored = await store.get_map("hyperliquid", "BTCUSDT", "7d")
     await store.put_map(stored.document, map_summary(stored.document), computed_at_ms=then)
     await store.redis.hset(LAST, mapping={
         "price": repr(price or await last_price(store) or stored.document["price"]),
@@ -86,7 +86,7 @@ async def test_after_maps_and_books_expire_marks_and_closing_go_on(stopped_worke
     last = await last_price(store)
     assert last is not None, "the worker stored a last price"
     await worker_stopped(app, store, 300, expired=True)
-    assert await store.get_book("binanceusdm", "BTCUSDT") is None
+    assert await store.get_book("hyperliquid", "BTCUSDT") is None
     positions = (await client.get("/positions", headers=HEADERS)).json()["positions"]
     assert positions[0]["mark_price"] == pytest.approx(last)
     assert positions[0]["mark_stale"] is True

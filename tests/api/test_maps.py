@@ -132,7 +132,7 @@ async def test_ready_then_stale(ready, redis_client: Redis) -> None:
     client, _store, _ = ready
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     old = int(time.time() * 1000) - 120_000
-    await redis_client.hset("execsvc:map:binanceusdm:BTCUSDT:7d", "computed_at_ms", old)
+    await redis_client.hset("execsvc:map:hyperliquid:BTCUSDT:7d", "computed_at_ms", old)
     body = (await client.get("/map/BTCUSDT")).json()
     assert body["stale"] is True and body["age_s"] >= 119
     reasons = assert_problem(await client.get("/readyz"), 503)["reasons"]
@@ -182,9 +182,10 @@ async def test_leverage_filters_bands_totals_and_clusters(ready) -> None:
     client, _, _ = ready
     whole = (await client.get("/map/BTCUSDT", params={"window": "7d"})).json()
     some = (await client.get("/map/BTCUSDT", params={"window": "7d",
-                                                      "leverage": ["25", "100"]})).json()
-    assert whole["leverages"] == [10, 25, 50, 100] and some["leverages"] == [25, 100]
-    kept = [1, 3]
+                                                      "leverage": ["10", "40"]})).json()
+    # the mix's 50x and 100x are capped to Hyperliquid's 40x for BTC
+    assert whole["leverages"] == [10, 25, 40] and some["leverages"] == [10, 40]
+    kept = [0, 2]
     for full, part in zip(whole["bands"], some["bands"], strict=True):
         assert part["notional_by_leverage_quote"] == [full["notional_by_leverage_quote"][i]
                                                       for i in kept]

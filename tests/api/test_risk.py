@@ -65,7 +65,7 @@ async def test_check_refuses_with_codes_limits_and_values(served, redis_client) 
     notional = found[NOTIONAL_EXCEEDS_MAX]
     assert notional["limit"] == 150_000 and notional["rule"] == "max_order_notional_quote"
     assert notional["value"] == pytest.approx(1_000 * body["mark_price"])
-    assert "USDT" in notional["message"] and notional["severity"] == "error"
+    assert "USDC" in notional["message"] and notional["severity"] == "error"  # Hyperliquid
     assert found[LEVERAGE_EXCEEDS_MAX]["value"] == 50
     assert body["max_quantity"] == math.floor(150_000 / body["mark_price"] * 1000) / 1000
     entries = await redis_client.xrange("execsvc:audit")
@@ -137,7 +137,7 @@ async def test_unknown_symbol_is_404(served) -> None:
 async def test_missing_map_and_policy_window_are_503(served, redis_client) -> None:
     client, app = served
     body = {"symbol": "BTCUSDT", "side": "buy", "quantity": 0.01}
-    await redis_client.delete("execsvc:map:binanceusdm:BTCUSDT:7d")
+    await redis_client.delete("execsvc:map:hyperliquid:BTCUSDT:7d")
     app.state.ctx.cache._maps.clear()
     response = await client.post("/risk/check", json=body)
     assert (response.status_code, response.json()["reason"]) == (503, "map_missing")

@@ -101,8 +101,8 @@ async def test_take_profit_zones_sum_to_one_in_front_of_clusters(client) -> None
 
 async def test_stale_map_is_503(client, redis_client: Redis) -> None:
     old = int(time.time() * 1000) - 120_000
-    await redis_client.hset("execsvc:map:binanceusdm:BTCUSDT:7d", "computed_at_ms", old)
-    await redis_client.hincrby("execsvc:map:binanceusdm:BTCUSDT:7d", "version", 1)
+    await redis_client.hset("execsvc:map:hyperliquid:BTCUSDT:7d", "computed_at_ms", old)
+    await redis_client.hincrby("execsvc:map:hyperliquid:BTCUSDT:7d", "version", 1)
     response = await client.post("/suggest/stop", json={"symbol": "BTCUSDT", "side": "long"})
     assert response.status_code == 503
     assert response.json()["reason"] == "map_stale"
@@ -242,7 +242,7 @@ async def test_a_source_that_stops_delivering_candles_makes_the_map_stale(
     client, redis_client
 ) -> None:
     """Recomputed on time, but from candles that stopped arriving: stale, and no advice."""
-    key = "execsvc:map:binanceusdm:BTCUSDT:7d"
+    key = "execsvc:map:hyperliquid:BTCUSDT:7d"
     document = json.loads(await redis_client.hget(key, "doc"))
     document["stats"]["data_lag_s"] = 3 * 3600 + 31
     await redis_client.hset(key, mapping={"doc": json.dumps(document)})

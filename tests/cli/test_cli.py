@@ -26,7 +26,7 @@ runner = CliRunner()
 def test_map_prints_bands_and_clusters_on_both_sides() -> None:
     result = runner.invoke(app, ["map", "BTCUSDT", "--window", "7d"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
-    assert "BTCUSDT on binanceusdm" in result.output and "model oi_delta" in result.output
+    assert "BTCUSDT on hyperliquid" in result.output and "model oi_delta" in result.output
     assert "Clusters (largest first)" in result.output
     assert " long " in result.output and " short " in result.output
 

@@ -22,7 +22,7 @@ from execsvc.execution.slice_plan import SlicePlan, SlicePlanError, plan_slices,
 from execsvc.execution.slice_request import infer_lot_size, inferred_grid
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.clusters import Cluster
-from execsvc.market.replay import DATA_DIR, load_dataset, read_manifest
+from execsvc.market.replay import DATA_DIR, load_dataset, manifest_entry
 from execsvc.market.replay_books import recorded_order_book, snapshot_count
 
 SIZES = (10.0, 50.0, 200.0)
@@ -31,7 +31,7 @@ HORIZON_S = 600.0
 
 @pytest.fixture(scope="module")
 def btc_candles() -> Candles:
-    return load_dataset(DATA_DIR, "BTCUSDT", read_manifest(DATA_DIR)["BTCUSDT"]).candles
+    return load_dataset(DATA_DIR, "BTCUSDT", manifest_entry(DATA_DIR, "BTCUSDT")).candles
 
 
 @pytest.fixture(scope="module")

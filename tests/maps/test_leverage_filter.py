@@ -33,12 +33,15 @@ def test_all_leverages_reproduce_the_built_document() -> None:
         for field in ("long_notional_quote", "short_notional_quote",
                       "cum_long_notional_quote", "cum_short_notional_quote", "intensity"):
             assert mine[field] == pytest.approx(theirs[field], rel=1e-6, abs=0.05), field
-    assert [(c["side"], c["peak_price"]) for c in again["clusters"]] == [
-        (c["side"], c["peak_price"]) for c in built["clusters"]]
+    # the same clusters; two of equal notional (to the cent) may swap rank after re-summing
+    assert sorted((c["side"], c["peak_price"]) for c in again["clusters"]) == sorted(
+        (c["side"], c["peak_price"]) for c in built["clusters"])
+    assert [c["notional_quote"] for c in again["clusters"]] == pytest.approx(
+        [c["notional_quote"] for c in built["clusters"]], abs=0.05)
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.sets(st.sampled_from([10.0, 25.0, 50.0, 100.0]), min_size=1))
+@given(st.sets(st.sampled_from([10.0, 25.0, 40.0]), min_size=1))  # 50x, 100x: Hyperliquid's 40x
 def test_kept_leverages_only(wanted: set[float]) -> None:
     built = document()
     kept = [i for i, lev in enumerate(built["leverages"]) if lev in wanted]

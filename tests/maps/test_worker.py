@@ -48,7 +48,7 @@ async def test_worker_tick_stores_every_symbol_and_window(redis_client: Redis) -
     report = await worker.tick()
     assert report.failed == {}
     assert report.built == len(SYMBOLS) * 2
-    btc = await store.get_map("binanceusdm", "BTCUSDT", "7d")
+    btc = await store.get_map("hyperliquid", "BTCUSDT", "7d")
     assert btc.document["model"] == "oi_delta"
     sides = {c["side"] for c in btc.document["clusters"]}
     assert sides == {"long", "short"}, "clusters on both sides of the price"
@@ -66,15 +66,15 @@ async def test_one_failing_symbol_does_not_stop_the_others(redis_client: Redis, 
         report = await worker.tick()
     assert set(report.failed) == {"ETHUSDT"}
     assert "HTTP 503" in report.failed["ETHUSDT"]
-    assert await store.get_map("binanceusdm", "BTCUSDT", "1d") is not None
-    assert await store.get_map("binanceusdm", "ETHUSDT", "1d") is None
-    status = await store.status("binanceusdm", "ETHUSDT")
+    assert await store.get_map("hyperliquid", "BTCUSDT", "1d") is not None
+    assert await store.get_map("hyperliquid", "ETHUSDT", "1d") is None
+    status = await store.status("hyperliquid", "ETHUSDT")
     assert status["consecutive_failures"] == "3" and status["failures_total"] == "3"
     logged = [r for r in caplog.records if "ETHUSDT" in r.getMessage()]
     assert len(logged) == 1, "a burst of failures is logged once"
     source.broken.clear()
     await worker.tick()
-    status = await store.status("binanceusdm", "ETHUSDT")
+    status = await store.status("hyperliquid", "ETHUSDT")
     assert status["consecutive_failures"] == "0"
 
 
@@ -108,7 +108,7 @@ async def test_run_loop_refreshes_until_stopped(redis_client: Redis) -> None:
     await asyncio.sleep(1.0)
     stop.set()
     await asyncio.wait_for(task, timeout=5)
-    stored = await store.get_map("binanceusdm", "BTCUSDT", "1d")
+    stored = await store.get_map("hyperliquid", "BTCUSDT", "1d")
     assert stored.version >= 3, "several ticks in a second at a 0.2 s interval"
     assert await redis_client.keys("execsvc:lease:*") == [], "leases released on stop"
 
@@ -121,7 +121,7 @@ async def test_history_keeps_one_snapshot_per_candle(redis_client: Redis) -> Non
     await worker.tick()  # same replay hour: no new snapshot
     source.advance(3_600_000)
     await worker.tick()
-    history = await store.history("binanceusdm", "BTCUSDT", "1d")
+    history = await store.history("hyperliquid", "BTCUSDT", "1d")
     assert len(history) == 2
     first, second = history
     assert second["t_ms"] - first["t_ms"] >= 3_600_000
@@ -136,7 +136,7 @@ async def test_chunks_store_everything_and_keep_faults_to_their_symbol(
     monkeypatch.setattr(worker_module, "CHUNK_SYMBOLS", 2)
     store = BandStore(redis_client)
     worker = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), store, settings())
-    await redis_client.set("execsvc:status:binanceusdm:ETHUSDT", "not a hash")
+    await redis_client.set("execsvc:status:hyperliquid:ETHUSDT", "not a hash")
     real_encode = worker_module.encode_documents
 
     def encode(snapshot, *args):
@@ -149,11 +149,11 @@ async def test_chunks_store_everything_and_keep_faults_to_their_symbol(
     assert report.built == 2
     assert report.failed["BTC-PERP"].startswith("model: model blew up")
     assert report.failed["ETHUSDT"].startswith("store: redis error")
-    btc = await store.get_map("binanceusdm", "BTCUSDT", "1d")
+    btc = await store.get_map("hyperliquid", "BTCUSDT", "1d")
     assert btc.document["symbol"] == "BTCUSDT" and len(btc.document["bands"]) == 400
-    assert (await store.get_book("binanceusdm", "BTCUSDT")).version == 1
-    assert len(await store.history("binanceusdm", "BTCUSDT", "7d")) == 1
-    assert (await store.status("binanceusdm", "BTCUSDT"))["consecutive_failures"] == "0"
+    assert (await store.get_book("hyperliquid", "BTCUSDT")).version == 1
+    assert len(await store.history("hyperliquid", "BTCUSDT", "7d")) == 1
+    assert (await store.status("hyperliquid", "BTCUSDT"))["consecutive_failures"] == "0"
     assert await store.get_map("ftx", "BTC-PERP", "1d") is None
 
 
@@ -163,7 +163,7 @@ async def test_stored_document_is_the_encoded_one(redis_client: Redis) -> None:
     source = ReplaySource(speed=720, symbols=SYMBOLS, clock=lambda: 0.0)
     worker = MapWorker(source, store, settings())
     await worker.tick()
-    stored = await redis_client.hget("execsvc:map:binanceusdm:ETHUSDT:7d", "doc")
+    stored = await redis_client.hget("execsvc:map:hyperliquid:ETHUSDT:7d", "doc")
     info = next(i for i in source.symbols() if i.symbol == "ETHUSDT")
     snapshot = await fetch_snapshot(source, info, worker.lookback_s)
     [document] = encode_documents(snapshot, {"7d": 7 * 86_400}, worker.params)

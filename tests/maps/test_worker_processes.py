@@ -62,11 +62,11 @@ async def test_a_killed_worker_vanishes_and_the_other_takes_its_symbols(tmp_path
                     and victim not in listed)
 
         await until(taken_over, 25, "the survivor holding every lease, the victim unlisted")
-        versions = {s: await redis.get(f"execsvc:mapver:binanceusdm:{s}:1d") for s in SYMBOLS
+        versions = {s: await redis.get(f"execsvc:mapver:hyperliquid:{s}:1d") for s in SYMBOLS
                     if s != "BTC-PERP"}
         await asyncio.sleep(2.5)
         for symbol, version in versions.items():
-            later = await redis.get(f"execsvc:mapver:binanceusdm:{symbol}:1d")
+            later = await redis.get(f"execsvc:mapver:hyperliquid:{symbol}:1d")
             assert int(later) > int(version), f"{symbol} is refreshed again"
         assert time.monotonic() - killed_at < 25
     finally:

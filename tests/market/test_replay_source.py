@@ -14,7 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from execsvc.domain.brackets import BINANCE_USDM_BRACKETS
-from execsvc.market.replay import DATA_DIR, MANIFEST, WARMUP_MS, ReplaySource, read_manifest
+from execsvc.liqmap.venues import hyperliquid_brackets, venue_brackets
+from execsvc.market.replay import (
+    DATA_DIR,
+    MANIFEST,
+    WARMUP_MS,
+    ReplayClock,
+    ReplaySource,
+    manifest_entry,
+    read_manifest,
+    replay_venues,
+)
 from execsvc.market.types import MarketSource, MarketSourceError
 from tests.support import REPO
 
@@ -52,13 +62,19 @@ def source(clock: FakeClock) -> ReplaySource:
 
 def test_manifest_describes_every_bundled_file() -> None:
     manifest = read_manifest(DATA_DIR)
-    assert set(manifest) == set(SYMBOLS)
-    assert manifest["BTCUSDT"]["exchange"] == "binanceusdm"
-    assert manifest["BTCUSDT"]["quote_currency"] == "USDT"
-    assert manifest["BTCUSDT"]["open_interest_venue"] == "hyperliquid"
-    assert manifest["BTC-PERP"]["exchange"] == "ftx"
-    assert manifest["BTC-PERP"]["quote_currency"] == "USD"
-    assert manifest["BTC-PERP"]["open_interest_venue"] is None
+    assert list(manifest) == ["hyperliquid/BTCUSDT", "hyperliquid/ETHUSDT", "lighter/BTCUSDT",
+                              "lighter/ETHUSDT", "ftx/BTC-PERP"]
+    assert replay_venues() == {"hyperliquid": ["BTCUSDT", "ETHUSDT"],
+                               "lighter": ["BTCUSDT", "ETHUSDT"], "ftx": ["BTC-PERP"]}
+    for venue in ("hyperliquid", "lighter"):
+        entry = manifest[f"{venue}/BTCUSDT"]
+        assert entry["exchange"] == entry["open_interest_venue"] == venue
+        assert entry["quote_currency"] == "USDC"
+    assert manifest["hyperliquid/BTCUSDT"]["own_candles"] == 0  # all Binance, the proxy
+    assert manifest["lighter/BTCUSDT"]["own_candles"] > 0
+    assert manifest["ftx/BTC-PERP"]["exchange"] == "ftx"
+    assert manifest["ftx/BTC-PERP"]["quote_currency"] == "USD"
+    assert manifest["ftx/BTC-PERP"]["open_interest_venue"] is None
     for entry in manifest.values():
         assert (DATA_DIR / entry["file"]).is_file()
         assert entry["sources"] and all(s["license"] and s["sha256"] for s in entry["sources"])
@@ -70,7 +86,7 @@ def test_manifest_describes_every_bundled_file() -> None:
 def test_bundled_candles_are_sane(shared_source: ReplaySource, symbol: str) -> None:
     dataset = shared_source.dataset(symbol)
     c = dataset.candles
-    entry = read_manifest(DATA_DIR)[symbol]
+    entry = manifest_entry(DATA_DIR, symbol)
     assert len(c) == entry["candles"]
     assert c.interval_ms == entry["interval_ms"]
     assert c.open_time_ms.dtype == np.int64
@@ -92,7 +108,7 @@ def test_bundled_candles_are_sane(shared_source: ReplaySource, symbol: str) -> N
 def test_bundled_open_interest_is_sane(shared_source: ReplaySource, symbol: str) -> None:
     dataset = shared_source.dataset(symbol)
     oi = dataset.open_interest
-    assert oi is not None and len(oi) == read_manifest(DATA_DIR)[symbol]["open_interest_samples"]
+    assert oi is not None and len(oi) == manifest_entry(DATA_DIR, symbol)["open_interest_samples"]
     assert np.all(np.diff(oi.time_ms) > 0)
     assert np.all(np.diff(oi.time_ms) % HOUR_MS == 0)
     assert np.all(np.isfinite(oi.oi_quote)) and np.all(oi.oi_quote > 1e8)  # USD notional
@@ -117,7 +133,7 @@ def test_implements_protocol_and_symbols(source: ReplaySource) -> None:
     assert info["BTCUSDT"].has_open_interest and info["ETHUSDT"].has_open_interest
     assert not info["BTC-PERP"].has_open_interest
     assert info["BTC-PERP"].exchange == "ftx" and info["BTC-PERP"].quote_currency == "USD"
-    assert info["ETHUSDT"].exchange == "binanceusdm" and info["ETHUSDT"].quote_currency == "USDT"
+    assert info["ETHUSDT"].exchange == "hyperliquid" and info["ETHUSDT"].quote_currency == "USDC"
 
 
 def test_symbol_selection_and_unknown_symbols(clock: FakeClock) -> None:
@@ -228,9 +244,11 @@ async def test_ftx_has_no_open_interest(source: ReplaySource) -> None:
     assert await source.open_interest("BTC-PERP", 0) is None
 
 
-async def test_brackets(source: ReplaySource) -> None:
-    assert await source.leverage_brackets("ETHUSDT") == BINANCE_USDM_BRACKETS["ETHUSDT"]
+async def test_brackets(source: ReplaySource, clock: FakeClock) -> None:
+    assert await source.leverage_brackets("ETHUSDT") == hyperliquid_brackets("ETH")
     assert await source.leverage_brackets("BTC-PERP") == BINANCE_USDM_BRACKETS["BTCUSDT"]
+    lighter = ReplaySource(speed=720.0, clock=clock, venue="lighter")
+    assert await lighter.leverage_brackets("BTCUSDT") == venue_brackets("lighter", "BTC")
 
 
 async def test_returned_arrays_are_read_only(source: ReplaySource) -> None:
@@ -277,7 +295,7 @@ def test_build_script_reproduces_the_bundle(
     names = [entry["file"] for entry in read_manifest(DATA_DIR).values()]
     for name in [*names, MANIFEST]:
         assert (tmp_path / name).read_bytes() == (DATA_DIR / name).read_bytes(), name
-    assert json.loads((tmp_path / MANIFEST).read_text())["format"] == 1
+    assert json.loads((tmp_path / MANIFEST).read_text())["format"] == 2
 
 
 async def test_books_sit_on_the_bundled_tick_and_lot(source: ReplaySource) -> None:
@@ -294,3 +312,69 @@ async def test_books_sit_on_the_bundled_tick_and_lot(source: ReplaySource) -> No
         closes = source.dataset(symbol).candles.close
         on_grid = np.mean([precision.on_price_grid(p) for p in closes])
         assert on_grid == 1.0 if symbol != "BTC-PERP" else on_grid > 0.999
+
+
+# ---- replay venues (issue 14) ---------------------------------------------------------------
+
+
+async def test_venues_on_one_clock_describe_the_same_moment(clock: FakeClock) -> None:
+    shared = ReplayClock(720.0, clock)
+    venues = {v: ReplaySource(720.0, ["BTCUSDT", "ETHUSDT"], venue=v, replay_clock=shared)
+              for v in ("hyperliquid", "lighter")}
+    for elapsed in (0, 17 * HOUR_MS + 5, 40 * DAY_MS):
+        shared.set_elapsed_ms(elapsed)
+        moments = {await s.now_ms(k) for s in venues.values() for k in ("BTCUSDT", "ETHUSDT")}
+        assert len(moments) == 1
+    clock.t += 5.0
+    assert len({await s.now_ms("BTCUSDT") for s in venues.values()}) == 1
+    assert {i.exchange for i in venues["lighter"].symbols()} == {"lighter"}
+    assert venues["lighter"].venue == "lighter"
+
+
+def test_lighter_candles_are_its_own_where_recorded_and_the_binance_proxy_elsewhere() -> None:
+    """The Hyperliquid dataset's candles are Binance's in every hour; Lighter's equal them
+    exactly in the proxied hours the manifest lists, and differ in its own hours."""
+    hyperliquid = ReplaySource(720.0, venue="hyperliquid").dataset("BTCUSDT")
+    lighter = ReplaySource(720.0, venue="lighter").dataset("BTCUSDT")
+    entry = manifest_entry(DATA_DIR, "BTCUSDT", "lighter")
+    with np.load(DATA_DIR / entry["file"]) as arrays:
+        from_proxy = arrays["from_proxy"]
+    assert np.array_equal(hyperliquid.candles.open_time_ms, lighter.candles.open_time_ms)
+    same = hyperliquid.candles.close == lighter.candles.close
+    assert np.all(same[from_proxy])
+    assert np.mean(same[~from_proxy]) < 0.05
+    assert int((~from_proxy).sum()) == entry["own_candles"] > 600
+    own_until = lighter.candles.open_time_ms[~from_proxy].max()
+    assert own_until == 1769277600000  # 2026-01-24 18:00 UTC, Lighter's last recorded candle
+    assert sum(run["candles"] for run in entry["proxy_spans"]) == entry["proxy_candles"]
+
+
+def test_lighter_open_interest_is_its_own() -> None:
+    hyperliquid = ReplaySource(720.0, venue="hyperliquid").dataset("BTCUSDT").open_interest
+    lighter = ReplaySource(720.0, venue="lighter").dataset("BTCUSDT").open_interest
+    assert hyperliquid is not None and lighter is not None
+    assert len(lighter) == manifest_entry(DATA_DIR, "BTCUSDT", "lighter")["open_interest_samples"]
+    assert np.median(lighter.oi_quote) < 0.5 * np.median(hyperliquid.oi_quote)
+
+
+def test_unknown_replay_venue_names_the_venues() -> None:
+    with pytest.raises(MarketSourceError, match="BTC-PERP"):
+        ReplaySource(720.0, ["BTC-PERP"], venue="lighter")
+
+
+@pytest.mark.parametrize(("venue", "leverages"), [("hyperliquid", [10.0, 25.0, 40.0]),
+                                                  ("lighter", [10.0, 25.0, 50.0])])
+def test_each_replayed_venue_builds_its_own_map(venue: str, leverages: list[float]) -> None:
+    """Through the service's refresh path: the venue's name, its open interest and its own
+    leverage cap (the mix's 50x and 100x capped at Hyperliquid's 40x / Lighter's 50x)."""
+    from execsvc.maps.refresh import build_documents, fetch_snapshot, map_params
+    from execsvc.settings import Settings
+
+    source = ReplaySource(720.0, ["BTCUSDT"], venue=venue, clock=FakeClock())
+    source.set_elapsed_ms(20 * DAY_MS)
+    snapshot = asyncio.run(fetch_snapshot(source, source.symbols()[0], 7 * DAY_MS // 1000))
+    config = Settings(_env_file=None, symbols="BTCUSDT", windows="7d")
+    document = build_documents(snapshot, {"7d": 7 * 86_400}, map_params(config))[0]
+    assert document["exchange"] == venue and document["leverages"] == leverages
+    assert document["totals"]["long_notional_quote"] > 0
+    assert document["totals"]["short_notional_quote"] > 0

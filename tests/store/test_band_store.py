@@ -49,7 +49,7 @@ async def test_embedded_store_runs_the_same_code() -> None:
     worker = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), store, settings())
     report = await worker.tick()
     assert report.failed == {} and report.built == 6
-    assert (await store.get_map("binanceusdm", "ETHUSDT", "7d")).version == 1
+    assert (await store.get_map("hyperliquid", "ETHUSDT", "7d")).version == 1
 
 
 async def test_refreshes_go_out_in_bounded_pipelines(redis_client: Redis, monkeypatch) -> None:

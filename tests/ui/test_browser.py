@@ -244,7 +244,7 @@ def test_page_draws_switches_window_and_follows_the_stream(
         browser.hover(box["x"], box["y"])
         tip = browser.wait_for("!document.getElementById('tooltip').hidden && "
                                "document.getElementById('tooltip').innerText")
-        assert "USDT" in tip and "Intensity" in tip
+        assert "USDC" in tip and "Intensity" in tip  # the replayed venue, Hyperliquid
         assert "% below the price" in tip or "% above the price" in tip
         browser.screenshot(tmp_path / "ui-btcusdt-7d.png")
         browser.hover(5, 5)
