@@ -103,7 +103,7 @@ def worker() -> None:
         try:
             await the_worker.run(stop)
         finally:
-            await the_worker.source.close()
+            await the_worker.close()
 
     asyncio.run(main())
 
