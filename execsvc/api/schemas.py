@@ -307,6 +307,9 @@ class StatusResponse(BaseModel):
 
 class UiConfig(BaseModel):
     symbols: list[str]
+    exchanges: dict[str, list[str]] = Field(
+        description="per symbol, the maps to choose from: `all` (the venues' sum) first when "
+        "it has several venues, then each venue; the first is the default")
     windows: list[str]
     default_window: str
     leverages: list[float]
