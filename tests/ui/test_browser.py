@@ -197,6 +197,19 @@ def svg_state(browser: Chromium) -> dict[str, Any]:
     })()""")
 
 
+def hover_largest_band(browser: Chromium) -> str:
+    """Hover the map's band with the most notional; the tooltip's text."""
+    box = browser.evaluate("""(() => {
+      const hits = Array.from(document.querySelectorAll('#map svg rect.hit'));
+      const hit = hits.sort((a, b) => b.dataset.notional - a.dataset.notional)[0];
+      const r = hit.getBoundingClientRect();
+      return {x: r.left + r.width / 2, y: r.top + r.height * 0.7};
+    })()""")
+    browser.hover(box["x"], box["y"])
+    return browser.wait_for("!document.getElementById('tooltip').hidden && "
+                            "document.getElementById('tooltip').innerText")
+
+
 def expected_x(state: dict[str, Any]) -> float:
     left, _, right, _ = (float(v) for v in state["plot"].split(","))
     low, high = (float(v) for v in state["domain"].split(","))
@@ -236,15 +249,7 @@ def test_page_draws_switches_window_and_follows_the_stream(
                                 ".textContent").startswith("Realised liquidations: replay")
 
         # hovering a bar shows its range, notional, intensity and distance
-        box = browser.evaluate("""(() => {
-          const hits = Array.from(document.querySelectorAll('#map svg rect.hit'));
-          const hit = hits.sort((a, b) => b.dataset.notional - a.dataset.notional)[0];
-          const r = hit.getBoundingClientRect();
-          return {x: r.left + r.width / 2, y: r.top + r.height * 0.7};
-        })()""")
-        browser.hover(box["x"], box["y"])
-        tip = browser.wait_for("!document.getElementById('tooltip').hidden && "
-                               "document.getElementById('tooltip').innerText")
+        tip = hover_largest_band(browser)
         assert "USDT" in tip and "Intensity" in tip
         assert "% below the price" in tip or "% above the price" in tip
         browser.screenshot(tmp_path / "ui-btcusdt-7d.png")
@@ -404,15 +409,7 @@ def test_venue_selector_and_bars_by_venue(
         assert "Bars by venue:" in browser.evaluate(
             "document.querySelector('#map svg').textContent")
         assert "stack=venue" in browser.evaluate("location.search")
-        box = browser.evaluate("""(() => {
-          const hits = Array.from(document.querySelectorAll('#map svg rect.hit'));
-          const hit = hits.sort((a, b) => b.dataset.notional - a.dataset.notional)[0];
-          const r = hit.getBoundingClientRect();
-          return {x: r.left + r.width / 2, y: r.top + r.height * 0.7};
-        })()""")
-        browser.hover(box["x"], box["y"])
-        tip = browser.wait_for("!document.getElementById('tooltip').hidden && "
-                               "document.getElementById('tooltip').innerText")
+        tip = hover_largest_band(browser)
         assert "By venue: binanceusdm" in tip and "bybit" in tip
         browser.screenshot(tmp_path / "ui-btcusdt-by-venue.png")
         browser.hover(5, 5)
