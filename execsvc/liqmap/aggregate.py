@@ -8,8 +8,8 @@ between its halves, with the venues' band width and range.
 a band edge `p` of venue v lands at `p * reference / mark_v`. A liquidation 2 % below
 Hyperliquid's mark (USDC) is 2 % below the reference, so the basis between venues (USDT vs
 USDC quotes, a lagging feed) never moves a liquidation across the price: long liquidations
-stay below it, short ones above it. With the same band width on every venue (one `MapParams`),
-the placed bands coincide with the common ones (to 1e-12) and are taken as they are.
+stay below it, short ones above it. With the same band width and number of bands on every venue
+(one `MapParams`), the placed bands are the common ones and are taken as they are.
 
 **Re-binning** (`rebin`): a band's notional is spread evenly over its price interval and each
 common band receives the part its interval overlaps; the cumulative notional is interpolated
@@ -102,11 +102,11 @@ class _Placed:
 
 def _place(venue_map: LiquidationMap, grid: BandGrid) -> _Placed:
     own = venue_map.grid
-    edges = own.edges() * (grid.price / own.price)
-    if own.n_side == grid.n_side and np.allclose(edges, grid.edges(), rtol=1e-12, atol=0.0):
+    if own.n_side == grid.n_side and own.bin_width_bps == grid.bin_width_bps:
         return _Placed(venue_map.long_notional, venue_map.short_notional,
                        venue_map.by_leverage, venue_map.out_of_range_long,
                        venue_map.out_of_range_short)
+    edges = own.edges() * (grid.price / own.price)
     lower, upper = _half_targets(grid)
     n = own.n_side
     long, below, _ = rebin(edges[: n + 1], venue_map.long_notional[:n], lower)
@@ -154,12 +154,13 @@ def _leverage_rows(maps: list[LiquidationMap], placed: list[_Placed], weight: np
 
 def _cluster_shares(grid: BandGrid, clusters, by_venue: np.ndarray) -> np.ndarray:
     """Each venue's notional over each cluster's bands, `(clusters, venues)`."""
-    shares = np.zeros((len(clusters), by_venue.shape[0]))
-    for c, cluster in enumerate(clusters):
-        first = round((cluster.price_low - grid.lowest) / grid.width)
-        last = round((cluster.price_high - grid.lowest) / grid.width)
-        shares[c] = by_venue[:, first:last].sum(axis=1)
-    return shares
+    if not clusters:
+        return np.zeros((0, by_venue.shape[0]))
+    edges = np.array([(c.price_low, c.price_high) for c in clusters])
+    first, last = np.rint((edges - grid.lowest) / grid.width).astype(np.intp).T
+    cumulative = np.concatenate((np.zeros((by_venue.shape[0], 1)),
+                                 np.cumsum(by_venue, axis=1)), axis=1)
+    return (cumulative[:, last] - cumulative[:, first]).T
 
 
 def aggregate_maps(maps: Mapping[str, LiquidationMap], min_peak_fraction: float = 0.05

@@ -29,17 +29,20 @@ from execsvc.maps.refresh import MarketSnapshot, candle_stats
 
 @dataclass(frozen=True, slots=True)
 class VenueBuild:
-    """One venue's part of a symbol's refresh: its snapshot and map per window, or `error`,
-    why it has none this tick."""
+    """One venue's part of a symbol's refresh: its snapshot and map per window (and its
+    candle figures, when already computed), or `error`, why it has none this tick."""
 
     venue: str
     snapshot: MarketSnapshot | None = None
     maps: dict[str, LiquidationMap] = field(default_factory=dict)
     error: str | None = None
+    candle_stats: CandleStats | None = None
 
     def stats(self) -> CandleStats | None:
-        return None if self.snapshot is None else candle_stats(self.snapshot.candles,
-                                                               self.snapshot.now_ms)
+        """The snapshot's `candle_stats` (those given, else computed)."""
+        if self.snapshot is None or self.candle_stats is not None:
+            return self.candle_stats
+        return candle_stats(self.snapshot.candles, self.snapshot.now_ms)
 
 
 def _status(build: VenueBuild, stats: CandleStats | None, window: str,

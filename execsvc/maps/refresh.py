@@ -108,9 +108,11 @@ def build_maps(snapshot: MarketSnapshot, windows: dict[str, int], params: MapPar
 
 
 def encode_maps(snapshot: MarketSnapshot, maps: dict[str, LiquidationMap], params: MapParams,
-                model: ModelDescription | None = None) -> list[EncodedDocument]:
-    """The documents of `build_maps`' maps, stored under the snapshot's venue."""
-    stats = candle_stats(snapshot.candles, snapshot.now_ms)
+                model: ModelDescription | None = None, stats: CandleStats | None = None,
+                ) -> list[EncodedDocument]:
+    """The documents of `build_maps`' maps, stored under the snapshot's venue (`stats`: the
+    snapshot's `candle_stats`, when the caller has them)."""
+    stats = stats or candle_stats(snapshot.candles, snapshot.now_ms)
     model = model or ModelDescription.of(params)
     return [encode_document(
         liq_map, exchange=snapshot.info.exchange, symbol=snapshot.info.symbol,

@@ -40,6 +40,7 @@ from execsvc.maps.metrics import WorkerMetrics
 from execsvc.maps.refresh import (
     MarketSnapshot,
     build_maps,
+    candle_stats,
     encode_maps,
     fetch_snapshot,
     map_params,
@@ -310,12 +311,14 @@ class MapWorker:
         venue = snapshot.info.exchange
         try:
             maps = build_maps(snapshot, self.windows, self.params)
-            documents = encode_maps(snapshot, maps, self.params, self.model)
+            stats = candle_stats(snapshot.candles, snapshot.now_ms)
+            documents = encode_maps(snapshot, maps, self.params, self.model, stats)
         except Exception as exc:  # one symbol's fault, whatever it is, must not stop the rest
             return _Built(snapshot.info, error=exc,
                           venue=VenueBuild(venue, error=f"model: {exc}"))
         seconds = time.perf_counter() - started
-        built = VenueBuild(venue, snapshot, maps) if self._aggregated(snapshot.info) else None
+        built = (VenueBuild(venue, snapshot, maps, candle_stats=stats)
+                 if self._aggregated(snapshot.info) else None)
         try:
             if snapshot.book is None:
                 raise BookError("no order book in the snapshot")
