@@ -88,8 +88,9 @@ def venue_coverage(sources: MarketSource | Mapping[str, MarketSource]
 
 @dataclass(frozen=True, slots=True)
 class _Built:
-    """One symbol's build: its encoded documents, book and last price (the book's mid, else the
-    source's mark), or the error that stopped it."""
+    """One symbol's build on one venue (or the venues' sum, `exchange` `all`): its encoded
+    documents, book and last price (the book's mid, else the source's mark), or the error that
+    stopped it; `venue`, what the sum takes of it."""
 
     info: SymbolInfo
     documents: list[EncodedDocument] = field(default_factory=list)
@@ -134,7 +135,7 @@ class MapWorker:
         self.heartbeat_ttl_s = 3 * settings.refresh_interval_s + 5
         self._registered = False
         self._consecutive_failures: dict[tuple[str, str], int] = {}
-        self._history_marks: dict[tuple[str, str], int] = {}
+        self._history_marks: dict[tuple[str, str, str], int] = {}
 
     async def tick(self) -> TickReport:
         """Refresh every symbol this worker holds a lease for, `CHUNK_SYMBOLS` at a time (see
