@@ -8,6 +8,7 @@ policy and trading mode (`log_startup`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -122,10 +123,14 @@ def make_liquidation_ingest(settings: Settings, store: BandStore, **feed_options
 
 
 def make_worker(settings: Settings, store: BandStore,
-                registry: CollectorRegistry | None = None, source: MarketSource | None = None):
+                registry: CollectorRegistry | None = None,
+                source: MarketSource | Mapping[str, MarketSource] | None = None):
+    """The map worker over `source` (one source, or venue id -> source), by default every
+    configured venue's (`make_market_sources`)."""
     from execsvc.maps.worker import MapWorker
 
-    return MapWorker(source or make_source(settings), store, settings, registry=registry)
+    return MapWorker(source or make_market_sources(settings, store), store, settings,
+                     registry=registry)
 
 
 def live_router(settings: Settings, api_key=None, secret=None, **options: Any):
@@ -194,9 +199,13 @@ def load_policy(settings: Settings) -> Policy:
 def make_context(settings: Settings, store: BandStore, *, registry: CollectorRegistry,
                  policy: Policy | None = None):
     from execsvc.api.deps import ApiContext
-    from execsvc.maps.cache import AdviceCache
+    from execsvc.domain.map_document import AGGREGATE_EXCHANGE
+    from execsvc.maps.cache import AdviceCache, SymbolVenues
+    from execsvc.market.sources import configured_venues
 
-    cache = AdviceCache(store, settings.exchange)
+    venues = configured_venues(settings)
+    cache = AdviceCache(store, SymbolVenues(
+        venues[0], tuple(venues), AGGREGATE_EXCHANGE if len(venues) > 1 else venues[0]))
     return ApiContext(
         settings=settings, store=store, registry=registry, cache=cache,
         liquidations=make_liquidation_store(settings, store),
@@ -207,7 +216,8 @@ def make_context(settings: Settings, store: BandStore, *, registry: CollectorReg
 
 
 def make_app(settings: Settings, *, with_worker: bool, store: BandStore | None = None,
-             policy: Policy | None = None, source: MarketSource | None = None,
+             policy: Policy | None = None,
+             source: MarketSource | Mapping[str, MarketSource] | None = None,
              worker=None, ingest=None) -> FastAPI:
     """The HTTP app (with the refresh worker in its event loop when `with_worker`: `worker`,
     or one over `source`, or over the configured source; and beside it the liquidation

@@ -27,7 +27,12 @@ from execsvc.api.render_cache import RenderCache
 from execsvc.api.schemas import MapRef
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import bracket_table
-from execsvc.domain.map_document import Freshness, document_stale_reason, freshness
+from execsvc.domain.map_document import (
+    AGGREGATE_EXCHANGE,
+    Freshness,
+    document_stale_reason,
+    freshness,
+)
 from execsvc.liqmap.online_score import summarise
 from execsvc.liqmap.realised_bands import RealisedBands, realised_by_band
 from execsvc.maps.cache import AdviceCache, MapView
@@ -81,14 +86,22 @@ class ApiContext:
             )
         return window
 
-    async def exchange_of(self, symbol: str, exchange: str | None,
-                          where: str = "query.exchange") -> str:
-        """The venue a symbol's maps are stored under; 404 when `exchange` names another."""
-        venue = await self.cache.exchange_of(symbol)
-        if exchange and exchange != venue:
-            raise Problem(404, f"{symbol} is served from {venue}, not {exchange}",
+    async def map_exchange(self, symbol: str, exchange: str | None,
+                           where: str = "query.exchange") -> str:
+        """The exchange key of the map to read: `exchange` when it is one of the symbol's
+        venues; for `all`, the venues' sum (the one venue's own map when there is only one:
+        a single venue is its own sum); by default the sum with several venues, else the
+        venue; 404 naming `where` for any other name."""
+        venues = await self.cache.venues_of(symbol)
+        if exchange is None:
+            return venues.default_map
+        if exchange == AGGREGATE_EXCHANGE:
+            return AGGREGATE_EXCHANGE if len(venues.exchanges) > 1 else venues.exchanges[0]
+        if exchange not in venues.exchanges:
+            known = ", ".join((AGGREGATE_EXCHANGE, *venues.exchanges))
+            raise Problem(404, f"{symbol} has no map on {exchange}; it has: {known}",
                           field=where, reason="unknown_exchange")
-        return venue
+        return exchange
 
     def freshness(self, stored: StoredMap) -> Freshness:
         return freshness(stored.document, stored.version, stored.computed_at_ms,
@@ -98,7 +111,7 @@ class ApiContext:
         """The cached map, or 404/422 for bad names and 503 when there is none yet."""
         key = self.known_symbol(symbol)
         self.known_window(window)
-        venue = await self.exchange_of(key, exchange)
+        venue = await self.map_exchange(key, exchange)
         stored = await self.store.get_map(venue, key, window)
         if stored is None:
             raise Problem(
@@ -110,15 +123,17 @@ class ApiContext:
     async def fresh_map(
         self, symbol: str, window: str, exchange: str | None, where: str = "body"
     ) -> tuple[str, MapView, OrderBook | None]:
-        """The symbol key, its fresh map and latest book for advice; 404/422 for bad names
-        (fields under `where`), 503 for a missing or stale map (advice on an old map would
-        mislead)."""
+        """The symbol key, its fresh map (`map_exchange`: the venues' sum by default) and the
+        latest book for advice (the map's venue's; for the sum, its `stats_exchange`'s);
+        404/422 for bad names (fields under `where`), 503 for a missing or stale map (advice
+        on an old map would mislead)."""
         key = self.known_symbol(symbol, f"{where}.symbol")
         self.known_window(window, f"{where}.window")
-        venue = await self.exchange_of(key, exchange, f"{where}.exchange")
+        venue = await self.map_exchange(key, exchange, f"{where}.exchange")
         view = await self.cache.map_view(venue, key, window)
         if view is None:
-            raise Problem(503, f"no map for {key} {window} yet", reason="map_missing")
+            raise Problem(503, f"no map for {key} {window} on {venue} yet",
+                          reason="map_missing")
         limit = self.settings.max_map_age_s
         reason = document_stale_reason(view.document, view.age_s(), limit)
         if reason == "map_stale":
@@ -130,16 +145,17 @@ class ApiContext:
             lag = view.document["stats"]["data_lag_s"]
             raise Problem(503, f"the {key} market data stopped: its newest candle closed "
                           f"{lag:.0f} s before the source's clock", reason="data_stale")
-        return key, view, await self.cache.book(venue, key)
+        book_venue = view.document.get("stats_exchange") or venue
+        return key, view, await self.cache.book(book_venue, key)
 
-    async def policy_map(self, symbol: str, exchange: str | None
+    async def policy_map(self, symbol: str, exchange: str | None, where: str = "body"
                          ) -> tuple[str, MapView, OrderBook | None]:
         """`fresh_map` of the window the risk policy reads; 503 when it is not computed."""
         window = self.policy.map_window
         if window not in self.settings.windows:
             raise Problem(503, f"policy {self.policy.label} reads the {window} map, which is "
                           "not computed (EXECSVC_WINDOWS)", reason="policy_window_missing")
-        return await self.fresh_map(symbol, window, exchange)
+        return await self.fresh_map(symbol, window, exchange, where)
 
     async def risk_context(self, key_id: str | None, symbol: str, view: MapView) -> RiskContext:
         """What the risk rules read: the map's price as the mark, its clusters, the symbol's
@@ -151,19 +167,20 @@ class ApiContext:
             quote_currency=view.document["quote_currency"],
         )
 
-    async def order_map(self, symbol: str, reduce_only: bool) -> MapView | None:
-        """The map an order is judged on: the fresh map of the policy's window (503 when it is
-        missing or stale), except for a reduce-only order, which only closes exposure and must
-        stay possible when the worker stopped: the last map however old, or None once it
-        expired."""
+    async def order_map(self, symbol: str, reduce_only: bool, exchange: str | None = None
+                        ) -> MapView | None:
+        """The map an order is judged on: the fresh map of the policy's window on `exchange`
+        (`map_exchange`; 503 when it is missing or stale), except for a reduce-only order,
+        which only closes exposure and must stay possible when the worker stopped: the last
+        map however old, or None once it expired."""
         try:
-            _, view, _ = await self.policy_map(symbol, None)
+            _, view, _ = await self.policy_map(symbol, exchange)
         except Problem as problem:
             if not reduce_only or problem.status != 503:
                 raise
         else:
             return view
-        venue = await self.exchange_of(symbol, None)
+        venue = await self.map_exchange(symbol, exchange, "body.exchange")
         return await self.cache.map_view(venue, symbol, self.policy.map_window)
 
     async def order_context(self, key_id: str, symbol: str, view: MapView | None
@@ -239,7 +256,8 @@ class ApiContext:
     def map_ref(self, view: MapView) -> MapRef:
         age = view.age_s()
         stale = document_stale_reason(view.document, age, self.settings.max_map_age_s)
-        return MapRef(version=view.version, age_s=round(age, 3), stale=stale is not None)
+        return MapRef(version=view.version, age_s=round(age, 3), stale=stale is not None,
+                      exchange=view.document["exchange"])
 
 
 def get_context(request: Request) -> ApiContext:

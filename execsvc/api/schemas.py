@@ -40,12 +40,19 @@ SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,40}$"
 EXCHANGE_PATTERN = r"^[a-z0-9_]{1,40}$"
 
 Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, examples=["BTCUSDT"])]
-Exchange = Annotated[str | None, Field(default=None, pattern=EXCHANGE_PATTERN)]
+EXCHANGE_HELP = ("the map to read: `all` (the venues' maps summed) or one venue (e.g. "
+                 "binanceusdm); default: `all` when the symbol has several venues, else its "
+                 "venue")
+Exchange = Annotated[str | None, Field(default=None, pattern=EXCHANGE_PATTERN,
+                                       description=EXCHANGE_HELP)]
 
 SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="e.g. BTCUSDT")]
 WindowQuery = Annotated[Window, Query(description="Lookback of position openings")]
 ExchangeQuery = Annotated[str | None, Query(pattern=EXCHANGE_PATTERN,
-                                            description="default: the symbol's venue")]
+                                            description=EXCHANGE_HELP)]
+VenueQuery = Annotated[str | None, Query(pattern=EXCHANGE_PATTERN,
+                                         description="default: the venue liquidations are "
+                                         "ingested from")]
 SymbolQuery = Annotated[str | None, Query(pattern=SYMBOL_PATTERN,
                                           description="Only this symbol's maps")]
 PositionSideWord = Annotated[
@@ -113,9 +120,12 @@ class TakeProfitRequest(PositionFields):
 
 
 class MapRef(BaseModel):
+    """The map an answer was computed on."""
+
     version: int
     age_s: float
     stale: bool
+    exchange: str = Field(description="which map: `all` (the venues' sum) or the venue")
 
 
 class Buffer(BaseModel):
@@ -269,13 +279,22 @@ class WindowStatus(BaseModel):
     stale: bool
 
 
-class SymbolStatus(BaseModel):
-    symbol: str
+class VenueMaps(BaseModel):
+    """The maps of one exchange key (`all` or a venue): each window's state, the last error."""
+
     exchange: str
-    quote_currency: str | None
-    has_open_interest: bool | None
     windows: dict[str, WindowStatus]
     last_error: str | None
+
+
+class SymbolStatus(VenueMaps):
+    """A symbol, its default map (`exchange`, `windows`, `last_error`: the venues' sum `all`
+    with several venues) and every venue's own maps."""
+
+    symbol: str
+    quote_currency: str | None
+    has_open_interest: bool | None
+    venues: list[VenueMaps]
 
 
 class SymbolsResponse(BaseModel):
@@ -288,6 +307,9 @@ class StatusResponse(BaseModel):
 
 class UiConfig(BaseModel):
     symbols: list[str]
+    exchanges: dict[str, list[str]] = Field(
+        description="per symbol, the maps to choose from: `all` (the venues' sum) first when "
+        "it has several venues, then each venue; the first is the default")
     windows: list[str]
     default_window: str
     leverages: list[float]
@@ -354,6 +376,7 @@ class OrderBody(StrictModel):
     reduce_only: bool = False
     time_in_force: TimeInForce = "GTC"
     leverage: Leverage = 10.0
+    exchange: Exchange = Field(None, description="the map the risk check reads: " + EXCHANGE_HELP)
 
 
 class FillOut(BaseModel):
@@ -390,6 +413,10 @@ class OrderOut(BaseModel):
     exchange_order_id: str | None
     fills: list[FillOut]
     mode: Literal["paper", "live"]
+    risk_map_exchange: str | None = Field(
+        None, description="the map the risk check of this request read: `all` (the venues' "
+        "sum) or a venue; null on a retry answered with the stored order, and for a "
+        "reduce-only order checked without a map")
 
 
 def order_out(order: Order, mode: str) -> dict[str, Any]:

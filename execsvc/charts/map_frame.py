@@ -7,7 +7,7 @@ cluster labels go; titles shorten to fit (`fit`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -104,11 +104,12 @@ def fit(candidates: list[str], width: float, font_size: float) -> str:
     return shown + "\u2026"
 
 
-def legend_items(leverages: list[float], shown: list[int]) -> list[tuple[str, str, str]]:
-    """(kind, colour, label) for the legend, in reading order."""
-    ramp = palette.leverage_colours(len(leverages))
-    items = [("text", "", "Bars by leverage:")]
-    items += [("box", ramp[i], leverage_label(leverages[i])) for i in shown]
+def legend_items(layers: Sequence[tuple[str, str]], by: str = "leverage"
+                 ) -> list[tuple[str, str, str]]:
+    """(kind, colour, label) for the legend, in reading order; `layers` are the bars'
+    (colour, label), stacked `by` leverage or venue."""
+    items = [("text", "", f"Bars by {by}:")]
+    items += [("box", colour, label) for colour, label in layers]
     items += [
         ("line", palette.CURVE_COLOUR, "Cumulative liquidations if price moves there (right axis)"),
         ("price", palette.PRICE_COLOUR, "Current price"),

@@ -1,6 +1,6 @@
 """Colours. Clusters get a categorical palette by rank (colours tell clusters apart; they say
-nothing about direction); leverage layers a sequential ramp of one hue; the heatmap a
-perceptually uniform sequential scale (viridis)."""
+nothing about direction); leverage layers a sequential ramp of one hue, venue layers a
+categorical palette; the heatmap a perceptually uniform sequential scale (viridis)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ MINOR_CLUSTER_COLOUR = "#adb5bd"
 LEVERAGE_RAMP = ("#74c0fc", "#339af0", "#1971c2", "#1864ab", "#0b3d6b", "#062b4f")
 """Bar colours from the lowest to the highest leverage (light to dark blue)."""
 
+VENUE_COLOURS = ("#1971c2", "#f08c00", "#0ca678", "#7048e8", "#c2255c", "#5c940d",
+                 "#868e96")
+"""Bar colours of the venues when bars are stacked by venue (in the document's order), hues
+far apart; venues beyond the list repeat it."""
+
 CURVE_COLOUR = "#212529"
 PRICE_COLOUR = "#000000"
 STALE_COLOUR = "#e03131"
@@ -44,6 +49,11 @@ def cluster_colour(rank: int) -> str:
     if 1 <= rank <= len(CLUSTER_COLOURS):
         return CLUSTER_COLOURS[rank - 1]
     return MINOR_CLUSTER_COLOUR
+
+
+def venue_colours(count: int) -> list[str]:
+    """`count` venue colours (`VENUE_COLOURS`, in order)."""
+    return [VENUE_COLOURS[i % len(VENUE_COLOURS)] for i in range(count)]
 
 
 def leverage_colours(count: int) -> list[str]:

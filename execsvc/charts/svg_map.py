@@ -2,7 +2,8 @@
 
 What it draws (price on the horizontal axis):
 - bars: estimated liquidation notional per band, stacked by leverage (light blue = lowest
-  leverage, dark = highest; `leverages=` keeps only some), left axis;
+  leverage, dark = highest; `leverages=` keeps only some), or by venue (`stack="venue"`: an
+  aggregated map's `notional_by_venue_quote`, one colour per venue), left axis;
 - two cumulative curves on the right axis: long liquidations accumulating to the left as the
   price would fall, short liquidations to the right as it would rise (both from the shown
   leverages);
@@ -16,10 +17,11 @@ What it draws (price on the horizontal axis):
   STALE mark when the freshness passed in says so.
 
 Every band with notional has a full-height hover target whose `<title>` gives its price range,
-notional (by leverage), intensity, distance from the price and cumulative notional; every
-cluster's strip has one too. Elements carry `class` and `data-*` attributes (`bars` groups
-with `data-leverage`, `price-line` with `data-price`, `cluster` with `data-rank`/`data-colour`,
-`hit`; the root has `data-plot` and `data-x-domain`) so tests and the page can read them.
+notional (by leverage, and by venue on an aggregated map), intensity, distance from the price
+and cumulative notional; every cluster's strip has one too. Elements carry `class` and
+`data-*` attributes (`bars` groups with `data-leverage` or `data-venue`, `price-line` with
+`data-price`, `cluster` with `data-rank`/`data-colour`, `hit`; the root has `data-plot`,
+`data-x-domain`, `data-stack` and `data-venues`) so tests and the page can read them.
 The frame (layout, title, legend, axes) is `map_frame`.
 """
 
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -169,14 +171,53 @@ def _cluster_labels(visible: list[ClusterDoc], frame: Frame, x: scale.Linear,
     return "".join(parts)
 
 
-def _bars(bands: Bands, shown: list[int], colours: list[str], frame: Frame, x: scale.Linear,
-          y: scale.Linear, leverages: list[float]) -> str:
+Stack = Literal["leverage", "venue"]
+
+
+@dataclass(frozen=True, slots=True)
+class Layers:
+    """What the bars stack: `values[i, k]` of layer k in shown band i, each layer's colour and
+    its `data-*` attribute (`leverage` or `venue`) and value."""
+
+    by: Stack
+    values: np.ndarray
+    colours: list[str]
+    names: list[str]
+
+    def legend(self) -> list[tuple[str, str]]:
+        if self.by == "venue":
+            return list(zip(self.colours, self.names, strict=True))
+        return [(c, f"{n}x") for c, n in zip(self.colours, self.names, strict=True)]
+
+
+def venue_split(document: MapDocument) -> tuple[list[str], np.ndarray]:
+    """The venues of a document and their notional per band `(bands, venues)`: an aggregated
+    map's `notional_by_venue_quote`, else the one venue's band totals."""
+    split = document.get("notional_by_venue_quote")
+    if split:
+        return list(split), np.array(list(split.values()), dtype=float).T
+    totals = np.array([b["long_notional_quote"] + b["short_notional_quote"]
+                       for b in document["bands"]], dtype=float)
+    return [str(document["exchange"])], totals[:, None]
+
+
+def _layers(document: MapDocument, bands: Bands, stack: Stack, shown: list[int],
+            all_leverages: list[float]) -> Layers:
+    if stack == "venue":
+        names, values = venue_split(document)
+        return Layers("venue", values[bands.index], palette.venue_colours(len(names)), names)
+    ramp = palette.leverage_colours(len(all_leverages))
+    return Layers("leverage", bands.by_leverage, [ramp[i] for i in shown],
+                  [f"{all_leverages[i]:g}" for i in shown])
+
+
+def _bars(bands: Bands, layers: Layers, frame: Frame, x: scale.Linear, y: scale.Linear) -> str:
     groups = []
     widths = x(bands.high[0]) - x(bands.low[0]) if len(bands.low) else 0.0
     gap = 0.12 * widths if widths > 3 else 0.0
     base = np.zeros(len(bands.low))
-    for k, index in enumerate(shown):
-        values = bands.by_leverage[:, k]
+    for k, name in enumerate(layers.names):
+        values = layers.values[:, k]
         rects = []
         for i in np.flatnonzero(values > 0):
             y_top = y(base[i] + values[i])
@@ -187,7 +228,7 @@ def _bars(bands: Bands, shown: list[int], colours: list[str], frame: Frame, x: s
                                           "height": max(y_bottom - y_top, 0.3)}))
         base += values
         groups.append(element("g", {
-            "class": "bars", "data-leverage": f"{leverages[index]:g}", "fill": colours[index],
+            "class": "bars", f"data-{layers.by}": name, "fill": layers.colours[k],
         }, "".join(rects)))
     return "".join(groups)
 
@@ -213,7 +254,8 @@ def _curves(bands: Bands, below: np.ndarray, cum_long: np.ndarray, cum_short: np
 
 def _band_tips(bands: Bands, below: np.ndarray, cum_long: np.ndarray, cum_short: np.ndarray,
                clusters: list[ClusterDoc], leverages: list[float], price: float,
-               decimals: int, quote: str, frame: Frame, x: scale.Linear) -> str:
+               decimals: int, quote: str, frame: Frame, x: scale.Linear,
+               venues: tuple[list[str], np.ndarray] | None = None) -> str:
     """One transparent full-height hover target per band with notional."""
     total = bands.total
     parts = []
@@ -229,6 +271,13 @@ def _band_tips(bands: Bands, below: np.ndarray, cum_long: np.ndarray, cum_short:
             f"{scale.price(low, decimals)} \u2013 {scale.price(high, decimals)} {quote}",
             f"{side.capitalize()} liquidations {scale.compact(float(total[i]))} {quote}",
             f"By leverage: {split}",
+        ]
+        if venues is not None:
+            names, by_venue = venues
+            lines.append("By venue: " + " \u00b7 ".join(
+                f"{name} {scale.compact(v)}" for name, v in zip(names, by_venue[i], strict=True)
+                if v > 0))
+        lines += [
             f"Intensity {bands.intensity[i]:.2f}",
             f"{max(distance, 0):.2f}% {'below' if below[i] else 'above'} the price",
             f"Cumulative to here {scale.compact(float(cum))} {quote}",
@@ -277,9 +326,12 @@ def render_map_svg(
     freshness: dict[str, Any] | None = None,
     top_clusters: int = len(palette.CLUSTER_COLOURS),
     realised: RealisedPanel | None = None,
+    stack: Stack = "leverage",
 ) -> str:
     """The map document as an SVG string.
 
+    `stack` stacks the bars by leverage or by venue (`venue_split`; every leverage: a venue
+    layer is not split by leverage, so `leverages` then raises ValueError);
     `leverages` keeps only those leverage layers (ValueError for one the map does not have);
     `range_pct` shows only bands within that percent of the price (default: just wide enough
     for every band with notional, `auto_range_pct`); `freshness` (`version`,
@@ -287,13 +339,16 @@ def render_map_svg(
     `realised` adds the panel of realised liquidations under the map.
     """
     all_leverages = [float(v) for v in document["leverages"]]
+    if stack == "venue" and leverages:
+        raise ValueError("bars stacked by venue show every leverage")
     shown = leverage_indices(all_leverages, leverages)
     bands = _bands(document, shown, range_pct)
     price = float(document["price"])
     quote = document["quote_currency"]
     decimals = chart_decimals(price)
-    colours = palette.leverage_colours(len(all_leverages))
-    legend_rows = legend_layout(legend_items(all_leverages, shown), width - sum(margins(width)))
+    layers = _layers(document, bands, stack, shown, all_leverages)
+    legend_rows = legend_layout(legend_items(layers.legend(), layers.by),
+                                width - sum(margins(width)))
     frame = frame_for(width, height, len(legend_rows),
                       None if realised is None else lambda h: panel_height(h, realised))
 
@@ -315,11 +370,11 @@ def render_map_svg(
         "" if frame.short else legend(legend_rows, frame),
         axes(frame, x, y, y2, price, quote, float(document.get("bin_width_bps", 0))),
         _clusters(clusters, frame, x, decimals, quote, top_clusters),
-        _bars(bands, shown, colours, frame, x, y, all_leverages),
+        _bars(bands, layers, frame, x, y),
         _curves(bands, below, cum_long, cum_short, price, x, y2),
         _price_marker(frame, x(price), price, decimals),
         _band_tips(bands, below, cum_long, cum_short, clusters, all_leverages, price,
-                   decimals, quote, frame, x),
+                   decimals, quote, frame, x, _venue_tips(document, bands)),
     ]
     if realised is not None:
         predicted = bands.all_leverage.sum(axis=1)
@@ -335,6 +390,8 @@ def render_map_svg(
         "price": price,
         "leverages": ",".join(f"{v:g}" for v in all_leverages),
         "shown-leverages": ",".join(f"{all_leverages[i]:g}" for i in shown),
+        "stack": layers.by,
+        "venues": ",".join(venue_split(document)[0]),
         "version": fresh.get("version"),
         "computed-at-ms": fresh.get("computed_at_ms"),
         "age-s": fresh.get("age_s"),
@@ -344,6 +401,14 @@ def render_map_svg(
         "x-domain": f"{lo!r},{hi!r}",
     }
     return svg_document(width, height, body, data, label=_aria(document))
+
+
+def _venue_tips(document: MapDocument, bands: Bands) -> tuple[list[str], np.ndarray] | None:
+    """The venue split of the shown bands, for an aggregated map's tooltips."""
+    if not document.get("notional_by_venue_quote"):
+        return None
+    names, values = venue_split(document)
+    return names, values[bands.index]
 
 
 def _aria(document: MapDocument) -> str:

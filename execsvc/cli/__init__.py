@@ -103,7 +103,7 @@ def worker() -> None:
         try:
             await the_worker.run(stop)
         finally:
-            await the_worker.source.close()
+            await the_worker.close()
 
     asyncio.run(main())
 
@@ -186,7 +186,11 @@ def evaluate(
         help="Realised daily liquidations CSV (default: bundled Hyperliquid Dec 2025)")] = None,
     window: Annotated[str, typer.Option(help="Map window: 1d, 7d or 30d")] = "7d",
     venue: Annotated[str, typer.Option(
-        help="Venue whose margin rules price the map: hyperliquid or binanceusdm")]
+        help="Venue whose map is scored, with its margin rules (hyperliquid or binanceusdm "
+             "for a directory of coins such as the bundled set), or `all`: the venues' maps "
+             "summed (a directory of <venue>/<COIN>/; the bundled set has one venue, "
+             "Hyperliquid). The truth is always the realised liquidations of --truth "
+             "(bundled: Hyperliquid's)")]
         = "hyperliquid",
     out: Annotated[Path | None, typer.Option(
         help="Write metrics.json, days.csv (and variants.json) here")] = None,
@@ -201,6 +205,7 @@ def evaluate(
     from execsvc.evaluation.calibration import DEFAULT_VARIANT
     from execsvc.evaluation.inputs import EvaluationInputError
     from execsvc.evaluation.run import (
+        ALL_VENUES,
         DEFAULT_MARKETS,
         DEFAULT_TRUTH,
         dumps,
@@ -221,9 +226,9 @@ def evaluate(
         typer.echo(f"--window must be one of {', '.join(WINDOW_SECONDS)}, not {window!r}",
                    err=True)
         raise typer.Exit(2)
-    if venue not in VENUE_BRACKETS:
-        typer.echo(f"--venue must be one of {', '.join(sorted(VENUE_BRACKETS))}, not {venue!r}",
-                   err=True)
+    if venue not in VENUE_BRACKETS and venue != ALL_VENUES:
+        typer.echo(f"--venue must be one of {', '.join(sorted(VENUE_BRACKETS))} or "
+                   f"{ALL_VENUES}, not {venue!r}", err=True)
         raise typer.Exit(2)
     if model_card is not None and not variants:
         typer.echo("--model-card needs --variants (the card carries LOWO/LOCO scores)", err=True)

@@ -76,6 +76,10 @@ def render(result: Evaluation) -> None:
                   f"window {m['inputs']['window']}  venue {m['inputs']['venue']}  "
                   f"{m['days']} days: " + ", ".join(f"{c} {n}" for c, n in m["coins"].items())
                   + f"  ({len(m['skipped_days'])} truth rows skipped)")
+    inputs = m["inputs"]
+    console.print(f"maps of: {' + '.join(inputs['venues_summed'])}"
+                  + (" (summed)" if len(inputs["venues_summed"]) > 1 else "")
+                  + f"; truth: {inputs['truth_venue']}'s realised liquidations")
     console.print(scores_table(m, "Map against realised liquidations, in sample "
                                   "(fixed parameters; bootstrap over calendar days)"))
     partial = m["partial_spearman_map_given_naive"]

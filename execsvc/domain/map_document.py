@@ -46,6 +46,7 @@ class ClusterDoc(TypedDict):
     intensity: float
     distance_pct: float
     rank: int
+    notional_by_venue_quote: NotRequired[dict[str, float]]
 
 
 class Totals(TypedDict):
@@ -110,10 +111,38 @@ class PrecisionDoc(TypedDict):
     source: str
 
 
+AGGREGATE_EXCHANGE = "all"
+"""The exchange key of the maps summed across venues (`liqmap.aggregate`)."""
+
+
+class VenueStatus(TypedDict):
+    """One venue of an aggregated map: whether its map is in the sum, its totals on the
+    common grid (quote; null when it is not in the sum), its mark, how old its data is
+    (`data_end_ms`, `data_lag_s` as in `CandleStats`; null when it failed) and, when it was
+    dropped, why (`stale` with the reason of `stale_reason`, or the failure)."""
+
+    exchange: str
+    included: bool
+    long_notional_quote: float | None
+    short_notional_quote: float | None
+    price: float | None
+    data_end_ms: int | None
+    data_lag_s: float | None
+    stale: bool
+    reason: str | None
+
+
+class DroppedVenue(TypedDict):
+    exchange: str
+    reason: str
+
+
 class MapHead(TypedDict):
     """Every field of a map document but its `bands`: what summaries, notices and freshness
     read. `version`, `computed_at`, `computed_at_ms`, `age_s` and `stale` are set once it is
-    stored and served."""
+    stored and served. An aggregated map (`exchange` = `all`) adds `venues` (every configured
+    venue of the symbol), `dropped` (those left out of the sum, with the reason) and
+    `stats_exchange` (the venue whose `stats`, `precision` and book advice reads)."""
 
     exchange: str
     symbol: str
@@ -134,6 +163,9 @@ class MapHead(TypedDict):
     clusters: list[ClusterDoc]
     stats: CandleStats
     precision: PrecisionDoc | None
+    venues: NotRequired[list[VenueStatus]]
+    dropped: NotRequired[list[DroppedVenue]]
+    stats_exchange: NotRequired[str]
     version: NotRequired[int]
     computed_at: NotRequired[str]
     computed_at_ms: NotRequired[int]
@@ -143,9 +175,12 @@ class MapHead(TypedDict):
 
 class MapDocument(MapHead):
     """One (exchange, symbol, window) map (in JSON, `bands` stands between `clusters` and
-    `stats`, `precision` comes last)."""
+    `stats`, `precision` comes after them). An aggregated map ends with
+    `notional_by_venue_quote`: per included venue, its notional in each band (quote, in the
+    order of `bands`), which sum to the band's."""
 
     bands: list[Band]
+    notional_by_venue_quote: NotRequired[dict[str, list[float]]]
 
 
 class ClusterSummary(TypedDict):

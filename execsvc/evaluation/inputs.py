@@ -9,7 +9,9 @@ numbers >= 0; `liq_count` is used only by the sensitivity check (`scores.near_ze
 
 Market directory: one sub-directory per coin holding `candles.csv`, `open_interest.csv` and
 optionally `funding.csv` in the format of `execsvc map --data` (`execsvc.market.csv_source`).
-Open interest is required; funding is read by the funding side split only.
+Open interest is required; funding is read by the funding side split only. Several venues'
+data: one sub-directory per venue (named by its id, e.g. `hyperliquid`), each laid out so
+(`load_venue_markets`).
 
 Any problem is an `EvaluationInputError` naming the file and, for a row, the line and column.
 """
@@ -147,6 +149,34 @@ def load_markets(data_dir: Path, coins: set[str]) -> dict[str, CoinMarket]:
             f"{data_dir}: no market data for coin(s) {', '.join(missing)} named in the truth "
             f"file; directories found: {', '.join(sorted(available)) or 'none'}")
     return {coin: load_market(available[coin]) for coin in sorted(coins)}
+
+
+def is_venue_layout(data_dir: Path) -> bool:
+    """Whether `data_dir` holds venues (`<venue>/<COIN>/candles.csv`) rather than coins."""
+    return any((venue / coin / CANDLES_FILE).is_file()
+               for venue in data_dir.iterdir() if venue.is_dir()
+               for coin in venue.iterdir() if coin.is_dir())
+
+
+def load_venue_markets(data_dir: Path, coins: set[str], single_venue: str
+                       ) -> dict[str, dict[str, CoinMarket]]:
+    """Venue -> coin -> market: a directory of coins is the one venue `single_venue`; a
+    directory of venues gives each venue's coins among `coins` (every coin must be on some
+    venue), venues in name order."""
+    if not data_dir.is_dir():
+        raise EvaluationInputError(f"{data_dir}: market data directory not found")
+    if not is_venue_layout(data_dir):
+        return {single_venue: load_markets(data_dir, coins)}
+    found: dict[str, dict[str, CoinMarket]] = {}
+    for venue in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+        have = {p.name.upper() for p in venue.iterdir() if p.is_dir()} & coins
+        if have:
+            found[venue.name] = load_markets(venue, have)
+    missing = sorted(coins - {c for markets in found.values() for c in markets})
+    if missing:
+        raise EvaluationInputError(f"{data_dir}: no venue has market data for coin(s) "
+                                   f"{', '.join(missing)} named in the truth file")
+    return found
 
 
 def day_candles(candles: Candles, start_ms: int) -> Candles | None:

@@ -5,7 +5,12 @@ For a truth day D of a coin:
   interest samples stamped t taken as known from `t + OI_KNOWN_AFTER_MS` (their time is moved
   to that moment, so the worker's alignment of OI to candle closes sees each sample only once
   it is known); the price is the close of the last candle;
-- the map documents come from `refresh.build_documents`, the worker's own code path;
+- the map documents come from `refresh.build_documents`, the worker's own code path; with
+  several venues (`predict_all_venues`), each venue's map is built from its own market with
+  its own margin rules and the maps are summed as the worker sums them
+  (`maps.aggregate.aggregate_documents`: around the median of the venues' marks); the day's
+  range is read on the first venue's candles and the naive baseline takes the venues' summed
+  open interest. No venue is dropped for lag here: a venue without data for the day skips it;
 - predicted long = the document's cumulative long notional from its price down to D's low
   (bands fully crossed count whole, the band holding the low in proportion to the part
   crossed), plus the document's same-day churn liquidated by D's range, or, with
@@ -24,10 +29,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 
 from execsvc.evaluation.inputs import DAY_MS, CoinMarket, TruthDay, day_candles
 from execsvc.liqmap.candles import Candles
@@ -35,7 +42,13 @@ from execsvc.liqmap.churn import churn_liquidated, churn_liquidated_on_path
 from execsvc.liqmap.funding import CROWDING_SPAN_MS, FundingRates
 from execsvc.liqmap.model import MapParams
 from execsvc.liqmap.venues import venue_brackets
-from execsvc.maps.refresh import MarketSnapshot, build_documents, snapshot_lookback_s
+from execsvc.maps.aggregate import VenueBuild, aggregate_documents
+from execsvc.maps.refresh import (
+    MarketSnapshot,
+    build_documents,
+    build_maps,
+    snapshot_lookback_s,
+)
 from execsvc.market.types import OpenInterest, SymbolInfo
 
 OI_KNOWN_AFTER_MS = 3_600_000
@@ -186,24 +199,53 @@ def window_is_full(market: CoinMarket, day_start_ms: int, window_s: int) -> bool
     return first_known <= day_start_ms - window_s * 1000
 
 
+def day_document(markets: Mapping[str, CoinMarket], start_ms: int, windows: dict[str, int],
+                 params: MapParams) -> tuple[dict[str, Any], float] | str:
+    """The map document at `start_ms` (one venue's, or the venues' sum) and the open interest
+    known then (quote, summed over the venues), or the reason there is none."""
+    lookback = snapshot_lookback_s(windows, params)
+    snapshots = {venue: snapshot_at(market, start_ms, lookback, venue)
+                 for venue, market in markets.items()}
+    for venue, snapshot in snapshots.items():
+        if len(snapshot.open_interest) == 0:
+            return "no open interest known before the day" + (
+                f" ({venue})" if len(snapshots) > 1 else "")
+    oi_quote = sum(float(s.open_interest.oi_quote[-1]) for s in snapshots.values())
+    if len(snapshots) == 1:
+        (snapshot,) = snapshots.values()
+        return build_documents(snapshot, windows, params)[0], oi_quote
+    builds = [VenueBuild(venue, snapshot, build_maps(snapshot, windows, params))
+              for venue, snapshot in snapshots.items()]
+    coin = next(iter(markets.values())).coin
+    documents, missing = aggregate_documents(coin, builds, list(windows), params, math.inf)
+    if not documents:
+        return missing or "no venue to sum"
+    return orjson.loads(documents[0].json), oi_quote
+
+
 def predict_day(
-    market: CoinMarket, truth: TruthDay, window: str, window_s: int, params: MapParams,
-    venue: str, churn_reading: ChurnReading = "range",
+    markets: CoinMarket | Mapping[str, CoinMarket], truth: TruthDay, window: str,
+    window_s: int, params: MapParams, venue: str = "hyperliquid",
+    churn_reading: ChurnReading = "range",
 ) -> DayPrediction | str:
-    """The prediction for one truth day, or the reason it cannot be evaluated."""
+    """The prediction for one truth day, or the reason it cannot be evaluated: `markets` is
+    one market priced with `venue`'s rules, or venue -> market (the venues' sum)."""
+    if isinstance(markets, CoinMarket):
+        markets = {venue: markets}
     start = truth.start_ms
-    day = day_candles(market.candles, start)
+    reference = next(iter(markets.values()))
+    day = day_candles(reference.candles, start)
     if day is None:
         return "candles do not cover the day"
-    if not window_is_full(market, start, window_s):
-        return f"open interest does not cover the {window} window before the day"
-    windows = {window: window_s}
-    snapshot = snapshot_at(market, start, snapshot_lookback_s(windows, params), venue)
-    if len(snapshot.open_interest) == 0:
-        return "no open interest known before the day"
-    document = build_documents(snapshot, windows, params)[0]
+    for name, market in markets.items():
+        if not window_is_full(market, start, window_s):
+            return f"open interest does not cover the {window} window before the day" + (
+                f" ({name})" if len(markets) > 1 else "")
+    found = day_document(markets, start, {window: window_s}, params)
+    if isinstance(found, str):
+        return found
+    document, oi_quote = found
     open_, high, low = float(day.open[0]), float(day.high.max()), float(day.low.min())
-    oi_quote = float(snapshot.open_interest.oi_quote[-1])
     bands_long = cumulative_to(document, low, "long")
     bands_short = cumulative_to(document, high, "short")
     churn_long, churn_short = document_churn(document, day, churn_reading)
@@ -224,16 +266,20 @@ def predict_day(
     )
 
 
-def predict_all(
-    markets: dict[str, CoinMarket], truth: list[TruthDay], window: str, window_s: int,
-    params: MapParams, venue: str, churn_reading: ChurnReading = "range",
+def predict_all_venues(
+    venue_markets: Mapping[str, dict[str, CoinMarket]], truth: list[TruthDay], window: str,
+    window_s: int, params: MapParams, churn_reading: ChurnReading = "range",
 ) -> tuple[list[DayPrediction], list[dict[str, str]]]:
-    """Predictions for every evaluable truth day, and the skipped days with their reasons."""
+    """Predictions for every evaluable truth day from the venues' summed maps (venue -> coin
+    -> market; one venue: its own map), and the skipped days with their reasons."""
     predictions: list[DayPrediction] = []
     skipped: list[dict[str, str]] = []
     for day in truth:
-        outcome = predict_day(markets[day.coin], day, window, window_s, params, venue,
-                              churn_reading)
+        markets = {venue: by_coin[day.coin] for venue, by_coin in venue_markets.items()
+                   if day.coin in by_coin}
+        outcome = (predict_day(markets, day, window, window_s, params,
+                               churn_reading=churn_reading)
+                   if markets else "no venue has market data for the coin")
         if isinstance(outcome, str):
             skipped.append({"date": day.date.isoformat(), "coin": day.coin, "reason": outcome})
         else:
@@ -241,4 +287,13 @@ def predict_all(
     return predictions, skipped
 
 
-__all__ = ["DAY_MS", "DayPrediction", "predict_all", "predict_day"]
+def predict_all(
+    markets: dict[str, CoinMarket], truth: list[TruthDay], window: str, window_s: int,
+    params: MapParams, venue: str, churn_reading: ChurnReading = "range",
+) -> tuple[list[DayPrediction], list[dict[str, str]]]:
+    """`predict_all_venues` of one venue's markets (coin -> market), priced with `venue`'s
+    margin rules."""
+    return predict_all_venues({venue: markets}, truth, window, window_s, params, churn_reading)
+
+
+__all__ = ["DAY_MS", "DayPrediction", "predict_all", "predict_all_venues", "predict_day"]

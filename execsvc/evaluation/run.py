@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from execsvc.evaluation.calibration import run_study
-from execsvc.evaluation.inputs import load_markets, load_truth
-from execsvc.evaluation.predict import DayPrediction, predict_all
+from execsvc.evaluation.inputs import EvaluationInputError, load_truth, load_venue_markets
+from execsvc.evaluation.predict import DayPrediction, predict_all_venues
 from execsvc.evaluation.scores import score, score_columns
 from execsvc.liqmap.model import MapParams, model_parameters, model_version
 
@@ -27,6 +27,12 @@ DEFAULT_MARKETS = DATA_DIR / "markets"
 DEFAULT_TRUTH = DATA_DIR / "truth" / "hyperliquid_daily_2025-12.csv"
 
 MODEL_CARD = Path(__file__).resolve().parent / "model_card.json"
+TRUTH_VENUE = "hyperliquid"
+"""Whose realised liquidations the bundled truth file holds: the evaluation's truth."""
+BUNDLED_VENUE = "hyperliquid"
+"""The venue of a directory of coins under `--venue all`: the bundled set is Hyperliquid's
+open interest (with Binance candles as the price proxy, DATA.md)."""
+ALL_VENUES = "all"
 DAY_COLUMNS = (
     "date", "coin", "predicted_long_quote", "predicted_short_quote", "realized_long_quote",
     "realized_short_quote", "naive_long_quote", "naive_short_quote", "open", "high", "low",
@@ -95,13 +101,21 @@ def evaluate(
     window: str = "7d", window_s: int = 7 * 86_400, venue: str = "hyperliquid",
     variants: bool = False, resamples: int = 2000,
 ) -> Evaluation:
-    """Run the evaluation (see the package docs); raises `EvaluationInputError` on bad input."""
-    truth = load_truth(truth_file)
-    markets = load_markets(data_dir, {day.coin for day in truth})
-    predictions, skipped = predict_all(markets, truth, window, window_s, params, venue)
-    if not predictions:
-        from execsvc.evaluation.inputs import EvaluationInputError
+    """Run the evaluation (see the package docs); raises `EvaluationInputError` on bad input.
 
+    `venue`: a directory of coins is one venue's data, priced with `venue`'s margin rules (under
+    `all`: `BUNDLED_VENUE`'s, a sum of one venue); a directory of venues is scored on `venue`'s
+    data alone, or on the venues' summed maps with `all`."""
+    truth = load_truth(truth_file)
+    single = BUNDLED_VENUE if venue == ALL_VENUES else venue
+    venue_markets = load_venue_markets(data_dir, {day.coin for day in truth}, single)
+    if venue != ALL_VENUES:
+        if venue not in venue_markets:
+            raise EvaluationInputError(f"{data_dir}: no data of venue {venue!r}; it has: "
+                                       f"{', '.join(venue_markets)} (or all)")
+        venue_markets = {venue: venue_markets[venue]}
+    predictions, skipped = predict_all_venues(venue_markets, truth, window, window_s, params)
+    if not predictions:
         raise EvaluationInputError(
             f"{truth_file}: no truth day can be evaluated with a {window} window "
             f"({len(skipped)} skipped, e.g. {skipped[0] if skipped else 'none'})")
@@ -110,12 +124,18 @@ def evaluate(
         "inputs": {"data": _shown_path(data_dir), "truth": _shown_path(truth_file),
                    "window": window,
                    "venue": venue,
+                   "venues_summed": list(venue_markets),
+                   "truth_venue": TRUTH_VENUE if truth_file == DEFAULT_TRUTH else "as given",
                    "open_interest_known_after_s": 3600},
         "skipped_days": skipped,
         **score(predictions, resamples=resamples),
     }
     study = None
     if variants:
+        if len(venue_markets) > 1:
+            raise EvaluationInputError("--variants studies one venue's data (each variant "
+                                       "names its margin rules): pick --venue")
+        (markets,) = venue_markets.values()
         study = run_study(params, markets, truth, window, window_s)
         for result in study["variants"]:
             for key in ("lowo", "loco"):

@@ -1,5 +1,5 @@
 """The read side of the stored maps: parsed maps and books for advice, risk checks and paper
-fills, cached per stored version, and the venue each symbol's maps are stored under.
+fills, cached per stored version, and the venues each symbol's maps are stored under.
 
 Bots ask for stops many times a second while a map changes every few seconds. A cached view is
 trusted for `revalidate_s` (default 1 s); after that one small Redis read compares versions,
@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,8 @@ from execsvc.liqmap.clusters import Cluster
 from execsvc.store import BandStore, LastPrice
 
 REGISTRY_TTL_S = 5.0
+CLUSTER_FIELDS = tuple(f.name for f in fields(Cluster))
+"""What advice reads of a document's cluster (an aggregated map's also has venue shares)."""
 
 
 @dataclass
@@ -74,24 +76,46 @@ def parse_map(version: int, computed_at_ms: int, document: MapDocument) -> MapVi
         version=version,
         computed_at_ms=computed_at_ms,
         document=document,
-        clusters=[Cluster(**c) for c in document["clusters"]],
+        clusters=[Cluster(**{k: c[k] for k in CLUSTER_FIELDS}) for c in document["clusters"]],
         edges=edges,
         long_notional=np.array([b["long_notional_quote"] for b in bands], dtype=np.float64),
         short_notional=np.array([b["short_notional_quote"] for b in bands], dtype=np.float64),
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SymbolVenues:
+    """Where a symbol's maps are stored: `book_exchange`, the venue of its book and last
+    price; `exchanges`, every venue with a map of it; `default_map`, the map served when none
+    is named (`all` with several venues)."""
+
+    book_exchange: str
+    exchanges: tuple[str, ...]
+    default_map: str
+
+    @classmethod
+    def of(cls, info: dict[str, Any] | None, default: SymbolVenues) -> SymbolVenues:
+        """From the worker's registry entry (`maps.worker`), `default` without one."""
+        if not info or not info.get("exchange"):
+            return default
+        exchange = info["exchange"]
+        exchanges = tuple(info.get("exchanges") or (exchange,))
+        return cls(exchange, exchanges, info.get("default_map") or exchange)
+
+
 class AdviceCache:
-    """Maps, books and memoised answers of one process; `default_exchange` is the venue of a
+    """Maps, books and memoised answers of one process; `default_venues` are the venues of a
     symbol the worker has not registered yet."""
 
     def __init__(
-        self, store: BandStore, default_exchange: str, max_entries: int = 256,
+        self, store: BandStore, default_venues: SymbolVenues | str, max_entries: int = 256,
         revalidate_s: float = 1.0,
     ) -> None:
         self.store = store
-        self.default_exchange = default_exchange
-        self._venues: dict[str, str | None] = {}
+        if isinstance(default_venues, str):
+            default_venues = SymbolVenues(default_venues, (default_venues,), default_venues)
+        self.default_venues = default_venues
+        self._venues: dict[str, SymbolVenues] = {}
         self._venues_read = 0.0
         self.max_entries = max_entries
         self.revalidate_s = revalidate_s
@@ -145,15 +169,20 @@ class AdviceCache:
                 self._overshoots.popitem(last=False)
         return self._overshoots[key]
 
-    async def exchange_of(self, symbol: str) -> str:
-        """The venue a symbol's maps are stored under, as the worker registered it (re-read at
-        most every `REGISTRY_TTL_S`), else `default_exchange`."""
+    async def venues_of(self, symbol: str) -> SymbolVenues:
+        """Where a symbol's maps and book are stored, as the worker registered it (re-read at
+        most every `REGISTRY_TTL_S`), else `default_venues`."""
         now = time.monotonic()
         if symbol not in self._venues or now - self._venues_read > REGISTRY_TTL_S:
             registry = await self.store.symbol_registry()
-            self._venues = {s: info.get("exchange") for s, info in registry.items()}
+            self._venues = {s: SymbolVenues.of(info, self.default_venues)
+                            for s, info in registry.items()}
             self._venues_read = now
-        return self._venues.get(symbol) or self.default_exchange
+        return self._venues.get(symbol) or self.default_venues
+
+    async def exchange_of(self, symbol: str) -> str:
+        """The venue a symbol's book and last price are stored under (`venues_of`)."""
+        return (await self.venues_of(symbol)).book_exchange
 
     async def latest_book(self, symbol: str) -> OrderBook | None:
         """The latest stored book of `symbol` on its registered venue (paper fills use it)."""

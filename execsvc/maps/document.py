@@ -25,10 +25,12 @@ from execsvc.domain.map_document import (
     CandleStats,
     Churn,
     ClusterDoc,
+    DroppedVenue,
     EncodedDocument,
     HistorySnapshot,
     MapDocument,
     MapHead,
+    VenueStatus,
 )
 from execsvc.domain.units import (
     MarketPrecision,
@@ -37,6 +39,7 @@ from execsvc.domain.units import (
     round_like_builtin,
     significant,
 )
+from execsvc.liqmap.aggregate import AggregateMap
 from execsvc.liqmap.clusters import Cluster
 from execsvc.liqmap.model import LiquidationMap, MapParams, model_parameters, model_version
 
@@ -237,6 +240,31 @@ def _history(liq_map: LiquidationMap, price: float, edges: np.ndarray,
     }
 
 
+@dataclass(frozen=True, slots=True)
+class VenueParts:
+    """What an aggregated document adds to a map's: each venue's status (`venues`, in the
+    configured order), each included venue's notional per band and per cluster (from
+    `aggregate`), and the venue whose stats and grid it carries."""
+
+    aggregate: AggregateMap
+    venues: list[VenueStatus]
+    stats_exchange: str
+
+    def extend(self, head: dict[str, object]) -> bytes:
+        """Add the venue fields to `head` (its clusters' shares included); the JSON text of
+        the per-band shares that ends the document."""
+        names = self.aggregate.venues
+        shares = np.round(self.aggregate.cluster_by_venue, 2).tolist()
+        for cluster, row in zip(head["clusters"], shares, strict=True):  # type: ignore[call-overload]
+            cluster["notional_by_venue_quote"] = dict(zip(names, row, strict=True))
+        head["venues"] = self.venues
+        head["dropped"] = [DroppedVenue(exchange=v["exchange"], reason=v["reason"] or "")
+                           for v in self.venues if not v["included"]]
+        head["stats_exchange"] = self.stats_exchange
+        by_band = dict(zip(names, np.round(self.aggregate.by_venue, 2), strict=True))
+        return b',"notional_by_venue_quote":' + orjson.dumps(by_band, option=_NUMPY)
+
+
 def encode_document(
     liq_map: LiquidationMap,
     *,
@@ -248,20 +276,22 @@ def encode_document(
     stats: CandleStats,
     model: ModelDescription | None = None,
     precision: MarketPrecision | None = None,
+    venue_parts: VenueParts | None = None,
 ) -> EncodedDocument:
     """One map as stored: everything but `version`/`computed_at` (the store adds those) and
     `age_s`/`stale` (the API adds those when it answers). `model` (from `params`) can be
-    passed when many documents share it."""
+    passed when many documents share it. `venue_parts` makes it an aggregated document."""
     model = model or ModelDescription.of(params)
     decimals = price_decimals(liq_map.price)
     head = _head(liq_map, exchange=exchange, symbol=symbol, window=window,
                  quote_currency=quote_currency, params=params, model=model, decimals=decimals)
+    tail = venue_parts.extend(head) if venue_parts is not None else b""
     edges = np.round(liq_map.grid.edges(), decimals)
     parts, band_notional = _band_parts(liq_map, edges)
     parts.insert(0, orjson.dumps(head)[:-1] + b',"bands":[')
     precision_doc = precision.to_json() if precision else None
     parts.append(b'],"stats":' + orjson.dumps(stats) + b',"precision":'
-                 + orjson.dumps(precision_doc) + b"}")
+                 + orjson.dumps(precision_doc) + tail + b"}")
     head["stats"] = stats
     head["precision"] = precision_doc
     summary: MapHead = head  # type: ignore[assignment]

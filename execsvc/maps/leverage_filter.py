@@ -4,7 +4,9 @@ Each band's notional becomes the sum over the kept leverages (`notional_by_lever
 a band below the price holds only long liquidations and one above only short ones, so the
 long / short split follows. Cumulative curves, intensities, totals and clusters are then
 recomputed with the model's own functions on the filtered profile. `totals.out_of_range_*`
-stay those of all leverages (the document does not split them by leverage).
+stay those of all leverages (the document does not split them by leverage), and so do the
+venue totals of an aggregated map (`venues`); its per-band and per-cluster venue notionals are
+left out (they are not split by leverage either).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ def for_leverages(document: MapDocument, wanted: Sequence[float]) -> MapDocument
     """`document` with only the `wanted` leverages (see the module docstring)."""
     leverages = [float(v) for v in document["leverages"]]
     kept = leverage_indices(leverages, wanted)
+    document = {k: v for k, v in document.items()  # type: ignore[assignment]
+                if k != "notional_by_venue_quote"}
     bands = document["bands"]
     if not bands:
         return {**document, "leverages": [leverages[i] for i in kept]}

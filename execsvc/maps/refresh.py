@@ -18,7 +18,7 @@ from execsvc.execution.market_stats import hourly_atr
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.cohorts import open_interest_at_close
 from execsvc.liqmap.funding import FundingRates
-from execsvc.liqmap.model import MapParams, build_map
+from execsvc.liqmap.model import LiquidationMap, MapParams, build_map
 from execsvc.maps.document import ModelDescription, encode_document
 from execsvc.market.types import MarketSource, MarketSourceError, OpenInterest, SymbolInfo
 from execsvc.settings import Settings
@@ -82,17 +82,12 @@ async def fetch_snapshot(
                           precision=precision)
 
 
-def encode_documents(
-    snapshot: MarketSnapshot, windows: dict[str, int], params: MapParams,
-    model: ModelDescription | None = None,
-) -> list[EncodedDocument]:
-    """One encoded map document per window (name -> seconds), newest candles last. `model`
-    (`ModelDescription.of(params)`) can be passed by callers that encode many symbols."""
-    documents = []
+def build_maps(snapshot: MarketSnapshot, windows: dict[str, int], params: MapParams
+               ) -> dict[str, LiquidationMap]:
+    """The model's map of each window (name -> seconds) from one snapshot."""
+    maps = {}
     oi = snapshot.open_interest
     full = snapshot.candles
-    stats = candle_stats(snapshot.candles, snapshot.now_ms)
-    model = model or ModelDescription.of(params)
     oi_full = None
     if oi is not None and len(oi):
         oi_full = open_interest_at_close(full.open_time_ms, full.interval_ms, oi.time_ms,
@@ -105,16 +100,34 @@ def encode_documents(
         oi_at_close = None if oi_full is None else oi_full[first:]
         oi_before = oi_full[first - 1] if oi_full is not None and first > 0 else np.nan
         history = full.slice(0, first).since(start_ms - params.stock_lookback_ms)
-        liq_map = build_map(
+        maps[window] = build_map(
             candles, oi_at_close, snapshot.brackets, snapshot.price, snapshot.now_ms, params,
             oi_before=oi_before, history=history, funding=snapshot.funding,
         )
-        documents.append(encode_document(
-            liq_map, exchange=snapshot.info.exchange, symbol=snapshot.info.symbol,
-            window=window, quote_currency=snapshot.info.quote_currency, params=params,
-            stats=stats, model=model, precision=snapshot.precision,
-        ))
-    return documents
+    return maps
+
+
+def encode_maps(snapshot: MarketSnapshot, maps: dict[str, LiquidationMap], params: MapParams,
+                model: ModelDescription | None = None, stats: CandleStats | None = None,
+                ) -> list[EncodedDocument]:
+    """The documents of `build_maps`' maps, stored under the snapshot's venue (`stats`: the
+    snapshot's `candle_stats`, when the caller has them)."""
+    stats = stats or candle_stats(snapshot.candles, snapshot.now_ms)
+    model = model or ModelDescription.of(params)
+    return [encode_document(
+        liq_map, exchange=snapshot.info.exchange, symbol=snapshot.info.symbol,
+        window=window, quote_currency=snapshot.info.quote_currency, params=params,
+        stats=stats, model=model, precision=snapshot.precision,
+    ) for window, liq_map in maps.items()]
+
+
+def encode_documents(
+    snapshot: MarketSnapshot, windows: dict[str, int], params: MapParams,
+    model: ModelDescription | None = None,
+) -> list[EncodedDocument]:
+    """One encoded map document per window (name -> seconds), newest candles last. `model`
+    (`ModelDescription.of(params)`) can be passed by callers that encode many symbols."""
+    return encode_maps(snapshot, build_maps(snapshot, windows, params), params, model)
 
 
 def build_documents(

@@ -1,5 +1,10 @@
 """The refresh worker: every `REFRESH_INTERVAL_S`, rebuild every owned symbol's maps.
 
+With several venues (venue id -> `MarketSource`), each venue's maps of a symbol are built from
+its own data and stored under the venue, and their sum under `all` (`maps.aggregate`), in the
+same store write as any map. One venue's failure drops it from the sum, named with its reason,
+and never stops the other venues.
+
 Symbols go `CHUNK_SYMBOLS` at a time: their market data is fetched concurrently, their maps
 built and encoded in one worker thread (off the event loop), and everything they store goes
 to Redis in one pipelined round trip (`BandStore.write_refreshes`), which runs while the next
@@ -22,17 +27,21 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from prometheus_client import CollectorRegistry
 
 from execsvc.domain.book import BookError
-from execsvc.domain.map_document import EncodedDocument
+from execsvc.domain.map_document import AGGREGATE_EXCHANGE, EncodedDocument
+from execsvc.maps.aggregate import VenueBuild, aggregate_documents
 from execsvc.maps.document import ModelDescription
 from execsvc.maps.metrics import WorkerMetrics
 from execsvc.maps.refresh import (
     MarketSnapshot,
-    encode_documents,
+    build_maps,
+    candle_stats,
+    encode_maps,
     fetch_snapshot,
     map_params,
     snapshot_lookback_s,
@@ -53,15 +62,35 @@ for all their maps, books, history snapshots and statuses."""
 
 @dataclass
 class TickReport:
+    """Maps stored, and the failures by symbol (with several venues by `venue:symbol`, the
+    aggregate's as `all:symbol`)."""
+
     built: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
 
+def venue_coverage(sources: MarketSource | Mapping[str, MarketSource]
+                   ) -> dict[str, dict[str, tuple[SymbolInfo, MarketSource]]]:
+    """Symbol -> venue id -> (what the venue's source knows of it, the source), venues in the
+    given order. Several venues are named by their keys (the `exchange` of every map they
+    build); a single source, or a mapping of one, keeps the exchange its symbols name (the
+    bundled replay stores FTX's BTC-PERP under `ftx`)."""
+    named = dict(sources) if isinstance(sources, Mapping) else {"": sources}
+    coverage: dict[str, dict[str, tuple[SymbolInfo, MarketSource]]] = {}
+    for venue, source in named.items():
+        for info in source.symbols():
+            if len(named) > 1:
+                info = replace(info, exchange=venue)
+            coverage.setdefault(info.symbol, {})[info.exchange] = (info, source)
+    return coverage
+
+
 @dataclass(frozen=True, slots=True)
 class _Built:
-    """One symbol's build: its encoded documents, book and last price (the book's mid, else the
-    source's mark), or the error that stopped it."""
+    """One symbol's build on one venue (or the venues' sum, `exchange` `all`): its encoded
+    documents, book and last price (the book's mid, else the source's mark), or the error that
+    stopped it; `venue`, what the sum takes of it."""
 
     info: SymbolInfo
     documents: list[EncodedDocument] = field(default_factory=list)
@@ -70,19 +99,21 @@ class _Built:
     book_refused: str | None = None
     error: Exception | None = None
     last_price: float | None = None
+    venue: VenueBuild | None = None
 
 
 class MapWorker:
     def __init__(
         self,
-        source: MarketSource,
+        sources: MarketSource | Mapping[str, MarketSource],
         store: BandStore,
         settings: Settings,
         registry: CollectorRegistry | None = None,
         worker_id: str | None = None,
         lease_s: float | None = None,
     ) -> None:
-        self.source = source
+        self.sources = (dict(sources) if isinstance(sources, Mapping)
+                        else {sources.name: sources})
         self.store = store
         self.settings = settings
         self.params = map_params(settings)
@@ -91,19 +122,20 @@ class MapWorker:
         self.lookback_s = snapshot_lookback_s(self.windows, self.params)
         self.metrics = WorkerMetrics(registry or CollectorRegistry())
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
-        self.symbols = {info.symbol: info for info in source.symbols()}
-        missing = [s for s in settings.symbols if s not in self.symbols]
+        self.coverage = venue_coverage(sources)
+        missing = [s for s in settings.symbols if s not in self.coverage]
         if missing:
-            raise MarketSourceError(f"source {source.name!r} has no data for symbols "
-                                    f"{missing}")
+            names = ", ".join(repr(source.name) for source in self.sources.values())
+            raise MarketSourceError(f"source {names} has no data for symbols {missing}")
+        self.several = isinstance(sources, Mapping) and len(sources) > 1
         self.leases = SymbolLeases(
             store.redis, self.worker_id,
             lease_s=lease_s or max(3 * settings.refresh_interval_s, 10.0),
         )
         self.heartbeat_ttl_s = 3 * settings.refresh_interval_s + 5
         self._registered = False
-        self._consecutive_failures: dict[str, int] = {}
-        self._history_marks: dict[tuple[str, str], int] = {}
+        self._consecutive_failures: dict[tuple[str, str], int] = {}
+        self._history_marks: dict[tuple[str, str, str], int] = {}
 
     async def tick(self) -> TickReport:
         """Refresh every symbol this worker holds a lease for, `CHUNK_SYMBOLS` at a time (see
@@ -120,21 +152,30 @@ class MapWorker:
         storing: asyncio.Task | None = None
         outcomes: dict[str, int | str] = {}
         for first in range(0, len(owned), CHUNK_SYMBOLS):
-            chunk = [self.symbols[s] for s in owned[first : first + CHUNK_SYMBOLS]]
+            chunk = owned[first : first + CHUNK_SYMBOLS]
             built = await self._fetch_and_build(chunk, outcomes)
             if storing is not None:  # the previous chunk's writes went on meanwhile
                 outcomes.update(await storing)
             storing = asyncio.create_task(self._store(built))
         if storing is not None:
             outcomes.update(await storing)
-        for symbol, outcome in outcomes.items():
+        for label, outcome in outcomes.items():
             if isinstance(outcome, str):
-                report.failed[symbol] = outcome
+                report.failed[label] = outcome
             else:
                 report.built += outcome
         report.seconds = time.perf_counter() - started
         self.metrics.tick_seconds.observe(report.seconds)
         return report
+
+    async def close(self) -> None:
+        """Close every venue's source."""
+        for source in self.sources.values():
+            await source.close()
+
+    def label(self, info: SymbolInfo) -> str:
+        """How a symbol's outcome is reported: the symbol, with several venues `venue:symbol`."""
+        return f"{info.exchange}:{info.symbol}" if self.several else info.symbol
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until `stop` is set, one tick every refresh interval (never overlapping)."""
@@ -164,32 +205,41 @@ class MapWorker:
         await self.store.heartbeat(self.worker_id, ttl_s=self.heartbeat_ttl_s)
         if not self._registered:
             await self.store.register_symbols(
-                {
-                    s: {
-                        "exchange": info.exchange,
-                        "quote_currency": info.quote_currency,
-                        "has_open_interest": info.has_open_interest,
-                    }
-                    for s, info in self.symbols.items()
-                    if s in self.settings.symbols
-                }
-            )
+                {s: self._registration(s) for s in self.settings.symbols})
             self._registered = True
 
-    async def _fetch_and_build(self, chunk: list[SymbolInfo],
+    def _registration(self, symbol: str) -> dict[str, object]:
+        """What the API reads of a symbol: the venue its book and last price are stored under
+        (the first), every venue with a map of it, and the map served by default (`all` with
+        several venues)."""
+        venues = self.coverage[symbol]
+        info, _ = next(iter(venues.values()))
+        return {
+            "exchange": info.exchange,
+            "exchanges": list(venues),
+            "default_map": AGGREGATE_EXCHANGE if len(venues) > 1 else info.exchange,
+            "quote_currency": info.quote_currency,
+            "has_open_interest": info.has_open_interest,
+        }
+
+    async def _fetch_and_build(self, chunk: list[str],
                                outcomes: dict[str, int | str]) -> list[_Built]:
-        """Fetch some symbols' market data concurrently and build their maps in one worker
-        thread; a symbol whose data could not be fetched gets its failure in `outcomes`."""
+        """Fetch some symbols' market data on every venue concurrently and build their maps in
+        one worker thread; a venue whose data could not be fetched gets its failure in
+        `outcomes` (and is named in the symbol's aggregate)."""
+        venues = [venue for symbol in chunk for venue in self.coverage[symbol].values()]
         snapshots = await asyncio.gather(
-            *(fetch_snapshot(self.source, info, self.lookback_s, with_book=True)
-              for info in chunk), return_exceptions=True)
-        fetched = []
-        for info, snapshot in zip(chunk, snapshots, strict=True):
+            *(fetch_snapshot(source, info, self.lookback_s, with_book=True)
+              for info, source in venues), return_exceptions=True)
+        fetched: dict[str, list[MarketSnapshot | VenueBuild]] = {s: [] for s in chunk}
+        for (info, _), snapshot in zip(venues, snapshots, strict=True):
             if isinstance(snapshot, Exception):
-                outcomes[info.symbol] = await self._failed(info, "source", snapshot)
+                reason = await self._failed(info, "source", snapshot)
+                outcomes[self.label(info)] = reason
+                fetched[info.symbol].append(VenueBuild(info.exchange, error=reason))
             else:
-                fetched.append(snapshot)
-        return await asyncio.to_thread(self._build_all, fetched) if fetched else []
+                fetched[info.symbol].append(snapshot)
+        return await asyncio.to_thread(self._build_all, fetched)
 
     async def _store(self, built: list[_Built]) -> dict[str, int | str]:
         """Store the built symbols in one pipelined round trip: per symbol the number of maps
@@ -198,8 +248,9 @@ class MapWorker:
         writes: list[tuple[_Built, SymbolWrites]] = []
         for result in built:
             if result.error is not None:
-                outcomes[result.info.symbol] = await self._failed(result.info, "model",
-                                                                 result.error)
+                stage = "aggregate" if result.info.exchange == AGGREGATE_EXCHANGE else "model"
+                outcomes[self.label(result.info)] = await self._failed(result.info, stage,
+                                                                      result.error)
                 continue
             if result.book_refused is not None:
                 self.metrics.failures.labels(result.info.symbol, "book").inc()
@@ -209,34 +260,66 @@ class MapWorker:
         try:
             refused = await self.store.write_refreshes([w for _, w in writes])
         except StoreUnavailable as exc:
-            refused = {write.symbol: str(exc) for _, write in writes}
+            refused = {(write.exchange, write.symbol): str(exc) for _, write in writes}
         for result, write in writes:
             info = result.info
-            if info.symbol in refused:
-                outcomes[info.symbol] = await self._failed(
-                    info, "store", StoreUnavailable(refused[info.symbol]))
+            if (info.exchange, info.symbol) in refused:
+                outcomes[self.label(info)] = await self._failed(
+                    info, "store", StoreUnavailable(refused[(info.exchange, info.symbol)]))
                 continue
             for document in write.history:
-                self._history_marks[(info.symbol, document.head["window"])] = (
+                self._history_marks[(info.exchange, info.symbol, document.head["window"])] = (
                     document.head["stats"]["last_candle_open_ms"])
             for document in result.documents:
                 self.metrics.build_seconds.observe(result.seconds / len(result.documents))
                 self.metrics.builds.labels(info.symbol, document.head["window"], "ok").inc()
             await self._recovered(info)
-            outcomes[info.symbol] = len(result.documents)
+            outcomes[self.label(info)] = len(result.documents)
         return outcomes
 
-    def _build_all(self, snapshots: list[MarketSnapshot]) -> list[_Built]:
-        """Every snapshot's documents and order book, encoded (CPU-bound, in a thread)."""
-        return [self._build(snapshot) for snapshot in snapshots]
+    def _build_all(self, fetched: dict[str, list[MarketSnapshot | VenueBuild]]
+                   ) -> list[_Built]:
+        """Every venue's documents and order book of each symbol, and with several venues
+        their sum (CPU-bound, in a thread)."""
+        built: list[_Built] = []
+        for symbol, venues in fetched.items():
+            own = [self._build(v) for v in venues if isinstance(v, MarketSnapshot)]
+            built += own
+            if len(self.coverage[symbol]) > 1:
+                builds = {b.venue.venue: b.venue for b in own if b.venue is not None}
+                builds |= {v.venue: v for v in venues if isinstance(v, VenueBuild)}
+                built.append(self._aggregate(symbol, [builds[venue] for venue
+                                                      in self.coverage[symbol]]))
+        return built
+
+    def _aggregate(self, symbol: str, builds: list[VenueBuild]) -> _Built:
+        """The symbol's `all` documents, or why there are none."""
+        info, _ = next(iter(self.coverage[symbol].values()))
+        info = replace(info, exchange=AGGREGATE_EXCHANGE)
+        started = time.perf_counter()
+        try:
+            documents, missing = aggregate_documents(
+                symbol, builds, list(self.windows), self.params, self.settings.max_map_age_s,
+                self.model)
+        except Exception as exc:  # as for one venue's map: never stops the rest
+            return _Built(info, error=exc)
+        if not documents:
+            return _Built(info, error=MarketSourceError(missing))
+        return _Built(info, documents, seconds=time.perf_counter() - started)
 
     def _build(self, snapshot: MarketSnapshot) -> _Built:
         started = time.perf_counter()
+        venue = snapshot.info.exchange
         try:
-            documents = encode_documents(snapshot, self.windows, self.params, self.model)
+            maps = build_maps(snapshot, self.windows, self.params)
+            stats = candle_stats(snapshot.candles, snapshot.now_ms)
+            documents = encode_maps(snapshot, maps, self.params, self.model, stats)
         except Exception as exc:  # one symbol's fault, whatever it is, must not stop the rest
-            return _Built(snapshot.info, error=exc)
+            return _Built(snapshot.info, error=exc,
+                          venue=VenueBuild(venue, error=f"model: {exc}"))
         seconds = time.perf_counter() - started
+        built = (VenueBuild(venue, snapshot, maps, candle_stats=stats)
+                 if self._aggregated(snapshot.info) else None)
         try:
             if snapshot.book is None:
                 raise BookError("no order book in the snapshot")
@@ -244,16 +327,20 @@ class MapWorker:
         except BookError as exc:
             # advice then sees the previous book age out; the maps are still stored
             return _Built(snapshot.info, documents, seconds=seconds, book_refused=str(exc),
-                          last_price=snapshot.price)
+                          last_price=snapshot.price, venue=built)
         return _Built(snapshot.info, documents, book.to_json_bytes(), seconds=seconds,
-                      last_price=book.mid or snapshot.price)
+                      last_price=book.mid or snapshot.price, venue=built)
+
+    def _aggregated(self, info: SymbolInfo) -> bool:
+        return len(self.coverage[info.symbol]) > 1
 
     def _writes(self, result: _Built) -> SymbolWrites:
         """The store writes of one built symbol: maps, book, the history snapshots of windows
         with a new candle since the last one stored (not one per tick), the success."""
+        info = result.info
         history = [
             document for document in result.documents
-            if self._history_marks.get((result.info.symbol, document.head["window"]))
+            if self._history_marks.get((info.exchange, info.symbol, document.head["window"]))
             != document.head["stats"]["last_candle_open_ms"]
         ]
         return SymbolWrites(
@@ -265,11 +352,12 @@ class MapWorker:
     async def _failed(self, info: SymbolInfo, stage: str, exc: Exception) -> str:
         reason = f"{stage}: {exc}"
         self.metrics.failures.labels(info.symbol, stage).inc()
-        consecutive = self._consecutive_failures.get(info.symbol, 0) + 1
-        self._consecutive_failures[info.symbol] = consecutive
+        key = (info.exchange, info.symbol)
+        consecutive = self._consecutive_failures.get(key, 0) + 1
+        self._consecutive_failures[key] = consecutive
         if consecutive == 1:
             log.warning("refresh of %s failed (%s); failures in a row are counted, not logged",
-                        info.symbol, reason, exc_info=exc if stage == "model" else None)
+                        self.label(info), reason, exc_info=exc if stage == "model" else None)
         # With the store down the failure is visible anyway: maps go stale, /readyz says why.
         with contextlib.suppress(StoreUnavailable):
             await self.store.record_failure(
@@ -278,6 +366,6 @@ class MapWorker:
         return reason
 
     async def _recovered(self, info: SymbolInfo) -> None:
-        failures = self._consecutive_failures.pop(info.symbol, 0)
+        failures = self._consecutive_failures.pop((info.exchange, info.symbol), 0)
         if failures:
-            log.info("refresh of %s recovered after %d failures", info.symbol, failures)
+            log.info("refresh of %s recovered after %d failures", self.label(info), failures)

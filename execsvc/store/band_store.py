@@ -185,12 +185,13 @@ class BandStore:
         versions = await self._call(self._queue(self.redis, write, [summary]))
         return int(versions[1])
 
-    async def write_refreshes(self, writes: Sequence[SymbolWrites]) -> dict[str, str]:
+    async def write_refreshes(self, writes: Sequence[SymbolWrites]
+                              ) -> dict[tuple[str, str], str]:
         """Store many symbols' refreshes, one script call each (a symbol's maps, book,
         history and status change together), pipelined in round trips of about
-        `PIPELINE_BYTES`; returns the reason for each symbol whose writes failed. Raises
-        StoreUnavailable when Redis cannot be reached at all."""
-        failed: dict[str, str] = {}
+        `PIPELINE_BYTES`; returns the reason for each (exchange, symbol) whose writes failed.
+        Raises StoreUnavailable when Redis cannot be reached at all."""
+        failed: dict[tuple[str, str], str] = {}
         start, size = 0, 0
         for end, write in enumerate(writes, start=1):
             size += payload_bytes(write)
@@ -199,12 +200,13 @@ class BandStore:
                 start, size = end, 0
         return failed
 
-    async def _write_pipelined(self, writes: Sequence[SymbolWrites]) -> dict[str, str]:
+    async def _write_pipelined(self, writes: Sequence[SymbolWrites]
+                               ) -> dict[tuple[str, str], str]:
         pipe = self.redis.pipeline(transaction=False)
         for write in writes:
             await self._queue(pipe, write)
         results = await self._call(pipe.execute(raise_on_error=False))
-        return {write.symbol: f"redis error: {result}"
+        return {(write.exchange, write.symbol): f"redis error: {result}"
                 for write, result in zip(writes, results, strict=True)
                 if isinstance(result, Exception)}
 

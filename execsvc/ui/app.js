@@ -2,7 +2,8 @@
  *
  * Fetches the server-rendered SVG charts (/map/{symbol}.svg and /map/{symbol}/heatmap.svg),
  * inlines them, turns their <title> elements into tooltips, lists the largest clusters from
- * the chart's data attributes, states the map's rolling online score against the realised
+ * the chart's data attributes (a venue selector picks the venues' sum or one venue's map, and
+ * bars stack by leverage or by venue), states the map's rolling online score against the realised
  * liquidations (GET /model), follows /stream/maps (EventSource) to redraw on every update
  * of the shown map without a reload, and ticks the map's age, with a STALE banner past
  * max_map_age_s. No library, nothing loaded from other hosts.
@@ -15,6 +16,7 @@
   const $ = (id) => document.getElementById(id);
   const els = {
     symbol: $("symbol"), window: $("window"), range: $("range"), leverages: $("leverages"),
+    exchange: $("exchange"), stack: $("stack"),
     map: $("map"), heatmap: $("heatmap"), clusters: document.querySelector("#clusters tbody"),
     live: $("live"), age: $("age"), stale: $("stale"), tooltip: $("tooltip"),
     jsonLink: $("json-link"), svgLink: $("svg-link"),
@@ -24,6 +26,8 @@
     config: null,
     symbol: null,
     window: null,
+    exchange: null,        // "all" (the venues' sum) or a venue
+    stack: "leverage",     // bars by "leverage" or "venue"
     leverages: new Set(),
     range: "",
     version: null,         // version of the map shown
@@ -46,8 +50,10 @@
 
   function mapUrl() {
     const { width, height } = chartSize(els.map, 0.46, 360, 640);
-    const params = new URLSearchParams({ window: state.window, width, height });
-    if (state.leverages.size < state.config.leverages.length) {
+    const params = new URLSearchParams({
+      window: state.window, exchange: state.exchange, stack: state.stack, width, height,
+    });
+    if (state.stack === "leverage" && state.leverages.size < state.config.leverages.length) {
       for (const lev of state.leverages) params.append("leverage", lev);
     }
     if (state.range) params.set("range_pct", state.range);
@@ -56,7 +62,9 @@
 
   function heatmapUrl() {
     const { width, height } = chartSize(els.heatmap, 0.32, 280, 520);
-    const params = new URLSearchParams({ window: state.window, width, height });
+    const params = new URLSearchParams({
+      window: state.window, exchange: state.exchange, width, height,
+    });
     if (state.range) params.set("range_pct", state.range);
     return `/map/${encodeURIComponent(state.symbol)}/heatmap.svg?${params}`;
   }
@@ -134,6 +142,7 @@
     state.loads += 1;
     Object.assign(els.map.dataset, {
       symbol: d.symbol, window: d.window, version: d.version, price: d.price,
+      exchange: d.exchange, stack: d.stack, venues: d.venues,
       shownLeverages: d.shownLeverages, loads: String(state.loads), loadId: window.__loadId,
     });
     fillClusters(svg);
@@ -268,7 +277,8 @@
   function openStream() {
     if (state.stream) state.stream.close();
     state.streamOpened = false;
-    const stream = new EventSource(`/stream/maps?symbol=${encodeURIComponent(state.symbol)}`);
+    const query = new URLSearchParams({ symbol: state.symbol, exchange: state.exchange });
+    const stream = new EventSource(`/stream/maps?${query}`);
     state.stream = stream;
     stream.addEventListener("open", () => {
       setLive(true, "live");
@@ -321,10 +331,26 @@
     return o;
   }
 
+  /** The symbol's maps (`all` first when it has several venues) as the venue options. */
+  function fillExchanges(wanted) {
+    const choices = state.config.exchanges[state.symbol] || [];
+    state.exchange = choices.includes(wanted) ? wanted : choices[0];
+    els.exchange.replaceChildren(...choices.map((e) => option(e, e)));
+    els.exchange.value = state.exchange;
+  }
+
+  function setStack(stack) {
+    state.stack = stack === "venue" ? "venue" : "leverage";
+    els.stack.value = state.stack;
+    els.leverages.disabled = state.stack === "venue";  // a venue's bars hold every leverage
+  }
+
   function buildControls(config) {
     const params = new URLSearchParams(location.search);
     const symbol = (params.get("symbol") || "").toUpperCase();
     state.symbol = config.symbols.includes(symbol) ? symbol : config.symbols[0];
+    fillExchanges(params.get("exchange"));
+    setStack(params.get("stack"));
     const win = params.get("window");
     state.window = config.windows.includes(win) ? win : config.default_window;
     const wanted = params.getAll("leverage").map(Number);
@@ -357,7 +383,16 @@
 
     els.symbol.addEventListener("change", () => {
       state.symbol = els.symbol.value;
+      fillExchanges(state.exchange);
       changed(true);
+    });
+    els.exchange.addEventListener("change", () => {
+      state.exchange = els.exchange.value;
+      changed(true);
+    });
+    els.stack.addEventListener("change", () => {
+      setStack(els.stack.value);
+      changed(false);
     });
     els.window.addEventListener("change", () => {
       state.window = els.window.value;
@@ -371,15 +406,19 @@
 
   function syncUrl() {
     document.title = `${state.symbol} ${state.window} · liquidation map · execsvc`;
-    const params = new URLSearchParams({ symbol: state.symbol, window: state.window });
+    const params = new URLSearchParams({
+      symbol: state.symbol, window: state.window, exchange: state.exchange,
+    });
+    if (state.stack === "venue") params.set("stack", "venue");
     if (state.leverages.size < state.config.leverages.length) {
       for (const lev of state.leverages) params.append("leverage", lev);
     }
     if (state.range) params.set("range", state.range);
     history.replaceState(null, "", `${location.pathname}?${params}`);
     const base = `/map/${encodeURIComponent(state.symbol)}`;
-    els.jsonLink.href = `${base}?window=${state.window}`;
-    els.svgLink.href = `${base}.svg?window=${state.window}`;
+    const query = `window=${state.window}&exchange=${encodeURIComponent(state.exchange)}`;
+    els.jsonLink.href = `${base}?${query}`;
+    els.svgLink.href = `${base}.svg?${query}&stack=${state.stack}`;
   }
 
   function changed(symbolChanged) {

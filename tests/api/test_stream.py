@@ -116,6 +116,28 @@ async def test_window_filter(live, redis_client: Redis) -> None:
     assert event["data"]["window"] == "1d"
 
 
+async def test_exchange_filter_keeps_the_venues_sum(live, redis_client: Redis) -> None:
+    """BTCUSDT registered on two venues: `exchange=all` streams the sum's updates only, and a
+    venue the symbol is not on is a 404 naming `query.exchange`."""
+    store = BandStore(redis_client)
+    await store.register_symbols({"BTCUSDT": {
+        "exchange": "binanceusdm", "exchanges": ["binanceusdm", "bybit"], "default_map": "all",
+        "quote_currency": "USDT", "has_open_interest": True}})
+    async with httpx.AsyncClient(base_url=live.url, timeout=10) as client:
+        unknown = await client.get("/stream/maps", params={"exchange": "kraken"})
+        assert unknown.status_code == 404 and unknown.json()["field"] == "query.exchange"
+        async with client.stream("GET", "/stream/maps",
+                                 params={"symbol": "BTCUSDT", "exchange": "all"}) as response:
+            assert response.status_code == 200
+            await eventually(lambda: subscribers(redis_client))
+            for exchange in ("binanceusdm", "all"):
+                document, summary = notice_document("BTCUSDT")
+                await store.put_map({**document, "exchange": exchange},
+                                    {**summary, "exchange": exchange})
+            (event,) = await asyncio.wait_for(read_events(response.aiter_lines(), 1), 10)
+    assert event["data"]["exchange"] == "all"
+
+
 async def test_heartbeats(live, redis_client: Redis, monkeypatch) -> None:
     monkeypatch.setattr(routes_stream, "HEARTBEAT_S", 0.2)
     comments = []

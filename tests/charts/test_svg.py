@@ -149,6 +149,38 @@ def test_bars_sit_on_their_bands_stacked_by_leverage() -> None:
     assert top5 < float(lev50[8].get("y")) < float(lev10[15].get("y"))
 
 
+def test_bars_stack_by_venue_with_each_venues_share() -> None:
+    """An aggregated map split 1:3 between two venues in every band: one bar layer per venue,
+    the second three times the first and stacked on it; tooltips name each venue's part."""
+    document = synthetic_document()
+    totals = [b["long_notional_quote"] + b["short_notional_quote"] for b in document["bands"]]
+    document |= {"exchange": "all", "notional_by_venue_quote": {
+        "binanceusdm": [t / 4 for t in totals], "bybit": [3 * t / 4 for t in totals]}}
+    root = parse(render_map_svg(document, range_pct=10, stack="venue"))
+    assert root.get("data-stack") == "venue" and root.get("data-venues") == "binanceusdm,bybit"
+    layers = {g.get("data-venue"): (g.get("fill"), g.findall("s:rect", NS))
+              for g in by_class(root, "g", "bars")}
+    assert list(layers) == ["binanceusdm", "bybit"]
+    assert [fill for fill, _ in layers.values()] == palette.venue_colours(2)
+    assert len(layers["binanceusdm"][1]) == len(layers["bybit"][1]) == 4
+    for a, b in zip(layers["binanceusdm"][1], layers["bybit"][1], strict=True):
+        assert float(b.get("height")) == pytest.approx(3 * float(a.get("height")), rel=0.02)
+        assert float(b.get("y")) + float(b.get("height")) == pytest.approx(
+            float(a.get("y")), abs=0.15)
+    texts = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    assert "Bars by venue:" in texts and "bybit" in texts
+    tips = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert any("By venue: binanceusdm 1M \u00b7 bybit 3M" in (t or "") for t in tips)
+    with pytest.raises(ValueError, match="every leverage"):
+        render_map_svg(document, stack="venue", leverages=[10.0])
+
+
+def test_one_venues_map_stacked_by_venue_is_one_layer() -> None:
+    root = parse(render_map_svg(synthetic_document(), stack="venue"))
+    (layer,) = by_class(root, "g", "bars")
+    assert layer.get("data-venue") == "binanceusdm" and len(layer.findall("s:rect", NS)) == 4
+
+
 def test_price_line_is_at_the_price() -> None:
     root = parse(render_map_svg(synthetic_document()))
     (line,) = by_class(root, "line", "price-line")
@@ -451,7 +483,10 @@ async def test_page_and_its_data(ready) -> None:
     assert "EventSource" in script.text and "/stream/maps" in script.text
     assert (await client.get("/ui/app.css")).headers["content-type"].startswith("text/css")
     config = (await client.get("/ui/config.json")).json()
-    assert config == {"symbols": SYMBOLS, "windows": ["1d", "7d"], "default_window": "7d",
+    venue = {"BTC-PERP": "ftx"}  # the bundled replay's one venue per recording
+    exchanges = {s: [venue.get(s, "hyperliquid")] for s in SYMBOLS}
+    assert config == {"symbols": SYMBOLS, "exchanges": exchanges, "windows": ["1d", "7d"],
+                      "default_window": "7d",
                       "leverages": [10.0, 25.0, 50.0, 100.0], "max_map_age_s": 30.0,
                       "refresh_interval_s": 5.0}
 

@@ -248,3 +248,60 @@ def test_the_sensitivity_rule_drops_rows_below_5_percent_of_the_coin_median() ->
     data = {"coin": np.array(["BTC", "BTC", "BTC", "ETH", "ETH"]),
             "liq_count": np.array([100, 2.0, 5, 1, 0])}
     assert without_near_zero(data, truth).tolist() == [True, False, True, True, False]
+
+
+def venue_case(root: Path, low: float, high: float) -> tuple[Path, Path]:
+    """`write_case`'s market on two venues (`<venue>/BTC/`), each priced by its own rules."""
+    venues = root / "venues"
+    venues.mkdir()
+    truth = root / "truth.csv"
+    for venue in ("hyperliquid", "binanceusdm"):
+        markets, truth = write_case(root / venue, low, high)
+        markets.rename(venues / venue)
+    return venues, truth
+
+
+def test_the_venues_summed_add_their_maps(tmp_path: Path) -> None:
+    """Both venues liquidate their 250 of longs above a low of 85, each at its own price: the
+    sum holds both, and the naive baseline reads the venues' summed open interest."""
+    venues, truth = venue_case(tmp_path, low=85.0, high=105.0)
+    summed = evaluate(PARAMS, data_dir=venues, truth_file=truth, window="1d", window_s=86_400,
+                      venue="all")
+    (day,) = summed.predictions
+    assert day.bands_long == pytest.approx(2 * OPENED / 2, abs=0.05)
+    assert day.bands_short == 0.0
+    assert day.oi_quote == 3000.0 and day.naive_long == pytest.approx(3000 * 0.15)
+    inputs = summed.metrics["inputs"]
+    assert inputs["venues_summed"] == ["binanceusdm", "hyperliquid"]
+    assert inputs["venue"] == "all" and inputs["truth_venue"] == "as given"
+    one = evaluate(PARAMS, data_dir=venues, truth_file=truth, window="1d", window_s=86_400,
+                   venue="hyperliquid")
+    assert one.predictions[0].bands_long == pytest.approx(OPENED / 2, abs=0.02)
+    assert one.metrics["inputs"]["venues_summed"] == ["hyperliquid"]
+    with pytest.raises(EvaluationInputError, match="no data of venue 'okx'"):
+        evaluate(PARAMS, data_dir=venues, truth_file=truth, window="1d", window_s=86_400,
+                 venue="okx")
+
+
+def test_a_short_inside_one_venues_band_counts_that_venues_part(tmp_path: Path) -> None:
+    """A high of 109 between the two venues' 10x short liquidation prices (Hyperliquid's
+    108.6 with its 1/80 maintenance rate, Binance's 109.6 with 0.4 %): only Hyperliquid's
+    shorts are reached, and the sum holds just them."""
+    venues, truth = venue_case(tmp_path, low=99.0, high=109.0)
+    summed = evaluate(PARAMS, data_dir=venues, truth_file=truth, window="1d", window_s=86_400,
+                      venue="all").predictions[0]
+    each = [evaluate(PARAMS, data_dir=venues, truth_file=truth, window="1d", window_s=86_400,
+                     venue=venue).predictions[0] for venue in ("hyperliquid", "binanceusdm")]
+    assert each[0].bands_short == pytest.approx(OPENED / 2, abs=0.02)
+    assert each[1].bands_short == 0.0
+    assert summed.bands_short == pytest.approx(OPENED / 2, abs=0.05)
+
+
+def test_a_directory_of_coins_summed_is_its_one_venue(tmp_path: Path) -> None:
+    markets, truth = write_case(tmp_path, low=85.0, high=105.0)
+    summed = evaluate(PARAMS, data_dir=markets, truth_file=truth, window="1d", window_s=86_400,
+                      venue="all")
+    alone = evaluate(PARAMS, data_dir=markets, truth_file=truth, window="1d", window_s=86_400,
+                     venue="hyperliquid")
+    assert summed.predictions == alone.predictions
+    assert summed.metrics["inputs"]["venues_summed"] == ["hyperliquid"]

@@ -137,14 +137,14 @@ async def test_chunks_store_everything_and_keep_faults_to_their_symbol(
     store = BandStore(redis_client)
     worker = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), store, settings())
     await redis_client.set("execsvc:status:hyperliquid:ETHUSDT", "not a hash")
-    real_encode = worker_module.encode_documents
+    real_build = worker_module.build_maps
 
-    def encode(snapshot, *args):
+    def build(snapshot, *args):
         if snapshot.info.symbol == "BTC-PERP":
             raise FloatingPointError("model blew up")
-        return real_encode(snapshot, *args)
+        return real_build(snapshot, *args)
 
-    monkeypatch.setattr(worker_module, "encode_documents", encode)
+    monkeypatch.setattr(worker_module, "build_maps", build)
     report = await worker.tick()
     assert report.built == 2
     assert report.failed["BTC-PERP"].startswith("model: model blew up")

@@ -82,7 +82,7 @@ async def test_refreshes_go_out_in_bounded_pipelines(redis_client: Redis, monkey
 
     await redis_client.set("execsvc:status:ex:S3", "not a hash")
     failed = await store.write_refreshes([write(f"S{i}", "1d") for i in range(5)])
-    assert set(failed) == {"S3"} and "WRONGTYPE" in failed["S3"]
+    assert set(failed) == {("ex", "S3")} and "WRONGTYPE" in failed[("ex", "S3")]
     assert sum(sent) == 5 and len(sent) >= 3
     for i in (0, 4):
         stored = await store.get_map("ex", f"S{i}", "1d")

@@ -37,6 +37,7 @@ from tests.api.test_stream import settings
 from tests.support.binance_stub import BinanceStub
 from tests.support.liquidation_streams import LiquidationStreams, binance_force_order
 from tests.support.live_server import LiveServer
+from tests.support.venues import HOUR_MS, frozen_replay
 
 VIEWPORT = (1360, 1700)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -196,6 +197,19 @@ def svg_state(browser: Chromium) -> dict[str, Any]:
     })()""")
 
 
+def hover_largest_band(browser: Chromium) -> str:
+    """Hover the map's band with the most notional; the tooltip's text."""
+    box = browser.evaluate("""(() => {
+      const hits = Array.from(document.querySelectorAll('#map svg rect.hit'));
+      const hit = hits.sort((a, b) => b.dataset.notional - a.dataset.notional)[0];
+      const r = hit.getBoundingClientRect();
+      return {x: r.left + r.width / 2, y: r.top + r.height * 0.7};
+    })()""")
+    browser.hover(box["x"], box["y"])
+    return browser.wait_for("!document.getElementById('tooltip').hidden && "
+                            "document.getElementById('tooltip').innerText")
+
+
 def expected_x(state: dict[str, Any]) -> float:
     left, _, right, _ = (float(v) for v in state["plot"].split(","))
     low, high = (float(v) for v in state["domain"].split(","))
@@ -235,16 +249,8 @@ def test_page_draws_switches_window_and_follows_the_stream(
                                 ".textContent").startswith("Realised liquidations: replay")
 
         # hovering a bar shows its range, notional, intensity and distance
-        box = browser.evaluate("""(() => {
-          const hits = Array.from(document.querySelectorAll('#map svg rect.hit'));
-          const hit = hits.sort((a, b) => b.dataset.notional - a.dataset.notional)[0];
-          const r = hit.getBoundingClientRect();
-          return {x: r.left + r.width / 2, y: r.top + r.height * 0.7};
-        })()""")
-        browser.hover(box["x"], box["y"])
-        tip = browser.wait_for("!document.getElementById('tooltip').hidden && "
-                               "document.getElementById('tooltip').innerText")
-        assert "USDC" in tip and "Intensity" in tip  # the replayed venue, Hyperliquid
+        tip = hover_largest_band(browser)
+        assert "USDC" in tip and "Intensity" in tip  # the replayed venues quote USDC
         assert "% below the price" in tip or "% above the price" in tip
         browser.screenshot(tmp_path / "ui-btcusdt-7d.png")
         browser.hover(5, 5)
@@ -368,3 +374,58 @@ def test_page_draws_realised_liquidations_from_a_live_stream(
     largest = max(drawn["marks"], key=lambda m: m["r"])
     assert largest["price"] == sent[1][0], "the largest notional has the largest mark"
     assert "4 BTCUSDT liquidations" in drawn["line"] and "a sample" in drawn["line"]
+
+
+def test_venue_selector_and_bars_by_venue(
+    browser: Chromium, redis_server, tmp_path: Path
+) -> None:
+    """BTCUSDT on two venues: the page shows their sum by default, stacks its bars by venue on
+    request (each venue's share, named in the tooltip), and switches to one venue's map."""
+    SyncRedis.from_url(redis_server.url).flushall()
+    config = settings(windows="1d,7d", refresh_interval_s=1.0)
+    store = BandStore(Redis.from_url(redis_server.url))
+    sources = {"binanceusdm": frozen_replay(config.symbols),
+               "bybit": frozen_replay(["BTCUSDT"], HOUR_MS)}
+    worker = MapWorker(sources, store, config, worker_id="venues")
+    app = make_app(config, with_worker=True, store=store, worker=worker)
+    with LiveServer(app) as server:
+        browser.navigate(f"{server.url}/ui?symbol=BTCUSDT&window=7d")
+        browser.wait_for("document.querySelectorAll('#map svg g.bars rect').length > 20")
+        options = browser.evaluate(
+            "Array.from(document.getElementById('exchange').options).map((o) => o.value)")
+        assert options == ["all", "binanceusdm", "bybit"]
+        assert browser.evaluate("document.querySelector('#map svg').dataset.exchange") == "all"
+        assert browser.evaluate("document.querySelector('#map svg').dataset.venues") == (
+            "binanceusdm,bybit")
+
+        browser.evaluate("(() => { const s = document.getElementById('stack'); "
+                         "s.value = 'venue'; s.dispatchEvent(new Event('change')); })()")
+        browser.wait_for("document.querySelector('#map svg').dataset.stack === 'venue'")
+        layers = browser.evaluate("""Array.from(document.querySelectorAll('#map svg g.bars'))
+          .map((g) => [g.dataset.venue, g.querySelectorAll('rect').length])""")
+        assert [name for name, _ in layers] == ["binanceusdm", "bybit"]
+        assert all(count > 0 for _, count in layers), "both venues have bars"
+        assert browser.evaluate("document.getElementById('leverages').disabled") is True
+        assert "Bars by venue:" in browser.evaluate(
+            "document.querySelector('#map svg').textContent")
+        assert "stack=venue" in browser.evaluate("location.search")
+        tip = hover_largest_band(browser)
+        assert "By venue: binanceusdm" in tip and "bybit" in tip
+        browser.screenshot(tmp_path / "ui-btcusdt-by-venue.png")
+        browser.hover(5, 5)
+
+        browser.evaluate("(() => { const s = document.getElementById('exchange'); "
+                         "s.value = 'bybit'; s.dispatchEvent(new Event('change')); })()")
+        browser.wait_for("document.querySelector('#map svg').dataset.exchange === 'bybit'")
+        assert browser.evaluate("""Array.from(document.querySelectorAll('#map svg g.bars'))
+          .map((g) => g.dataset.venue)""") == ["bybit"]
+        assert "exchange=bybit" in browser.evaluate("location.search")
+        assert "exchange=bybit" in browser.evaluate(
+            "document.getElementById('json-link').getAttribute('href')")
+        browser.evaluate("(() => { const s = document.getElementById('symbol'); "
+                         "s.value = 'ETHUSDT'; s.dispatchEvent(new Event('change')); })()")
+        browser.wait_for("document.querySelector('#map svg').dataset.symbol === 'ETHUSDT'")
+        assert browser.evaluate(
+            "Array.from(document.getElementById('exchange').options).map((o) => o.value)"
+        ) == ["binanceusdm"]
+        browser.navigate("about:blank")

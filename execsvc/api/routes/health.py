@@ -27,10 +27,9 @@ async def _not_ready_reasons(ctx: ApiContext) -> list[str]:
     except StoreUnavailable as exc:
         return [str(exc)]
     reasons: list[str] = []
-    registry = await ctx.store.symbol_registry()
     limit = ctx.settings.max_map_age_s
     for symbol in ctx.settings.symbols:
-        exchange = registry.get(symbol, {}).get("exchange", ctx.settings.exchange)
+        exchange = (await ctx.cache.venues_of(symbol)).default_map
         for window in ctx.settings.windows:
             fresh = await ctx.store.map_freshness(exchange, symbol, window)
             if fresh is None:
@@ -49,7 +48,8 @@ async def _not_ready_reasons(ctx: ApiContext) -> list[str]:
     return reasons
 
 
-@router.get("/readyz", summary="Store reachable and every map fresh",
+@router.get("/readyz", summary="Store reachable and every map served by default fresh (with "
+            "several venues, their sum: a venue left out of it is named in the map)",
             response_model=StatusResponse, responses=problems(503))
 async def readyz(ctx: Ctx) -> Response:
     reasons = await _not_ready_reasons(ctx)
@@ -61,13 +61,13 @@ async def readyz(ctx: Ctx) -> Response:
 async def _refresh_store_gauges(ctx: ApiContext) -> None:
     gauges = ctx.store_metrics
     try:
-        registry = await ctx.store.symbol_registry()
+        venues = {symbol: await ctx.cache.venues_of(symbol) for symbol in ctx.settings.symbols}
     except StoreUnavailable:
         gauges.store_up.set(0)
         return
     gauges.store_up.set(1)
     for symbol in ctx.settings.symbols:
-        exchange = registry.get(symbol, {}).get("exchange", ctx.settings.exchange)
+        exchange = venues[symbol].default_map
         for window in ctx.settings.windows:
             fresh = await ctx.store.map_freshness(exchange, symbol, window)
             age = fresh.age_s() if fresh else float("inf")

@@ -22,11 +22,11 @@ from execsvc.api.problems import field_problem, problems
 from execsvc.api.responses import FastJSONResponse
 from execsvc.api.schemas import (
     EpochMsQuery,
-    ExchangeQuery,
     LiquidationBandsResponse,
     LiquidationLimit,
     LiquidationsResponse,
     SymbolPath,
+    VenueQuery,
     WindowQuery,
 )
 from execsvc.domain.units import iso_utc
@@ -63,7 +63,7 @@ async def liquidations(
     since: EpochMsQuery = None,
     until: EpochMsQuery = None,
     limit: LiquidationLimit = 1000,
-    exchange: ExchangeQuery = None,
+    exchange: VenueQuery = None,
 ) -> FastJSONResponse:
     """Events with `since <= time_ms <= until` (default: the last `LIQUIDATION_SCORE_HOURS`),
     oldest first, at most `limit`; when more matched, `truncated` is true and `next_since_ms`
@@ -93,7 +93,7 @@ async def liquidation_bands(
     window: WindowQuery = "7d",
     since: EpochMsQuery = None,
     until: EpochMsQuery = None,
-    exchange: ExchangeQuery = None,
+    exchange: VenueQuery = None,
 ) -> FastJSONResponse:
     """The events of `[since, until]` (default: the last `LIQUIDATION_SCORE_HOURS`) put on the
     bands of the current `window` map; events outside its range are totalled apart. The map

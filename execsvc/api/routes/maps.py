@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from execsvc.api.deps import Ctx
@@ -21,32 +23,42 @@ from execsvc.maps.leverage_filter import for_leverages
 router = APIRouter(tags=["maps"])
 
 
-@router.get("/symbols", summary="Configured symbols with map version, age and freshness",
-            response_model=SymbolsResponse, responses=problems(503))
-async def symbols(ctx: Ctx) -> FastJSONResponse:
-    registry = await ctx.store.symbol_registry()
+async def _map_status(ctx: Ctx, exchange: str, symbol: str) -> dict[str, Any]:
+    """Version, age and freshness of each window's map on `exchange`, and its last error."""
     limit = ctx.settings.max_map_age_s
+    windows = {}
+    for window in ctx.settings.windows:
+        fresh = await ctx.store.map_freshness(exchange, symbol, window)
+        windows[window] = {
+            "version": None if fresh is None else fresh.version,
+            "age_s": None if fresh is None else round(fresh.age_s(), 3),
+            "stale": fresh is None or fresh.stale_reason(limit) is not None,
+        }
+    status = await ctx.store.status(exchange, symbol)
+    failing = status.get("consecutive_failures", "0") != "0"
+    return {"exchange": exchange, "windows": windows,
+            "last_error": status.get("last_error") if failing else None}
+
+
+@router.get("/symbols", summary="Configured symbols with their venues and each map's version, "
+            "age and freshness", response_model=SymbolsResponse, responses=problems(503))
+async def symbols(ctx: Ctx) -> FastJSONResponse:
+    """Per symbol, the map served by default (`exchange`: `all` when several venues are
+    summed) with its windows, and every venue's own maps (`venues`)."""
+    registry = await ctx.store.symbol_registry()
     answer = []
     for symbol in ctx.settings.symbols:
         info = registry.get(symbol, {})
-        exchange = info.get("exchange", ctx.settings.exchange)
-        windows = {}
-        for window in ctx.settings.windows:
-            fresh = await ctx.store.map_freshness(exchange, symbol, window)
-            windows[window] = {
-                "version": None if fresh is None else fresh.version,
-                "age_s": None if fresh is None else round(fresh.age_s(), 3),
-                "stale": fresh is None or fresh.stale_reason(limit) is not None,
-            }
-        status = await ctx.store.status(exchange, symbol)
-        failing = status.get("consecutive_failures", "0") != "0"
+        venues = await ctx.cache.venues_of(symbol)
+        default = await _map_status(ctx, venues.default_map, symbol)
         answer.append({
             "symbol": symbol,
-            "exchange": exchange,
+            **default,
             "quote_currency": info.get("quote_currency"),
             "has_open_interest": info.get("has_open_interest"),
-            "windows": windows,
-            "last_error": status.get("last_error") if failing else None,
+            "venues": [default if venue == venues.default_map
+                       else await _map_status(ctx, venue, symbol)
+                       for venue in venues.exchanges],
         })
     return FastJSONResponse({"symbols": answer})
 
@@ -60,8 +72,13 @@ async def get_map(
     exchange: ExchangeQuery = None,
     leverage: LeverageQuery = None,
 ) -> FastJSONResponse:
-    """With `leverage=` (repeatable) the bands, cumulative curves, totals and clusters are
-    those of the given leverages only, as the chart draws them."""
+    """`exchange=all` (the default with several venues) is the venues' maps summed on one
+    grid around the median of their marks, with `venues` (each venue's totals, data age and
+    staleness), `dropped` (venues left out of the sum, with the reason) and each venue's
+    notional per band (`notional_by_venue_quote`) and per cluster; `exchange=<venue>` is that
+    venue's own map. With `leverage=` (repeatable) the bands, cumulative curves, totals and
+    clusters are those of the given leverages only, as the chart draws them (the per-venue
+    notional per band and cluster is then left out: it is not split by leverage)."""
     stored = await ctx.stored_map(symbol, window, exchange)
     document = stored.document
     if leverage:

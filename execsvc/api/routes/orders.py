@@ -3,9 +3,11 @@
 A paper order must be on the symbol's grid (quantity in whole lots, prices on the tick, as the
 map document states it): off it is a 422 naming the field and the nearest accepted value, as
 the exchange would refuse it (live orders are checked against the exchange's own grid).
-Every order is risk-checked against the active policy (with the map the policy names, which
-must be fresh, except for reduce-only orders: closing stays possible on an old map or none, at
-the last stored price) before it reaches the venue: paper accounts or, with
+Every order is risk-checked against the active policy (with the map of the window the policy
+names, the venues' sum by default or the venue in `exchange`, which must be fresh, except for
+reduce-only orders: closing stays possible on an old map or none, at the last stored price;
+`risk_map_exchange` in the answer says which map it read) before it reaches the venue: paper
+accounts or, with
 `TRADING_MODE=live`, the exchange. Idempotent on `client_order_id` per API key: the same
 request again returns the same order; the same id with a different request is refused (409,
 `DUPLICATE_ORDER`), also when the two arrive together. Over the policy's order rate the answer
@@ -72,7 +74,8 @@ async def place_order(body: OrderBody, key: ApiKeyId, ctx: Ctx) -> FastJSONRespo
     existing = await venue.existing(key, order_request)
     if existing is not None:
         return FastJSONResponse(order_out(existing, venue.mode), status_code=200)
-    view = await ctx.order_map(symbol, order_request.reduce_only)
+    view = await ctx.order_map(symbol, order_request.reduce_only, body.exchange)
+    map_exchange = view.document["exchange"] if view is not None else None
     if venue.mode == "paper" and view is not None:
         problem = off_grid_problem(order_request, view.precision)
         if problem is not None:
@@ -85,6 +88,7 @@ async def place_order(body: OrderBody, key: ApiKeyId, ctx: Ctx) -> FastJSONRespo
         raise Problem(
             422, "refused by the risk policy: " + ", ".join(decision.codes),
             type_="urn:execsvc:risk-rejected", policy=ctx.policy.label,
+            risk_map_exchange=map_exchange,
             max_quantity=view.precision.quantity_down(decision.max_quantity),
             violations=[asdict(v) for v in decision.violations],
         )
@@ -94,7 +98,8 @@ async def place_order(body: OrderBody, key: ApiKeyId, ctx: Ctx) -> FastJSONRespo
         await ctx.risk_gate.placed(key, order_request, decision, None)
         raise
     await ctx.risk_gate.placed(key, order_request, decision, order.id)
-    return FastJSONResponse(order_out(order, venue.mode), status_code=201)
+    return FastJSONResponse({**order_out(order, venue.mode), "risk_map_exchange": map_exchange},
+                            status_code=201)
 
 
 def _found(order: Order | None, order_id: str, mode: str) -> FastJSONResponse:

@@ -2,9 +2,11 @@
 
 Each `map` event carries `{symbol, window, exchange, version, computed_at_ms, summary}` where
 `summary` is the compact summary the worker publishes (`price`, `model`, `data_end`,
-`top_clusters`). `?symbol=` (and `?window=`) keep only those maps. A `: ping` comment every
-`HEARTBEAT_S` keeps proxies from closing an idle stream. If the store's pub/sub fails, the
-stream sends an `error` event and ends; browsers reconnect by themselves after `RETRY_MS`.
+`top_clusters`). `?symbol=`, `?window=` and `?exchange=` (`all`, the venues' sum, or a
+venue) keep only those maps; without `exchange` every venue's maps and their sum come. A
+`: ping` comment every `HEARTBEAT_S` keeps proxies from closing an idle stream. If the
+store's pub/sub fails, the stream sends an `error` event and ends; browsers reconnect by
+themselves after `RETRY_MS`.
 
 One Redis subscription per process (`execsvc.api.map_feed.MapFeed`) fans out to every
 connected client; a client that goes away is removed when sse-starlette notices the
@@ -24,9 +26,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from execsvc.api.deps import Ctx
 from execsvc.api.map_feed import MapFeed
-from execsvc.api.problems import problems
-from execsvc.api.schemas import SymbolQuery
-from execsvc.domain.map_document import ClusterSummary
+from execsvc.api.problems import Problem, problems
+from execsvc.api.schemas import ExchangeQuery, SymbolQuery
+from execsvc.domain.map_document import AGGREGATE_EXCHANGE, ClusterSummary
 from execsvc.domain.units import Window
 
 router = APIRouter(tags=["stream"])
@@ -82,7 +84,7 @@ def event_data(notice: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _events(
-    feed: MapFeed, symbol: str | None, window: str | None
+    feed: MapFeed, symbol: str | None, window: str | None, exchange: str | None = None
 ) -> AsyncIterator[ServerSentEvent]:
     async with feed.subscribe() as queue:
         while True:
@@ -95,6 +97,8 @@ async def _events(
                 continue
             if window and notice.get("window") != window:
                 continue
+            if exchange and notice.get("exchange") != exchange:
+                continue
             yield ServerSentEvent(data=orjson.dumps(event_data(notice)).decode(), event="map",
                                   retry=RETRY_MS)
 
@@ -105,10 +109,29 @@ async def stream_maps(
     ctx: Ctx,
     symbol: SymbolQuery = None,
     window: Annotated[Window | None, Query(description="Only this window's maps")] = None,
+    exchange: ExchangeQuery = None,
 ) -> EventSourceResponse:
     key = ctx.known_symbol(symbol, "query.symbol") if symbol else None
     if window:
         ctx.known_window(window)
+    if exchange:
+        exchange = await _known_exchange(ctx, key, exchange)
     return EventSourceResponse(
-        _events(ctx.feed, key, window), ping=HEARTBEAT_S, headers={"Cache-Control": "no-store"}
+        _events(ctx.feed, key, window, exchange), ping=HEARTBEAT_S,
+        headers={"Cache-Control": "no-store"},
     )
+
+
+async def _known_exchange(ctx: Ctx, symbol: str | None, exchange: str) -> str:
+    """The exchange key of the maps `exchange` names: for one symbol as `map_exchange`
+    resolves it, else `all` or a venue of some configured symbol (404 naming
+    `query.exchange` otherwise)."""
+    if symbol:
+        return await ctx.map_exchange(symbol, exchange)
+    known = {AGGREGATE_EXCHANGE}
+    for each in ctx.settings.symbols:
+        known.update((await ctx.cache.venues_of(each)).exchanges)
+    if exchange not in known:
+        raise Problem(404, f"no maps on {exchange}; there are: {', '.join(sorted(known))}",
+                      field="query.exchange", reason="unknown_exchange")
+    return exchange

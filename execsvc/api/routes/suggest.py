@@ -115,7 +115,8 @@ def _stop_answer(body: StopRequest, symbol: str, view: MapView, book: OrderBook 
         rationale=advice.rationale,
         precision=precision.to_json(),
         book_source=book.source if book else None,
-        map=MapRef(version=view.version, age_s=0.0, stale=False),
+        map=MapRef(version=view.version, age_s=0.0, stale=False,
+                   exchange=view.document["exchange"]),
     ).model_dump(exclude={"map"})
 
 
@@ -218,7 +219,8 @@ def _slice_answer(body: SliceRequest, symbol: str, view: MapView, book: OrderBoo
                                 book_half_life_s=round(half_life_s(plan.resilience_rate_per_s),
                                                        3)),
         notes=list(plan.notes), precision=plan.precision.to_json(), book_source=book.source,
-        map=MapRef(version=view.version, age_s=0.0, stale=False),
+        map=MapRef(version=view.version, age_s=0.0, stale=False,
+                   exchange=view.document["exchange"]),
     ).model_dump(exclude={"map"})
 
 

@@ -14,7 +14,7 @@ import asyncio
 import time
 from functools import cache
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from starlette.responses import HTMLResponse, Response
@@ -26,7 +26,7 @@ from execsvc.api.schemas import ExchangeQuery, LeverageQuery, SymbolPath, UiConf
 from execsvc.charts import render_heatmap_svg, render_map_svg
 from execsvc.charts.svg_realised import RealisedPanel
 from execsvc.domain.liquidations import LiquidationEvent
-from execsvc.domain.map_document import MapDocument, UnknownLeverage
+from execsvc.domain.map_document import AGGREGATE_EXCHANGE, MapDocument, UnknownLeverage
 
 router = APIRouter(tags=["charts"])
 
@@ -45,6 +45,9 @@ SVG_RESPONSES = {
 }
 
 
+StackQuery = Annotated[Literal["leverage", "venue"], Query(
+    description="Stack the bars by leverage, or by venue (each venue's share of the venues' "
+                "sum; with `exchange` a venue, that venue alone); by venue takes no `leverage`")]
 RealisedQuery = Annotated[bool, Query(
     description="Draw the realised liquidations of the last LIQUIDATION_SCORE_HOURS (or say "
                 "why there are none)")]
@@ -99,14 +102,18 @@ async def map_svg(
     leverage: LeverageQuery = None,
     range_pct: RangePct = None,
     realised: RealisedQuery = True,
+    stack: StackQuery = "leverage",
 ) -> SvgResponse:
+    if stack == "venue" and leverage:
+        raise field_problem("query.stack", "bars by venue show every leverage",
+                            "stack=venue draws every leverage: leave out `leverage`")
     stored = await ctx.stored_map(symbol, window, exchange)
     freshness = {**ctx.freshness(stored), "max_age_s": ctx.settings.max_map_age_s}
     panel = await realised_panel(ctx, stored.document) if realised else None
     try:
         svg = await asyncio.to_thread(
             render_map_svg, stored.document, width=width, height=height, leverages=leverage,
-            range_pct=range_pct, freshness=freshness, realised=panel,
+            range_pct=range_pct, freshness=freshness, realised=panel, stack=stack,
         )
     except UnknownLeverage as exc:
         raise field_problem("query.leverage", str(exc)) from None
@@ -170,19 +177,28 @@ async def ui_page(
     leverage: Annotated[list[str] | None, Query(description="Leverages shown (repeat)")] = None,
     range: Annotated[str | None, Query(description="Percent either side of the price: 2, 5, "
                                        "10 or 20")] = None,
+    exchange: Annotated[str | None, Query(description="Map shown first: all or a venue")] = None,
+    stack: Annotated[str | None, Query(description="Bars by leverage or venue")] = None,
 ) -> HTMLResponse:
     """The page reads its query (a bookmarkable selection) itself; values it does not know
     fall back to the defaults of `/ui/config.json`."""
     return HTMLResponse(_asset("index.html"), headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/ui/config.json", summary="What the page needs: symbols, windows, leverages, "
-            "the age from which a map is stale", response_model=UiConfig,
-            responses=problems())
+@router.get("/ui/config.json", summary="What the page needs: symbols and their maps (`all` "
+            "and each venue), windows, leverages, the age from which a map is stale",
+            response_model=UiConfig, responses=problems())
 async def ui_config(ctx: Ctx) -> FastJSONResponse:
     settings = ctx.settings
+    exchanges = {}
+    for symbol in settings.symbols:
+        venues = await ctx.cache.venues_of(symbol)
+        several = len(venues.exchanges) > 1
+        exchanges[symbol] = [AGGREGATE_EXCHANGE, *venues.exchanges] if several else list(
+            venues.exchanges)
     return FastJSONResponse({
         "symbols": settings.symbols,
+        "exchanges": exchanges,
         "windows": settings.windows,
         "default_window": "7d" if "7d" in settings.windows else settings.windows[0],
         "leverages": sorted(settings.leverage_mix),
