@@ -4,7 +4,7 @@ market data a map needs, then build one map document per window (pure, CPU-bound
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import orjson
@@ -19,6 +19,7 @@ from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.cohorts import open_interest_at_close
 from execsvc.liqmap.funding import FundingRates
 from execsvc.liqmap.model import LiquidationMap, MapParams, build_map
+from execsvc.liqmap.venues import venue_formula
 from execsvc.maps.document import ModelDescription, encode_document
 from execsvc.market.types import MarketSource, MarketSourceError, OpenInterest, SymbolInfo
 from execsvc.settings import Settings
@@ -53,6 +54,12 @@ def map_params(settings: Settings) -> MapParams:
         cross_share=settings.cross_share,
         cross_margin_multiple=settings.cross_margin_multiple,
     )
+
+
+def venue_params(params: MapParams, venue: str) -> MapParams:
+    """`params` with `venue`'s own liquidation formula (`liqmap.venues.venue_formula`)."""
+    formula = venue_formula(venue)
+    return params if formula == params.formula else replace(params, formula=formula)
 
 
 def snapshot_lookback_s(windows: dict[str, int], params: MapParams) -> int:

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry
 
 from execsvc.domain.book import BookError
 from execsvc.domain.map_document import AGGREGATE_EXCHANGE, EncodedDocument
+from execsvc.liqmap.model import MapParams
 from execsvc.maps.aggregate import VenueBuild, aggregate_documents
 from execsvc.maps.document import ModelDescription
 from execsvc.maps.metrics import WorkerMetrics
@@ -45,6 +46,7 @@ from execsvc.maps.refresh import (
     fetch_snapshot,
     map_params,
     snapshot_lookback_s,
+    venue_params,
 )
 from execsvc.market.types import MarketSource, MarketSourceError, SymbolInfo
 from execsvc.settings import Settings
@@ -118,6 +120,7 @@ class MapWorker:
         self.settings = settings
         self.params = map_params(settings)
         self.model = ModelDescription.of(self.params)
+        self._venue_models: dict[str, tuple[MapParams, ModelDescription]] = {}
         self.windows = settings.window_seconds
         self.lookback_s = snapshot_lookback_s(self.windows, self.params)
         self.metrics = WorkerMetrics(registry or CollectorRegistry())
@@ -307,13 +310,23 @@ class MapWorker:
             return _Built(info, error=MarketSourceError(missing))
         return _Built(info, documents, seconds=time.perf_counter() - started)
 
+    def _venue_model(self, venue: str) -> tuple[MapParams, ModelDescription]:
+        """The model parameters and description of `venue`'s maps (its liquidation formula)."""
+        known = self._venue_models.get(venue)
+        if known is None:
+            params = venue_params(self.params, venue)
+            known = (params, self.model if params is self.params else ModelDescription.of(params))
+            self._venue_models[venue] = known
+        return known
+
     def _build(self, snapshot: MarketSnapshot) -> _Built:
         started = time.perf_counter()
         venue = snapshot.info.exchange
+        params, model = self._venue_model(venue)
         try:
-            maps = build_maps(snapshot, self.windows, self.params)
+            maps = build_maps(snapshot, self.windows, params)
             stats = candle_stats(snapshot.candles, snapshot.now_ms)
-            documents = encode_maps(snapshot, maps, self.params, self.model, stats)
+            documents = encode_maps(snapshot, maps, params, model, stats)
         except Exception as exc:  # one symbol's fault, whatever it is, must not stop the rest
             return _Built(snapshot.info, error=exc,
                           venue=VenueBuild(venue, error=f"model: {exc}"))

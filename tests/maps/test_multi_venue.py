@@ -105,3 +105,12 @@ async def test_no_venue_left_is_a_failure_of_the_sum(redis_client: Redis) -> Non
     assert await store.get_map("all", "BTCUSDT", "7d") is None
     assert await store.get_map("lagging", "BTCUSDT", "7d") is not None
     assert (await store.status("all", "BTCUSDT"))["consecutive_failures"] == "1"
+
+
+async def test_each_venue_is_mapped_with_its_own_liquidation_formula(redis_client: Redis) -> None:
+    store = BandStore(redis_client)
+    worker = MapWorker(venues("binanceusdm", "bybit"), store, settings())
+    assert (await worker.tick()).failed == {}
+    formulas = {v: (await store.get_map(v, "BTCUSDT", "7d")).document["assumptions"]
+                ["liquidation_formula"] for v in ("binanceusdm", "bybit")}
+    assert formulas == {"binanceusdm": "binance", "bybit": "bybit"}
