@@ -298,10 +298,15 @@ def describe_liquidations(settings: Settings) -> str:
 
 
 def describe_source(settings: Settings) -> str:
+    """The market data in one line, with the venues mapped (summed under `all` where a symbol
+    has several)."""
+    from execsvc.market.sources import configured_venues
+
+    venues = ", ".join(configured_venues(settings))
     if settings.source == "ccxt":
         keys = "with keys" if settings.exchange_api_key else "without keys"
-        return f"ccxt {settings.exchange} ({settings.ccxt_timeframe} candles, {keys})"
-    return f"replay of the bundled recordings at {settings.replay_speed:g}x"
+        return f"ccxt {venues} ({settings.ccxt_timeframe} candles, {keys})"
+    return f"replay of the bundled recordings of {venues} at {settings.replay_speed:g}x"
 
 
 def _order_endpoints(settings: Settings) -> str:

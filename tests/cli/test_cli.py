@@ -152,6 +152,8 @@ def test_start_up_logs_what_runs(caplog: pytest.LogCaptureFixture) -> None:
     assert lines["store"].levelno == logging.WARNING
     assert "lost on restart" in lines["store"].getMessage()
     assert lines["symbols"].getMessage() == "symbols: BTCUSDT, ETHUSDT"
+    assert lines["source"].getMessage() == (
+        "source: replay of the bundled recordings of hyperliquid, lighter at 720x")
     assert "default@1.0.0" in lines["policy"].getMessage()
     assert "paper (2 API keys" in lines["trading mode"].getMessage()
     caplog.clear()
@@ -167,6 +169,11 @@ def test_start_up_logs_what_runs(caplog: pytest.LogCaptureFixture) -> None:
         log_startup(settings, "serve", make_store(settings))
     assert "realised liquidations: none (replay mode" in caplog.text
     live = Settings(_env_file=None, source="ccxt", windows="1d,7d")
+    several = Settings(_env_file=None, source="ccxt", exchanges="binanceusdm,bybit,okx")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="execsvc"):
+        log_startup(several, "worker", make_store(several))
+    assert "source: ccxt binanceusdm, bybit, okx (1m candles, without keys)" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="execsvc"):
         log_startup(live, "liquidations", make_store(live))
