@@ -37,8 +37,13 @@ class Cluster:
 
 
 def smooth(profile: np.ndarray) -> np.ndarray:
-    """Binomial smoothing; bands beyond the ends count as empty."""
-    return np.convolve(profile, KERNEL, mode="same")
+    """Binomial smoothing, `s[i] = sum_j KERNEL[j] * profile[i + j - 2]`, as long as `profile`
+    (also when it is shorter than the kernel); bands beyond the ends count as empty."""
+    profile = np.asarray(profile, dtype=np.float64)
+    if profile.size == 0:
+        return profile.copy()
+    half = KERNEL.size // 2
+    return np.convolve(profile, KERNEL)[half:half + profile.size]
 
 
 def local_peaks(smoothed: np.ndarray, threshold: float) -> np.ndarray:

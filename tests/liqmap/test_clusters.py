@@ -49,6 +49,20 @@ def test_extents_are_disjoint_and_notional_is_never_counted_twice(
         assert total <= profile.sum() * (1 + 1e-12)
 
 
+@given(arrays(np.float64, st.integers(0, 12), elements=st.floats(0.0, 1e9)))
+def test_smoothing_keeps_the_length_and_weighs_the_neighbours(profile) -> None:
+    padded = np.concatenate([np.zeros(2), profile, np.zeros(2)])
+    expected = [padded[i:i + 5] @ np.array([1, 4, 6, 4, 1]) / 16 for i in range(profile.size)]
+    assert np.allclose(smooth(profile), expected, rtol=1e-12, atol=0.0)
+
+
+def test_a_grid_narrower_than_the_kernel_still_has_its_clusters() -> None:
+    grid = BandGrid(price=100.0, bin_width_bps=100.0, n_side=2)
+    longs, shorts = np.array([5.0, 1.0, 0.0, 0.0]), np.array([0.0, 0.0, 2.0, 0.0])
+    clusters = find_clusters(grid, longs, shorts)
+    assert [(c.side, c.notional_quote) for c in clusters] == [("long", 6.0), ("short", 2.0)]
+
+
 def test_a_one_band_valley_goes_to_neither_neighbour() -> None:
     """Two peaks with one low band between them: before the fix both extents took it."""
     profile = np.zeros(GRID.n_side)
