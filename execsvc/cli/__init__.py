@@ -160,13 +160,17 @@ def map_command(
     ] = None,
     rows: Annotated[int, typer.Option(help="Table rows on each side of the price")] = 10,
     row_bps: Annotated[float, typer.Option(help="Price span of one table row, bps")] = 50.0,
+    exchange: Annotated[str | None, typer.Option(
+        help="A venue's map, or `all`: the venues' maps summed (default: `all` when several "
+             "configured venues cover the symbol)")] = None,
 ) -> None:
     """Build one map now and print it (a table of bands and clusters, or --json)."""
     from execsvc.cli.map_table import build_document, render
 
     settings = _settings(symbols=symbol, windows=window)
     try:
-        document = asyncio.run(build_document(settings, symbol.upper(), window, data))
+        document = asyncio.run(build_document(settings, symbol.upper(), window, data,
+                                              exchange))
     except Exception as exc:
         typer.echo(f"cannot build the map: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -4,32 +4,70 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 from rich.console import Console
 from rich.table import Table
 
-from execsvc.domain.map_document import MapDocument
+from execsvc.domain.map_document import AGGREGATE_EXCHANGE, MapDocument
 from execsvc.domain.units import price_decimals
-from execsvc.maps.refresh import build_documents, fetch_snapshot, map_params, snapshot_lookback_s
+from execsvc.maps.aggregate import VenueBuild, aggregate_documents
+from execsvc.maps.refresh import (
+    build_maps,
+    encode_maps,
+    fetch_snapshot,
+    map_params,
+    snapshot_lookback_s,
+    venue_params,
+)
+from execsvc.market.sources import build_market_sources
 from execsvc.runtime import make_source
 from execsvc.settings import Settings
 
 
 async def build_document(
-    settings: Settings, symbol: str, window: str, data_dir: Path | None
+    settings: Settings, symbol: str, window: str, data_dir: Path | None,
+    exchange: str | None = None,
 ) -> MapDocument:
-    """The same fetch and build the worker does, for one symbol and window, without a store."""
-    source = make_source(settings, data_dir)
+    """The same fetch and build the worker does, for one symbol and window, without a store:
+    one venue's map (`exchange`), or the venues' maps summed (`all`, the default when several
+    configured venues cover the symbol). `data_dir`: one venue of CSV files."""
+    if data_dir is not None:
+        sources = {"csv": make_source(settings, data_dir)}
+    else:
+        sources = build_market_sources(settings)
     try:
-        info = next((i for i in source.symbols() if i.symbol == symbol), None)
-        if info is None:
-            known = ", ".join(i.symbol for i in source.symbols())
-            raise ValueError(f"unknown symbol {symbol}; this source has: {known}")
+        covering = {venue: info for venue, source in sources.items()
+                    for info in source.symbols() if info.symbol == symbol}
+        if not covering:
+            known = sorted({i.symbol for source in sources.values() for i in source.symbols()})
+            raise ValueError(f"unknown symbol {symbol}; the sources have: {', '.join(known)}")
+        chosen = exchange or (AGGREGATE_EXCHANGE if len(covering) > 1 else next(iter(covering)))
+        if chosen != AGGREGATE_EXCHANGE and chosen not in covering:
+            raise ValueError(f"unknown exchange {chosen} for {symbol}; choose "
+                             f"{', '.join([AGGREGATE_EXCHANGE, *covering])}")
+        venues = list(covering) if chosen == AGGREGATE_EXCHANGE else [chosen]
         windows = {window: settings.window_seconds[window]}
         params = map_params(settings)
-        snapshot = await fetch_snapshot(source, info, snapshot_lookback_s(windows, params))
-        return build_documents(snapshot, windows, params)[0]
+        builds = []
+        for venue in venues:
+            own = venue_params(params, venue)
+            snapshot = await fetch_snapshot(sources[venue], covering[venue],
+                                            snapshot_lookback_s(windows, own))
+            builds.append(VenueBuild(venue, snapshot, build_maps(snapshot, windows, own)))
+        if chosen != AGGREGATE_EXCHANGE or len(builds) == 1:
+            build = builds[0]
+            own = venue_params(params, build.venue)
+            encoded = encode_maps(build.snapshot, build.maps, own)[0]  # type: ignore[arg-type]
+        else:
+            summed, missing = aggregate_documents(symbol, builds, [window], params,
+                                                  settings.max_map_age_s)
+            if not summed:
+                raise ValueError(missing)
+            encoded = summed[0]
+        return orjson.loads(encoded.json)
     finally:
-        await source.close()
+        for source in sources.values():
+            await source.close()
 
 
 def _money(value: float) -> str:
@@ -107,5 +145,11 @@ def render(document: MapDocument, row_bps: float, per_side: int) -> None:
         f"short liquidations above: {_money(totals['short_notional_quote'])}   "
         f"bands of {document['bin_width_bps']} bps"
     )
+    for venue in document.get("venues", []):
+        console.print(
+            f"  {venue['exchange']}: " + (
+                f"long {_money(venue['long_notional_quote'])}, "
+                f"short {_money(venue['short_notional_quote'])}" if venue["included"]
+                else f"dropped ({venue['reason']})"))
     console.print(_bands_table(document, row_bps, per_side))
     console.print(_clusters_table(document))

@@ -26,7 +26,8 @@ runner = CliRunner()
 def test_map_prints_bands_and_clusters_on_both_sides() -> None:
     result = runner.invoke(app, ["map", "BTCUSDT", "--window", "7d"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
-    assert "BTCUSDT on hyperliquid" in result.output and "model oi_delta" in result.output
+    assert "BTCUSDT on all" in result.output and "model oi_delta" in result.output
+    assert "  hyperliquid: long " in result.output and "  lighter: long " in result.output
     assert "Clusters (largest first)" in result.output
     assert " long " in result.output and " short " in result.output
 
@@ -37,6 +38,24 @@ def test_map_json_is_the_api_document() -> None:
     document = json.loads(result.output)
     assert document["symbol"] == "ETHUSDT" and document["window"] == "1d"
     assert len(document["bands"]) == 400 and document["clusters"]
+
+
+def test_map_sums_the_venues_or_shows_one() -> None:
+    documents = {}
+    for exchange in ("all", "hyperliquid", "lighter"):
+        result = runner.invoke(app, ["map", "BTCUSDT", "--window", "1d", "--json",
+                                     "--exchange", exchange])
+        assert result.exit_code == 0, result.output
+        documents[exchange] = json.loads(result.output)
+    summed = documents["all"]
+    assert [v["exchange"] for v in summed["venues"] if v["included"]] == ["hyperliquid", "lighter"]
+    for side in ("long", "short"):
+        key = f"{side}_notional_quote"
+        assert summed["totals"][key] == pytest.approx(
+            documents["hyperliquid"]["totals"][key] + documents["lighter"]["totals"][key],
+            abs=0.05)
+    refused = runner.invoke(app, ["map", "BTCUSDT", "--exchange", "okx"])
+    assert refused.exit_code == 1 and "choose all, hyperliquid, lighter" in refused.output
 
 
 def write_csv(directory: Path, with_oi: bool) -> None:
