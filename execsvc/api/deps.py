@@ -20,6 +20,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
+from execsvc.api.map_body import MapBodies, MapBody
 from execsvc.api.map_feed import MapFeed
 from execsvc.api.metrics import LiquidationMetrics, StoreMetrics
 from execsvc.api.problems import Problem, field_problem
@@ -36,7 +37,7 @@ from execsvc.risk.gate import RiskGate
 from execsvc.risk.policy import Policy
 from execsvc.risk.rules import RiskContext
 from execsvc.settings import Settings
-from execsvc.store import BandStore, StoredMap, StoreUnavailable
+from execsvc.store import BandStore, MapFreshness, StoredMap, StoreUnavailable
 from execsvc.store.liquidation_store import LiquidationStore
 from execsvc.venues.base import OrderVenue
 
@@ -55,12 +56,14 @@ class ApiContext:
     liquidation_metrics: LiquidationMetrics = field(init=False)
     feed: MapFeed = field(init=False)
     renders: RenderCache = field(init=False)
+    map_bodies: MapBodies = field(init=False)
 
     def __post_init__(self) -> None:
         self.store_metrics = StoreMetrics(self.registry)
         self.liquidation_metrics = LiquidationMetrics(self.registry)
         self.feed = MapFeed(self.store)
         self.renders = RenderCache()
+        self.map_bodies = MapBodies()
 
     def known_symbol(self, symbol: str, where: str = "path.symbol") -> str:
         """The configured symbol key (upper case), or 404 naming the field `where`."""
@@ -101,11 +104,26 @@ class ApiContext:
         venue = await self.exchange_of(key, exchange)
         stored = await self.store.get_map(venue, key, window)
         if stored is None:
-            raise Problem(
-                503, f"no map for {key} {window} on {venue} yet: the worker has not stored one "
-                "(starting, or failing: see /readyz)", reason="map_missing",
-            )
+            raise _map_missing(key, window, venue)
         return stored
+
+    async def map_body(self, symbol: str, window: str, exchange: str | None
+                       ) -> tuple[MapBody, MapFreshness]:
+        """`stored_map` as stored bytes (`api.map_body`): one small read of the freshness
+        fields, and the document itself only when its version is not the one held."""
+        key = self.known_symbol(symbol)
+        self.known_window(window)
+        venue = await self.exchange_of(key, exchange)
+        ident = (venue, key, window)
+        fresh = await self.store.map_freshness(*ident)
+        held = None if fresh is None else self.map_bodies.get(ident, fresh.version)
+        if fresh is not None and held is not None:
+            return held, fresh
+        found = await self.store.map_json(*ident)
+        if found is None:
+            raise _map_missing(key, window, venue)
+        document, fresh = found
+        return self.map_bodies.put(ident, MapBody.of(fresh.version, document)), fresh
 
     async def fresh_map(
         self, symbol: str, window: str, exchange: str | None, where: str = "body"
@@ -240,6 +258,11 @@ class ApiContext:
         age = view.age_s()
         stale = document_stale_reason(view.document, age, self.settings.max_map_age_s)
         return MapRef(version=view.version, age_s=round(age, 3), stale=stale is not None)
+
+
+def _map_missing(symbol: str, window: str, venue: str) -> Problem:
+    return Problem(503, f"no map for {symbol} {window} on {venue} yet: the worker has not "
+                   "stored one (starting, or failing: see /readyz)", reason="map_missing")
 
 
 def get_context(request: Request) -> ApiContext:
