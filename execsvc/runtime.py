@@ -108,6 +108,21 @@ def make_worker(settings: Settings, store: BandStore,
     return MapWorker(source or make_source(settings), store, settings, registry=registry)
 
 
+def worker_off_the_loop(settings: Settings, store: BandStore, registry: CollectorRegistry,
+                        source: MarketSource | None = None):
+    """The worker of `execsvc serve`: on a thread and event loop of its own with a Redis client
+    of its own (`maps.worker_thread`); on the API's loop only with the in-process store, which
+    no other loop can reach."""
+    if is_embedded(store.redis):
+        return make_worker(settings, store, registry, source)
+    from execsvc.maps.worker_thread import WorkerThread
+    from execsvc.store.connection import client_of_its_own
+
+    own = BandStore(client_of_its_own(store.redis), ttl_s=store.ttl_ms / 1000,
+                    prefix=store.prefix)
+    return WorkerThread(make_worker(settings, own, registry, source))
+
+
 def live_router(settings: Settings, api_key=None, secret=None, **options: Any):
     """A `LiveRouter` for `settings` (exchange, timeout, base URL) on the exchange account of
     `api_key`/`secret` (default: EXCHANGE_API_KEY/SECRET). Raises `LiveRoutingError` unless
@@ -199,7 +214,7 @@ def make_app(settings: Settings, *, with_worker: bool, store: BandStore | None =
     store = store or make_store(settings)
     ctx = make_context(settings, store, registry=registry, policy=policy)
     if with_worker and worker is None:
-        worker = make_worker(settings, store, registry, source)
+        worker = worker_off_the_loop(settings, store, registry, source)
     if with_worker and ingest is None and settings.source == "ccxt":
         reason = no_source_reason(settings)
         if reason is None:

@@ -77,6 +77,19 @@ def embedded_socket(data_dir: Path) -> str:
     return str(server.socket_path)
 
 
+def client_of_its_own(redis: Redis) -> Redis:
+    """A client of the same server as `redis` with a pool of its own, for another event loop
+    (a connection belongs to the loop that opened it). Not for the in-process store."""
+    if is_embedded(redis):
+        raise ValueError("the in-process store has no server another event loop could reach")
+    pool = redis.connection_pool
+    options = {"connection_class": pool.connection_class,
+               "max_connections": pool.max_connections, **pool.connection_kwargs}
+    if isinstance(pool, BlockingConnectionPool):
+        options["timeout"] = pool.timeout
+    return Redis(connection_pool=type(pool)(**options))
+
+
 def is_embedded(redis: Redis) -> bool:
     """True for the in-process store (nothing persists)."""
     return isinstance(redis, fakeredis.aioredis.FakeRedis)

@@ -229,5 +229,6 @@ async def slice_order(body: SliceRequest, ctx: Ctx) -> FastJSONResponse:
     if book is None:
         raise Problem(503, f"no order book for {symbol} yet", reason="book_missing")
     key = ("slice", body, symbol, view.document["window"], view.version, book.version)
-    answer = ctx.cache.answer(key, lambda: _slice_answer(body, symbol, view, book))
+    answer = await ctx.cache.answer_in_thread(
+        key, lambda: _slice_answer(body, symbol, view, book))
     return FastJSONResponse({**answer, "map": ctx.map_ref(view).model_dump()})
