@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,17 +64,19 @@ def _free_port() -> int:
 
 
 def start_server(port: int, data_dir: str = "", log: Path | None = None,
-                 redis_url: str | None = None) -> subprocess.Popen:
-    """`execsvc serve` on `port`: on `redis_url`, else the embedded store in `data_dir` (empty:
-    in-process); stderr to `log`."""
+                 redis_url: str | None = None, command: str = "serve",
+                 settings: dict[str, str] | None = None) -> subprocess.Popen:
+    """`execsvc <command>` (serve, api or worker) on `port`: on `redis_url`, else the embedded
+    store in `data_dir` (empty: in-process); 7d maps unless `settings` (EXECSVC_* variables)
+    say otherwise; stderr to `log`."""
     env = {**os.environ, "EXECSVC_PORT": str(port), "EXECSVC_HOST": "127.0.0.1",
            "EXECSVC_LOG_LEVEL": "WARNING", "EXECSVC_WINDOWS": "7d",
-           "EXECSVC_DATA_DIR": data_dir}
+           "EXECSVC_DATA_DIR": data_dir, **(settings or {})}
     env.pop("EXECSVC_REDIS_URL", None)
     if redis_url:
         env["EXECSVC_REDIS_URL"] = redis_url
-    stderr = subprocess.DEVNULL if log is None else log.open("wb")
-    return subprocess.Popen([sys.executable, "-m", "execsvc.cli", "serve"], env=env,
+    stderr = subprocess.DEVNULL if log is None else log.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "execsvc.cli", command], env=env,
                             stdout=subprocess.DEVNULL, stderr=stderr)
 
 
@@ -93,8 +96,10 @@ async def _wait_ready(base: str, server: subprocess.Popen | None = None,
     raise RuntimeError(f"the benchmark server did not become ready {detail}".rstrip())
 
 
-async def _load(base: str, method: str, path: str, body: dict | None, concurrency: int,
-                seconds: float, warmup_s: float) -> LoadResult:
+async def _load(base: str, method: str, path: str, body: dict | Callable[[], dict] | None,
+                concurrency: int, seconds: float, warmup_s: float) -> LoadResult:
+    """`concurrency` clients sending one request after another for `seconds` after
+    `warmup_s`; `body` is the JSON body, or makes a new one for each request."""
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -104,7 +109,8 @@ async def _load(base: str, method: str, path: str, body: dict | None, concurrenc
             nonlocal errors
             started = time.perf_counter()
             try:
-                async with session.request(method, f"{base}{path}", json=body) as response:
+                payload = body() if callable(body) else body
+                async with session.request(method, f"{base}{path}", json=payload) as response:
                     await response.read()
                     ok = response.status == 200
             except (aiohttp.ClientError, TimeoutError):

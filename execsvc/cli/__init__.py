@@ -284,7 +284,7 @@ def bench(
     http_seconds: Annotated[float, typer.Option(help="Seconds of load per endpoint")] = 5.0,
     only: Annotated[list[str] | None, typer.Option(
         help="Run only these benchmarks (repeatable): map, documents, slicing, stop, load, "
-             "paper, liquidations, tick")] = None,
+             "stalls, paper, liquidations, tick")] = None,
     json_output: Annotated[bool, typer.Option(
         "--json", help="One JSON document (sections, figures, targets, missed) instead of "
                        "the tables")] = False,
