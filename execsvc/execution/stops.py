@@ -157,22 +157,29 @@ class _Map:
     dense: list[Cluster]
     """Own-side dense clusters at any distance, nearest first."""
     buffer: float
+    edges: list[tuple[float, float, bool]]
+    """Per obstacle (in order): its near and far distance and whether it matters."""
 
     def inside(self, x: float) -> Cluster | None:
-        return next((c for c in self.obstacles
-                     if self.frame.near(c) < x < self.frame.far(c)), None)
+        for cluster, (near, far, _) in zip(self.obstacles, self.edges, strict=True):
+            if near >= x:  # nearest first: no later cluster starts in front of x
+                return None
+            if x < far:
+                return cluster
+        return None
 
     def place(self, x: float) -> float:
         """`x` moved past every cluster it lies in (or within a buffer in front of one that
         matters) and put on the tick, away from the entry, until both hold."""
-        frame = self.frame
-        matter = {id(c) for c in self.matter}
+        frame, buffer = self.frame, self.buffer
+        slack = max(buffer, 0.0)
         for _ in range(MAX_SNAP_ROUNDS):
             moved = x
-            for cluster in self.obstacles:
-                near, far = frame.near(cluster), frame.far(cluster)
-                if id(cluster) in matter and near - self.buffer < moved <= far:
-                    moved = far + self.buffer
+            for near, far, matters in self.edges:
+                if near - slack >= moved:  # nearest first, and `moved` only grows
+                    break
+                if matters and moved <= far:
+                    moved = far + buffer
                 elif near < moved < far:
                     moved = far
             snapped = frame.snap_away(moved)
@@ -207,7 +214,9 @@ def _clusters(frame: _Frame, clusters: Sequence[Cluster], params: StopParams, at
              if c.side == frame.side and c.intensity >= params.min_intensity]
     reach = params.reach_atr * atr
     matter = [c for c in dense if frame.near(c) <= reach]
-    return _Map(frame, obstacles, matter, dense, buffer)
+    matters = {id(c) for c in matter}
+    edges = [(frame.near(c), frame.far(c), id(c) in matters) for c in obstacles]
+    return _Map(frame, obstacles, matter, dense, buffer, edges)
 
 
 def _fmt(value: float) -> str:

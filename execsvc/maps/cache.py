@@ -12,6 +12,7 @@ version, cluster) on the book view.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -51,9 +52,10 @@ class MapView:
     def atr_quote(self) -> float:
         return float(self.document["stats"]["atr_quote"])
 
-    @property
+    @functools.cached_property
     def precision(self) -> MarketPrecision:
-        """The symbol's exchange grid as the worker recorded it (a fallback when it did not)."""
+        """The symbol's exchange grid as the worker recorded it (a fallback when it did not);
+        read once per map version."""
         recorded = self.document.get("precision")
         if recorded:
             return MarketPrecision.from_json(recorded)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from fastapi import APIRouter
@@ -43,8 +43,12 @@ from execsvc.settings import Settings
 router = APIRouter(prefix="/suggest", tags=["advice"])
 
 
+_CLUSTER_FIELDS = tuple(f.name for f in fields(Cluster))
+
+
 def cluster_out(cluster: Cluster) -> ClusterDoc:
-    return ClusterDoc(**asdict(cluster))
+    """The cluster as the document has it (a flat dict; `dataclasses.asdict` deep-copies)."""
+    return {name: getattr(cluster, name) for name in _CLUSTER_FIELDS}  # type: ignore[return-value]
 
 
 def checked_entry(entry_price: float | None, view: MapView, ctx: ApiContext) -> float:
