@@ -37,7 +37,7 @@ from execsvc.risk.gate import RiskGate
 from execsvc.risk.policy import Policy
 from execsvc.risk.rules import RiskContext
 from execsvc.settings import Settings
-from execsvc.store import BandStore, MapFreshness, StoredMap, StoreUnavailable
+from execsvc.store import BandStore, StoredMap, StoreUnavailable
 from execsvc.store.liquidation_store import LiquidationStore
 from execsvc.venues.base import OrderVenue
 
@@ -107,23 +107,26 @@ class ApiContext:
             raise _map_missing(key, window, venue)
         return stored
 
-    async def map_body(self, symbol: str, window: str, exchange: str | None
-                       ) -> tuple[MapBody, MapFreshness]:
-        """`stored_map` as stored bytes (`api.map_body`): one small read of the freshness
-        fields, and the document itself only when its version is not the one held."""
+    async def map_body(self, symbol: str, window: str, exchange: str | None) -> MapBody:
+        """`stored_map` as stored bytes (`api.map_body`): nothing read within the advice
+        cache's `revalidate_s`, then one small read of the freshness fields, and the document
+        itself only when its version is not the one held."""
         key = self.known_symbol(symbol)
         self.known_window(window)
         venue = await self.exchange_of(key, exchange)
         ident = (venue, key, window)
+        held = self.map_bodies.trusted(ident, self.cache.revalidate_s)
+        if held is not None:
+            return held
         fresh = await self.store.map_freshness(*ident)
-        held = None if fresh is None else self.map_bodies.get(ident, fresh.version)
-        if fresh is not None and held is not None:
-            return held, fresh
+        held = None if fresh is None else self.map_bodies.revalidated(ident, fresh)
+        if held is not None:
+            return held
         found = await self.store.map_json(*ident)
         if found is None:
             raise _map_missing(key, window, venue)
         document, fresh = found
-        return self.map_bodies.put(ident, MapBody.of(fresh.version, document)), fresh
+        return self.map_bodies.put(ident, MapBody.of(fresh, document))
 
     async def fresh_map(
         self, symbol: str, window: str, exchange: str | None, where: str = "body"

@@ -222,6 +222,10 @@ def bench_load(seconds: float = 5.0) -> Section:
                                    " of /healthz"))
         figures.append(Figure(f"{path} at {clients}: errors", result.errors, "",
                               Target("<=", 0)))
+    map_at_16 = next(r for clients, path, r in results if clients == 16 and path.startswith("/map"))
+    figures.append(Figure("/map / /healthz at 16", map_at_16.rps / health[16].rps, "x",
+                          Target(">=", 0.6),
+                          note="the 7d BTCUSDT document (about 100 KB, gzip: aiohttp accepts it)"))
     store = "EXECSVC_REDIS_URL" if redis_url else "the embedded Valkey server"
     return Section(
         key="load",

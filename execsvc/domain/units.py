@@ -99,8 +99,10 @@ def round_like_builtin(values: np.ndarray, decimals: int | np.ndarray) -> np.nda
     return rounded
 
 
+@functools.lru_cache(maxsize=1024)
 def iso_utc(epoch_ms: float) -> str:
-    """Epoch milliseconds as ISO-8601 UTC with a `Z` (`2024-01-01T00:00:00Z`)."""
+    """Epoch milliseconds as ISO-8601 UTC with a `Z` (`2024-01-01T00:00:00Z`); the recent
+    ones remembered (every served map states its `computed_at`)."""
     return datetime.fromtimestamp(epoch_ms / 1000.0, tz=UTC).isoformat().replace("+00:00", "Z")
 
 

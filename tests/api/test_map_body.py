@@ -17,7 +17,7 @@ from execsvc.api.map_body import MapBody, accepts_gzip, matches
 from execsvc.maps.worker import MapWorker
 from execsvc.market.replay import ReplaySource
 from execsvc.runtime import make_app
-from execsvc.store import BandStore
+from execsvc.store import BandStore, MapFreshness
 from tests.api.test_maps import SYMBOLS, make_settings
 from tests.support.apps import asgi_client
 
@@ -31,8 +31,9 @@ async def served(redis_client: Redis):
     worker = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), store, config)
     assert (await worker.tick()).failed == {}
     app = make_app(config, with_worker=False, store=store)
+    app.state.ctx.cache.revalidate_s = 0.0  # every request sees the stored version
     async with asgi_client(app) as client:
-        yield client, store, worker, redis_client
+        yield client, store, worker, redis_client, app
 
 
 def without_age(document: dict) -> dict:
@@ -40,7 +41,7 @@ def without_age(document: dict) -> dict:
 
 
 async def test_the_stored_bytes_are_served_with_the_freshness_fields_last(served) -> None:
-    client, store, _, redis = served
+    client, store, _, redis, _ = served
     response = await client.get("/map/BTCUSDT", params={"window": "7d"}, headers=IDENTITY)
     exchange = response.json()["exchange"]
     stored = await redis.hget(f"execsvc:map:{exchange}:BTCUSDT:7d", "doc")
@@ -72,7 +73,7 @@ async def test_gzip_is_one_member_holding_the_identity_body(served) -> None:
 
 async def test_if_none_match_answers_304_until_the_version_or_staleness_changes(
         served) -> None:
-    client, _, worker, redis = served
+    client, _, worker, redis, _ = served
     first = await client.get("/map/ETHUSDT", params={"window": "1d"})
     tag = first.headers["etag"]
     assert tag == 'W/"1-fresh"'
@@ -93,10 +94,22 @@ async def test_if_none_match_answers_304_until_the_version_or_staleness_changes(
     assert stale.json()["stale"] is True and stale.json()["computed_at_ms"] == old_ms
 
 
+async def test_a_version_read_is_trusted_for_the_revalidation_time(served) -> None:
+    client, _, worker, _, app = served
+    cache = app.state.ctx.cache
+    cache.revalidate_s = 3600.0
+    assert (await client.get("/map/BTCUSDT")).json()["version"] == 1
+    assert (await worker.tick()).failed == {}
+    trusted = await client.get("/map/BTCUSDT")
+    assert trusted.json()["version"] == 1 and trusted.headers["etag"] == 'W/"1-fresh"'
+    cache.revalidate_s = 0.0
+    assert (await client.get("/map/BTCUSDT")).json()["version"] == 2
+
+
 @given(head=st.binary(max_size=3000).map(lambda b: b'{"a":' + orjson.dumps(b.hex())),
        version=st.integers(1, 2**40), age=st.floats(0, 1e6, allow_nan=False))
 def test_gzipped_body_decompresses_to_the_body(head: bytes, version: int, age: float) -> None:
-    body = MapBody.of(version, head + b"}")
+    body = MapBody.of(MapFreshness(version, 0, None, 0.0), head + b"}")
     fresh = {"version": version, "computed_at": "2024-01-01T00:00:00Z", "computed_at_ms": 0,
              "age_s": age, "stale": False}
     for _ in range(2):  # the compressed head is made once, then reused

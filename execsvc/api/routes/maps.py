@@ -74,8 +74,8 @@ async def get_map(
     leverages only, as the chart draws them."""
     if leverage:
         return _for_leverages(ctx, await ctx.stored_map(symbol, window, exchange), leverage)
-    body, stored = await ctx.map_body(symbol, window, exchange)
-    fresh = stored.fields(ctx.settings.max_map_age_s)
+    body = await ctx.map_body(symbol, window, exchange)
+    fresh = body.fresh.fields(ctx.settings.max_map_age_s)
     headers = {"ETag": etag(body.version, fresh["stale"]), "Vary": "Accept-Encoding",
                "Cache-Control": "no-cache"}
     if matches(request.headers.get("if-none-match"), headers["ETag"]):
