@@ -108,19 +108,42 @@ def make_worker(settings: Settings, store: BandStore,
     return MapWorker(source or make_source(settings), store, settings, registry=registry)
 
 
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def worker_off_the_loop(settings: Settings, store: BandStore, registry: CollectorRegistry,
                         source: MarketSource | None = None):
-    """The worker of `execsvc serve`: on a thread and event loop of its own with a Redis client
-    of its own (`maps.worker_thread`); on the API's loop only with the in-process store, which
-    no other loop can reach."""
-    if is_embedded(store.redis):
-        return make_worker(settings, store, registry, source)
-    from execsvc.maps.worker_thread import WorkerThread
-    from execsvc.store.connection import client_of_its_own
+    """The worker of `execsvc serve`: in a process of its own on the same store
+    (`maps.worker_process`), after building it here once so a configuration fault stops
+    start-up; on the API's loop only with the in-process store, which no other process can
+    reach, or with a `source` object (which cannot move to another process)."""
+    worker = make_worker(settings, store, registry, source)
+    if is_embedded(store.redis) or source is not None:
+        return worker
+    from execsvc.maps.worker_process import WorkerProcess
+    from execsvc.store.connection import server_url
 
-    own = BandStore(client_of_its_own(store.redis), ttl_s=store.ttl_ms / 1000,
-                    prefix=store.prefix)
-    return WorkerThread(make_worker(settings, own, registry, source))
+    return WorkerProcess(run_worker_process, settings, server_url(store.redis),
+                         store.ttl_ms / 1000, store.prefix)
+
+
+def run_worker_process(settings: Settings, redis_url: str, ttl_s: float, prefix: str,
+                       parent_pid: int) -> None:
+    """The worker process of `execsvc serve` (`maps.worker_process`): the configured worker
+    on the API's store, with its log level, until told to stop."""
+    import asyncio
+
+    from pydantic import SecretStr
+
+    from execsvc.maps.worker_process import run_until_told
+    from execsvc.store.connection import connect
+
+    configure_logging(settings)
+    own = settings.model_copy(update={"redis_url": SecretStr(redis_url)})
+    worker = make_worker(own, BandStore(connect(own), ttl_s=ttl_s, prefix=prefix))
+    asyncio.run(run_until_told(worker, parent_pid))
 
 
 def live_router(settings: Settings, api_key=None, secret=None, **options: Any):

@@ -5,11 +5,11 @@ default three symbols and three windows).
 
 - quiet: `execsvc serve` whose worker refreshes once an hour (its first tick is over before
   the measurement starts), no slice requests.
-- serve: `execsvc serve` refreshing every second (the worker on its own thread and event
-  loop), `SLICE_CLIENTS` clients asking `/suggest/slice` with a new quantity, side and horizon
-  each time (no answer is memoised).
-- api + worker: the same load on `execsvc api` with `execsvc worker` in a second process on
-  the same store: what a worker of its own process would give.
+- serve: `execsvc serve` refreshing every second (its worker in a process of its own,
+  `maps.worker_process`), and `SLICE_RATE` requests per second to `/suggest/slice`, each with
+  a new quantity, side and horizon (no answer is memoised).
+- api + worker: the same load on `execsvc api` with `execsvc worker` started apart on the same
+  store, as production runs them: the reference for `serve`.
 
 The number of map versions stored during each measurement (from `/symbols`) shows the worker
 really recomputed, and the slice rate that plans were really computed.
@@ -22,7 +22,8 @@ import contextlib
 import random
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -31,7 +32,9 @@ from execsvc.bench.figures import Figure, Section, Target
 from execsvc.bench.http import LoadResult, _free_port, _load, _wait_ready, start_server
 
 CLIENTS = 16
-SLICE_CLIENTS = 2
+SLICE_RATE = 5.0
+"""Slice plans asked per second, at a steady pace whatever the answers take (a closed loop of
+clients would ask more the faster the server is, and load the better setup more)."""
 BUSY = {"EXECSVC_REFRESH_INTERVAL_S": "1", "EXECSVC_WINDOWS": "1d,7d,30d"}
 QUIET = {**BUSY, "EXECSVC_REFRESH_INTERVAL_S": "3600", "EXECSVC_MAX_MAP_AGE_S": "7200"}
 
@@ -49,16 +52,45 @@ async def _versions(base: str) -> int:
     return sum(w["version"] or 0 for s in body["symbols"] for w in s["windows"].values())
 
 
+async def _paced(base: str, path: str, body: Callable[[], dict], rate: float,
+                 seconds: float, warmup_s: float) -> LoadResult:
+    """`rate` POSTs per second for `seconds` after `warmup_s`, each sent on time whether or
+    not the earlier ones were answered."""
+    latencies: list[float] = []
+    errors = 0
+    async with aiohttp.ClientSession() as session:
+        async def one(counted: bool) -> None:
+            nonlocal errors
+            started = time.perf_counter()
+            try:
+                async with session.post(f"{base}{path}", json=body()) as response:
+                    await response.read()
+                    ok = response.status == 200
+            except aiohttp.ClientError:
+                ok = False
+            if counted:
+                errors += not ok
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        begin = time.perf_counter()
+        sent = []
+        for k in range(int((warmup_s + seconds) * rate)):
+            await asyncio.sleep(max(0.0, begin + k / rate - time.perf_counter()))
+            sent.append(asyncio.create_task(one(counted=k >= warmup_s * rate)))
+        await asyncio.gather(*sent)
+    return LoadResult(len(latencies), errors, seconds, latencies)
+
+
 async def _measure(base: str, seconds: float, slices: bool
                    ) -> tuple[LoadResult, LoadResult | None, int]:
-    """/healthz under `CLIENTS` (with slice load beside it when `slices`), and how many maps
-    were stored meanwhile."""
+    """/healthz under `CLIENTS` (with paced slice requests beside it when `slices`), and how
+    many maps were stored meanwhile."""
     rng = random.Random(7)
     before = await _versions(base)
     loads = [_load(base, "GET", "/healthz", None, CLIENTS, seconds, 1.0)]
     if slices:
-        loads.append(_load(base, "POST", "/suggest/slice", lambda: _slice_body(rng),
-                           SLICE_CLIENTS, seconds, 1.0))
+        loads.append(_paced(base, "/suggest/slice", lambda: _slice_body(rng), SLICE_RATE,
+                            seconds, 1.0))
     results = await asyncio.gather(*loads)
     stored = await _versions(base) - before
     return results[0], results[1] if slices else None, stored
@@ -108,8 +140,8 @@ def _api_and_worker(directory: Path, seconds: float
 def _note(health: LoadResult, sliced: LoadResult | None, stored: int, seconds: float) -> str:
     parts = [f"p50 {health.percentile(50):.2f} ms, {health.rps:,.0f} req/s"]
     if sliced is not None:
-        parts.append(f"{sliced.rps:.1f} slice plans/s (p99 {sliced.percentile(99):.0f} ms, "
-                     f"errors {sliced.errors})")
+        parts.append(f"{sliced.rps:.1f} slice plans/s (p50 {sliced.percentile(50):.0f} ms, "
+                     f"p99 {sliced.percentile(99):.0f} ms, errors {sliced.errors})")
     parts.append(f"{stored} maps stored in {seconds + 1:g} s")
     return ", ".join(parts)
 
@@ -137,9 +169,9 @@ def bench_stalls(seconds: float = 5.0) -> Section:
     return Section(
         key="stalls",
         title=(f"Stalls: /healthz at {CLIENTS} clients, {seconds:g} s, quiet against the worker "
-               f"refreshing 3 symbols x 3 windows every second and {SLICE_CLIENTS} clients "
-               "planning slices (embedded store, loopback)"),
+               f"refreshing 3 symbols x 3 windows every second and {SLICE_RATE:g} slice plans "
+               "asked per second (embedded store, loopback)"),
         figures=figures,
-        notes=["the target applies to `execsvc serve` (worker on its own thread); api + worker "
-               "is the same load with the worker in a process of its own, for comparison"],
+        notes=["the target applies to `execsvc serve` (its worker in a child process); api + "
+               "worker is the same load on the two commands started apart, for comparison"],
     )

@@ -28,10 +28,9 @@ def _settings(**overrides: object) -> Settings:
     except (ValidationError, SettingsError) as exc:
         typer.echo(f"invalid settings: {describe_settings_error(exc)}", err=True)
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from execsvc.runtime import configure_logging
+
+    configure_logging(settings)
     return settings
 
 
