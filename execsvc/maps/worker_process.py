@@ -11,8 +11,9 @@ with the API for the worker's Python work.
 The child runs `main` (a function of the composition root, given by the caller) on the same
 store through a client of its own. It stops on SIGTERM (its worker releases its leases and
 leaves the registry) and on its own when the API process is gone (its parent id changes), so
-a killed API leaves no orphan worker behind. Start-up checks of the worker's configuration
-happen in the API process before the child starts.
+a killed API leaves no orphan worker behind. A child that ends by itself (a crash, a kill) is
+logged and started again after `RESTART_S`: meanwhile the maps age and go stale visibly.
+Start-up checks of the worker's configuration happen in the API process before any child.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from execsvc.maps.worker import MapWorker
 log = logging.getLogger("execsvc.maps.worker")
 STOP_TIMEOUT_S = 30.0
 PARENT_CHECK_S = 1.0
+RESTART_S = 5.0
 
 
 class WorkerProcess:
-    """Runs `main(*args)` in a spawned child until the `stop` given to `run` is set; `main`
-    must be a module-level function (it is imported again in the child)."""
+    """Runs `main(*args, parent_pid)` in a spawned child until the `stop` given to `run` is
+    set; `main` must be a module-level function (it is imported again in the child)."""
 
     def __init__(self, main: Callable[..., None], *args: Any) -> None:
         self.main = main
@@ -43,30 +45,44 @@ class WorkerProcess:
         self.process: BaseProcess | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Start the child, wait for `stop`, then SIGTERM it and wait for it to end (killed
-        after `STOP_TIMEOUT_S`)."""
-        context = multiprocessing.get_context("spawn")
-        self.process = context.Process(target=self.main, args=(*self.args, os.getpid()),
-                                       name="execsvc-worker", daemon=True)
-        self.process.start()
+        """Start the child and keep one running until `stop` is set (a child that ends by
+        itself is logged and started again after `RESTART_S`), then SIGTERM it and wait for
+        it to end (killed after `STOP_TIMEOUT_S`)."""
+        stopping = asyncio.ensure_future(stop.wait())
+        ended: asyncio.Future | None = None
         try:
-            await stop.wait()
+            while not stop.is_set():
+                self.process = self._start()
+                ended = asyncio.ensure_future(asyncio.to_thread(self.process.join))
+                await asyncio.wait([stopping, ended], return_when=asyncio.FIRST_COMPLETED)
+                if stop.is_set():
+                    break
+                log.error("the refresh worker process ended (exit code %s): maps go stale "
+                          "until it runs again in %g s", self.process.exitcode, RESTART_S)
+                await asyncio.wait([stopping], timeout=RESTART_S)
         finally:
+            stopping.cancel()
             await asyncio.to_thread(self._end)
+            if ended is not None:
+                await ended
+
+    def _start(self) -> BaseProcess:
+        context = multiprocessing.get_context("spawn")
+        process = context.Process(target=self.main, args=(*self.args, os.getpid()),
+                                  name="execsvc-worker", daemon=True)
+        process.start()
+        return process
 
     def _end(self) -> None:
         process = self.process
-        if process is None:
+        if process is None or process.exitcode is not None:
             return
-        if process.is_alive():
-            process.terminate()
-            process.join(STOP_TIMEOUT_S)
+        process.terminate()
+        process.join(STOP_TIMEOUT_S)
         if process.is_alive():
             log.warning("the refresh worker did not stop within %g s: killed", STOP_TIMEOUT_S)
             process.kill()
             process.join()
-        elif process.exitcode:
-            log.warning("the refresh worker process ended with code %s", process.exitcode)
 
 
 async def run_until_told(worker: MapWorker, parent_pid: int) -> None:

@@ -10,6 +10,7 @@ import os
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from execsvc.maps import worker_process
 from execsvc.maps.worker import MapWorker
 from execsvc.maps.worker_process import WorkerProcess
 from execsvc.market.replay import ReplaySource
@@ -50,11 +51,34 @@ async def test_the_worker_refreshes_from_its_own_process_and_stops_cleanly(
     assert await redis_client.keys("p12:lease:*") == []
 
 
-async def test_a_stop_before_the_first_tick_ends_the_child(redis_client: Redis) -> None:
+async def test_a_stop_before_the_start_starts_nothing(redis_client: Redis) -> None:
     worker = worker_off_the_loop(CONFIG, BandStore(redis_client), CollectorRegistry())
     stop = asyncio.Event()
     stop.set()
     await asyncio.wait_for(worker.run(stop), 60)
+    assert worker.process is None
+
+
+def record_start_and_exit(path: str, code: int, parent_pid: int) -> None:
+    """A child main that records its start and its parent, then ends with `code`."""
+    with open(path, "a") as out:
+        out.write(f"{parent_pid}\n")
+    raise SystemExit(code)
+
+
+async def test_a_child_that_ends_by_itself_is_started_again(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(worker_process, "RESTART_S", 0.05)
+    starts = tmp_path / "starts"
+    worker = WorkerProcess(record_start_and_exit, str(starts), 3)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    deadline = asyncio.get_running_loop().time() + 60
+    while not starts.exists() or len(starts.read_text().split()) < 2:
+        assert asyncio.get_running_loop().time() < deadline, "not started again"
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(running, 60)
+    assert set(starts.read_text().split()) == {str(os.getpid())}
     assert worker.process is not None and not worker.process.is_alive()
 
 
