@@ -209,14 +209,18 @@ class _Map:
 
 def _clusters(frame: _Frame, clusters: Sequence[Cluster], params: StopParams, atr: float,
               buffer: float) -> _Map:
-    obstacles = sorted((c for c in clusters if frame.far(c) > 0), key=frame.near)
-    dense = [c for c in obstacles
-             if c.side == frame.side and c.intensity >= params.min_intensity]
+    reaching = sorted(((frame.near(c), frame.far(c), c) for c in clusters
+                       if frame.far(c) > 0), key=lambda item: item[0])
     reach = params.reach_atr * atr
-    matter = [c for c in dense if frame.near(c) <= reach]
-    matters = {id(c) for c in matter}
-    edges = [(frame.near(c), frame.far(c), id(c) in matters) for c in obstacles]
-    return _Map(frame, obstacles, matter, dense, buffer, edges)
+    dense, matter, edges = [], [], []
+    for near, far, c in reaching:
+        is_dense = c.side == frame.side and c.intensity >= params.min_intensity
+        if is_dense:
+            dense.append(c)
+        if is_dense and near <= reach:
+            matter.append(c)
+        edges.append((near, far, is_dense and near <= reach))
+    return _Map(frame, [c for _, _, c in reaching], matter, dense, buffer, edges)
 
 
 def _fmt(value: float) -> str:
@@ -231,12 +235,13 @@ def _tight(m: _Map, standard: float, anchor: Cluster | None, params: StopParams,
     clusters, else toward the entry out of them); half the standard distance (toward the entry
     out of clusters)."""
     frame = m.frame
-    light = [c for c in m.obstacles
-             if c.side == frame.side and c.intensity >= params.tight_min_intensity
-             and (anchor is None or frame.far(c) < frame.near(anchor))]
+    front = frame.near(anchor) if anchor is not None else None
+    light = next((c for c, (_, far, _) in zip(m.obstacles, m.edges, strict=True)
+                  if c.side == frame.side and c.intensity >= params.tight_min_intensity
+                  and (front is None or far < front)), None)
     candidates: list[tuple[float | None, str]] = []
-    if light:
-        c = light[0]
+    if light is not None:
+        c = light
         candidates.append((m.place(frame.far(c) + m.buffer),
                            f"beyond the cluster {_fmt(c.price_low)}-{_fmt(c.price_high)} "
                            f"(intensity {c.intensity:.2f}) plus {params.atr_multiple:g} ATR"))
@@ -261,10 +266,9 @@ def _wide(m: _Map, standard: float, anchor: Cluster | None, overshoot: Overshoot
     frame = m.frame
     after = frame.far(anchor) if anchor is not None else standard
     reach = 2.0 * params.reach_atr * atr
-    later = [c for c in m.dense if frame.near(c) >= after and frame.near(c) <= reach
-             and frame.far(c) + m.buffer > standard]
-    if later:
-        c = later[0]
+    c = next((c for c in m.dense if frame.near(c) >= after and frame.near(c) <= reach
+              and frame.far(c) + m.buffer > standard), None)
+    if c is not None:
         return (m.place(max(m.beyond(c, overshoot), standard)),
                 f"beyond the next dense cluster {_fmt(c.price_low)}-{_fmt(c.price_high)} "
                 f"(intensity {c.intensity:.2f}) with its cascade plus "
