@@ -98,13 +98,14 @@ def matches(if_none_match: str | None, tag: str) -> bool:
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
-    """True when an `Accept-Encoding` header lists gzip (or `*`) without `q=0`."""
+    """True when an `Accept-Encoding` header accepts gzip: named without `q=0`, or not named
+    and `*` accepted."""
+    qualities = {}
     for item in (accept_encoding or "").lower().split(","):
         coding, _, params = item.strip().partition(";")
-        if coding.strip() in ("gzip", "*"):
-            quality = params.strip().removeprefix("q=")
-            return not (params and _is_zero(quality))
-    return False
+        quality = params.strip().removeprefix("q=")
+        qualities.setdefault(coding.strip(), not (params and _is_zero(quality)))
+    return qualities.get("gzip", qualities.get("*", False))
 
 
 def _is_zero(quality: str) -> bool:

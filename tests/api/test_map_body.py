@@ -123,7 +123,7 @@ def test_gzipped_body_decompresses_to_the_body(head: bytes, version: int, age: f
 @pytest.mark.parametrize(("header", "expected"), [
     ("gzip", True), ("gzip, deflate, br", True), ("br;q=1.0, GZIP;q=0.5", True), ("*", True),
     ("gzip;q=0", False), ("gzip;q=0.0", False), ("identity", False), ("", False), (None, False),
-    ("deflate", False),
+    ("deflate", False), ("*;q=0, gzip", True), ("gzip;q=0, *", False), ("deflate, *", True),
 ])
 def test_accepts_gzip(header: str | None, expected: bool) -> None:
     assert accepts_gzip(header) is expected
