@@ -118,9 +118,11 @@ def worker_off_the_loop(settings: Settings, store: BandStore, registry: Collecto
     """The worker of `execsvc serve`: in a process of its own on the same store
     (`maps.worker_process`), after building it here once so a configuration fault stops
     start-up; on the API's loop only with the in-process store, which no other process can
-    reach, or with a `source` object (which cannot move to another process)."""
-    worker = make_worker(settings, store, registry, source)
-    if is_embedded(store.redis) or source is not None:
+    reach, or with a `source` object (which cannot move to another process). The worker's
+    metrics are on this process's `registry` only when it runs here."""
+    here = is_embedded(store.redis) or source is not None
+    worker = make_worker(settings, store, registry if here else None, source)
+    if here:
         return worker
     from execsvc.maps.worker_process import WorkerProcess
     from execsvc.store.connection import server_url
