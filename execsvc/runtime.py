@@ -62,11 +62,15 @@ def make_market_sources(settings: Settings, store: BandStore,
     """Venue id -> source for every configured venue (`market.sources`), venues without an
     open-interest history keeping their polled samples in the store (`maps.oi_history`):
     at most the longest window, one sample per candle interval. `overrides` reach
-    `build_market_sources` (tests: `clock`, `retry_attempts`, `replay_clock`)."""
+    `build_market_sources` (tests: `clock`, `retry_attempts`, `replay_clock`). Replayed
+    venues carry their recorded history: nothing to poll, and ccxt is not loaded."""
+    from execsvc.market.sources import build_market_sources
+
+    if settings.source != "ccxt":
+        return build_market_sources(settings, **overrides)
     import ccxt
 
     from execsvc.maps.oi_history import keep_polled_open_interest
-    from execsvc.market.sources import build_market_sources
     from execsvc.store.oi_samples import OpenInterestSamples
 
     retention_s = max(settings.window_seconds.values())
@@ -131,6 +135,46 @@ def make_worker(settings: Settings, store: BandStore,
 
     return MapWorker(source or make_market_sources(settings, store), store, settings,
                      registry=registry)
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def worker_off_the_loop(settings: Settings, store: BandStore, registry: CollectorRegistry,
+                        source: MarketSource | None = None):
+    """The worker of `execsvc serve`: in a process of its own on the same store
+    (`maps.worker_process`), after building it here once so a configuration fault stops
+    start-up; on the API's loop only with the in-process store, which no other process can
+    reach, or with a `source` object (which cannot move to another process). The worker's
+    metrics are on this process's `registry` only when it runs here."""
+    here = is_embedded(store.redis) or source is not None
+    worker = make_worker(settings, store, registry if here else None, source)
+    if here:
+        return worker
+    from execsvc.maps.worker_process import WorkerProcess
+    from execsvc.store.connection import server_url
+
+    return WorkerProcess(run_worker_process, settings, server_url(store.redis),
+                         store.ttl_ms / 1000, store.prefix)
+
+
+def run_worker_process(settings: Settings, redis_url: str, ttl_s: float, prefix: str,
+                       parent_pid: int) -> None:
+    """The worker process of `execsvc serve` (`maps.worker_process`): the configured worker
+    on the API's store, with its log level, until told to stop."""
+    import asyncio
+
+    from pydantic import SecretStr
+
+    from execsvc.maps.worker_process import run_until_told
+    from execsvc.store.connection import connect
+
+    configure_logging(settings)
+    own = settings.model_copy(update={"redis_url": SecretStr(redis_url)})
+    worker = make_worker(own, BandStore(connect(own), ttl_s=ttl_s, prefix=prefix))
+    asyncio.run(run_until_told(worker, parent_pid))
 
 
 def live_router(settings: Settings, api_key=None, secret=None, **options: Any):
@@ -229,7 +273,7 @@ def make_app(settings: Settings, *, with_worker: bool, store: BandStore | None =
     store = store or make_store(settings)
     ctx = make_context(settings, store, registry=registry, policy=policy)
     if with_worker and worker is None:
-        worker = make_worker(settings, store, registry, source)
+        worker = worker_off_the_loop(settings, store, registry, source)
     if with_worker and ingest is None and settings.source == "ccxt":
         reason = no_source_reason(settings)
         if reason is None:

@@ -1,9 +1,10 @@
 """The FastAPI application: thin routes over the band store, built by `create_app`.
 
 `ctx` (`ApiContext`) is composed by `execsvc.runtime`. With a worker (`execsvc serve`) the
-app's lifespan runs the refresh loop in the same event loop and stops it on shutdown, and with
-a live source the liquidation ingest beside it; the order venue's background work (paper price
-ticks) runs there too.
+app's lifespan starts the refresh loop and stops it on shutdown (in a process of its own,
+`maps.worker_process`, unless the store is the in-process one), and with a live source the
+liquidation ingest beside it; the order venue's background work (paper price ticks) runs on
+the API's loop.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from execsvc.api.routes import (
 )
 from execsvc.maps.liquidations import LiquidationIngest
 from execsvc.maps.worker import MapWorker
+from execsvc.maps.worker_process import WorkerProcess
 
 
-def create_app(ctx: ApiContext, worker: MapWorker | None = None,
+def create_app(ctx: ApiContext, worker: MapWorker | WorkerProcess | None = None,
                ingest: LiquidationIngest | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -20,6 +20,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
+from execsvc.api.map_body import MapBodies, MapBody
 from execsvc.api.map_feed import MapFeed
 from execsvc.api.metrics import LiquidationMetrics, StoreMetrics
 from execsvc.api.problems import Problem, field_problem
@@ -60,12 +61,14 @@ class ApiContext:
     liquidation_metrics: LiquidationMetrics = field(init=False)
     feed: MapFeed = field(init=False)
     renders: RenderCache = field(init=False)
+    map_bodies: MapBodies = field(init=False)
 
     def __post_init__(self) -> None:
         self.store_metrics = StoreMetrics(self.registry)
         self.liquidation_metrics = LiquidationMetrics(self.registry)
         self.feed = MapFeed(self.store)
         self.renders = RenderCache()
+        self.map_bodies = MapBodies()
 
     def known_symbol(self, symbol: str, where: str = "path.symbol") -> str:
         """The configured symbol key (upper case), or 404 naming the field `where`."""
@@ -114,11 +117,29 @@ class ApiContext:
         venue = await self.map_exchange(key, exchange)
         stored = await self.store.get_map(venue, key, window)
         if stored is None:
-            raise Problem(
-                503, f"no map for {key} {window} on {venue} yet: the worker has not stored one "
-                "(starting, or failing: see /readyz)", reason="map_missing",
-            )
+            raise _map_missing(key, window, venue)
         return stored
+
+    async def map_body(self, symbol: str, window: str, exchange: str | None) -> MapBody:
+        """`stored_map` as stored bytes (`api.map_body`): nothing read within the advice
+        cache's `revalidate_s`, then one small read of the freshness fields, and the document
+        itself only when its version is not the one held."""
+        key = self.known_symbol(symbol)
+        self.known_window(window)
+        venue = await self.map_exchange(key, exchange)
+        ident = (venue, key, window)
+        held = self.map_bodies.trusted(ident, self.cache.revalidate_s)
+        if held is not None:
+            return held
+        fresh = await self.store.map_freshness(*ident)
+        held = None if fresh is None else self.map_bodies.revalidated(ident, fresh)
+        if held is not None:
+            return held
+        found = await self.store.map_json(*ident)
+        if found is None:
+            raise _map_missing(key, window, venue)
+        document, fresh = found
+        return self.map_bodies.put(ident, MapBody.of(fresh, document))
 
     async def fresh_map(
         self, symbol: str, window: str, exchange: str | None, where: str = "body"
@@ -260,7 +281,14 @@ class ApiContext:
                       exchange=view.document["exchange"])
 
 
-def get_context(request: Request) -> ApiContext:
+def _map_missing(symbol: str, window: str, venue: str) -> Problem:
+    return Problem(503, f"no map for {symbol} {window} on {venue} yet: the worker has not "
+                   "stored one (starting, or failing: see /readyz)", reason="map_missing")
+
+
+async def get_context(request: Request) -> ApiContext:
+    """The app's context (a coroutine: FastAPI would run a plain function in its thread
+    pool, a hand-off that cost every route using `Ctx` about a fifth of its time)."""
     return request.app.state.ctx
 
 

@@ -8,6 +8,8 @@ next to its target (`execsvc.bench.figures`); missed targets are marked.
 - `load`: `/healthz`, `/readyz`, `/suggest/stop` and `/map` at 16, 64 and 256 concurrent
   clients on a real Redis: throughput, p50/p99, errors, ratio to `/healthz`
   (`execsvc.bench.http`).
+- `stalls`: `/healthz` p99 while the worker recomputes and slices are planned, against a quiet
+  server (`execsvc.bench.stalls`).
 - `paper`: paper orders per second end to end and an account rebuild (`execsvc.bench.paper`),
   on EXECSVC_REDIS_URL or the in-process store.
 - `liquidations`: scoring one realised liquidation against a map (against the band lookup
@@ -66,6 +68,12 @@ def _load(options: BenchOptions) -> list[Section]:
     return [bench_load(seconds=options.http_seconds)]
 
 
+def _stalls(options: BenchOptions) -> list[Section]:
+    from execsvc.bench.stalls import bench_stalls
+
+    return [bench_stalls(seconds=options.http_seconds)]
+
+
 def _paper(options: BenchOptions) -> list[Section]:
     from execsvc.bench.paper import bench_paper, paper_section
 
@@ -92,7 +100,7 @@ def _tick(options: BenchOptions) -> list[Section]:
 
 BENCHMARKS: dict[str, Callable[[BenchOptions], list[Section]]] = {
     "map": _map, "documents": _documents, "slicing": _slicing, "stop": _stop, "load": _load,
-    "paper": _paper, "liquidations": _liquidations, "tick": _tick,
+    "stalls": _stalls, "paper": _paper, "liquidations": _liquidations, "tick": _tick,
 }
 """Every benchmark by name, in the order `execsvc bench` runs them."""
 

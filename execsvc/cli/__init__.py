@@ -28,10 +28,9 @@ def _settings(**overrides: object) -> Settings:
     except (ValidationError, SettingsError) as exc:
         typer.echo(f"invalid settings: {describe_settings_error(exc)}", err=True)
         raise typer.Exit(2) from None
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from execsvc.runtime import configure_logging
+
+    configure_logging(settings)
     return settings
 
 
@@ -293,7 +292,7 @@ def bench(
     http_seconds: Annotated[float, typer.Option(help="Seconds of load per endpoint")] = 5.0,
     only: Annotated[list[str] | None, typer.Option(
         help="Run only these benchmarks (repeatable): map, documents, slicing, stop, load, "
-             "paper, liquidations, tick")] = None,
+             "stalls, paper, liquidations, tick")] = None,
     json_output: Annotated[bool, typer.Option(
         "--json", help="One JSON document (sections, figures, targets, missed) instead of "
                        "the tables")] = False,

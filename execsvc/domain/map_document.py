@@ -305,13 +305,24 @@ def document_stale_reason(document: MapDocument, age_s: float,
                         max_map_age_s)
 
 
-def freshness(document: MapDocument, version: int, computed_at_ms: int, now_ms: float,
-              max_map_age_s: float) -> Freshness:
+def freshness_fields(version: int, computed_at_ms: int, now_ms: float,
+                     data_lag_s: float | None, candle_interval_s: float,
+                     max_map_age_s: float) -> Freshness:
+    """The freshness of a stored map from its version, time (epoch ms) and lag figures
+    (`stale_reason`), as `now_ms` sees it."""
     age = max(0.0, (now_ms - computed_at_ms) / 1000.0)
     return {
         "version": version,
         "computed_at": iso_utc(computed_at_ms),
         "computed_at_ms": computed_at_ms,
         "age_s": round(age, 3),
-        "stale": document_stale_reason(document, age, max_map_age_s) is not None,
+        "stale": stale_reason(age, data_lag_s, candle_interval_s, max_map_age_s) is not None,
     }
+
+
+def freshness(document: MapDocument, version: int, computed_at_ms: int, now_ms: float,
+              max_map_age_s: float) -> Freshness:
+    """`freshness_fields` with the lag figures of the document's `stats`."""
+    stats = document.get("stats") or {}
+    return freshness_fields(version, computed_at_ms, now_ms, stats.get("data_lag_s"),
+                            float(stats.get("candle_interval_s", 0.0)), max_map_age_s)

@@ -157,22 +157,29 @@ class _Map:
     dense: list[Cluster]
     """Own-side dense clusters at any distance, nearest first."""
     buffer: float
+    edges: list[tuple[float, float, bool]]
+    """Per obstacle (in order): its near and far distance and whether it matters."""
 
     def inside(self, x: float) -> Cluster | None:
-        return next((c for c in self.obstacles
-                     if self.frame.near(c) < x < self.frame.far(c)), None)
+        for cluster, (near, far, _) in zip(self.obstacles, self.edges, strict=True):
+            if near >= x:  # nearest first: no later cluster starts in front of x
+                return None
+            if x < far:
+                return cluster
+        return None
 
     def place(self, x: float) -> float:
         """`x` moved past every cluster it lies in (or within a buffer in front of one that
         matters) and put on the tick, away from the entry, until both hold."""
-        frame = self.frame
-        matter = {id(c) for c in self.matter}
+        frame, buffer = self.frame, self.buffer
+        slack = max(buffer, 0.0)
         for _ in range(MAX_SNAP_ROUNDS):
             moved = x
-            for cluster in self.obstacles:
-                near, far = frame.near(cluster), frame.far(cluster)
-                if id(cluster) in matter and near - self.buffer < moved <= far:
-                    moved = far + self.buffer
+            for near, far, matters in self.edges:
+                if near - slack >= moved:  # nearest first, and `moved` only grows
+                    break
+                if matters and moved <= far:
+                    moved = far + buffer
                 elif near < moved < far:
                     moved = far
             snapped = frame.snap_away(moved)
@@ -202,12 +209,18 @@ class _Map:
 
 def _clusters(frame: _Frame, clusters: Sequence[Cluster], params: StopParams, atr: float,
               buffer: float) -> _Map:
-    obstacles = sorted((c for c in clusters if frame.far(c) > 0), key=frame.near)
-    dense = [c for c in obstacles
-             if c.side == frame.side and c.intensity >= params.min_intensity]
+    reaching = sorted(((frame.near(c), frame.far(c), c) for c in clusters
+                       if frame.far(c) > 0), key=lambda item: item[0])
     reach = params.reach_atr * atr
-    matter = [c for c in dense if frame.near(c) <= reach]
-    return _Map(frame, obstacles, matter, dense, buffer)
+    dense, matter, edges = [], [], []
+    for near, far, c in reaching:
+        is_dense = c.side == frame.side and c.intensity >= params.min_intensity
+        if is_dense:
+            dense.append(c)
+        if is_dense and near <= reach:
+            matter.append(c)
+        edges.append((near, far, is_dense and near <= reach))
+    return _Map(frame, [c for _, _, c in reaching], matter, dense, buffer, edges)
 
 
 def _fmt(value: float) -> str:
@@ -222,12 +235,13 @@ def _tight(m: _Map, standard: float, anchor: Cluster | None, params: StopParams,
     clusters, else toward the entry out of them); half the standard distance (toward the entry
     out of clusters)."""
     frame = m.frame
-    light = [c for c in m.obstacles
-             if c.side == frame.side and c.intensity >= params.tight_min_intensity
-             and (anchor is None or frame.far(c) < frame.near(anchor))]
+    front = frame.near(anchor) if anchor is not None else None
+    light = next((c for c, (_, far, _) in zip(m.obstacles, m.edges, strict=True)
+                  if c.side == frame.side and c.intensity >= params.tight_min_intensity
+                  and (front is None or far < front)), None)
     candidates: list[tuple[float | None, str]] = []
-    if light:
-        c = light[0]
+    if light is not None:
+        c = light
         candidates.append((m.place(frame.far(c) + m.buffer),
                            f"beyond the cluster {_fmt(c.price_low)}-{_fmt(c.price_high)} "
                            f"(intensity {c.intensity:.2f}) plus {params.atr_multiple:g} ATR"))
@@ -252,10 +266,9 @@ def _wide(m: _Map, standard: float, anchor: Cluster | None, overshoot: Overshoot
     frame = m.frame
     after = frame.far(anchor) if anchor is not None else standard
     reach = 2.0 * params.reach_atr * atr
-    later = [c for c in m.dense if frame.near(c) >= after and frame.near(c) <= reach
-             and frame.far(c) + m.buffer > standard]
-    if later:
-        c = later[0]
+    c = next((c for c in m.dense if frame.near(c) >= after and frame.near(c) <= reach
+              and frame.far(c) + m.buffer > standard), None)
+    if c is not None:
         return (m.place(max(m.beyond(c, overshoot), standard)),
                 f"beyond the next dense cluster {_fmt(c.price_low)}-{_fmt(c.price_high)} "
                 f"(intensity {c.intensity:.2f}) with its cascade plus "

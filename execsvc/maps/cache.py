@@ -11,6 +11,8 @@ version, cluster) on the book view.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -52,9 +54,10 @@ class MapView:
     def atr_quote(self) -> float:
         return float(self.document["stats"]["atr_quote"])
 
-    @property
+    @functools.cached_property
     def precision(self) -> MarketPrecision:
-        """The symbol's exchange grid as the worker recorded it (a fallback when it did not)."""
+        """The symbol's exchange grid as the worker recorded it (a fallback when it did not);
+        read once per map version."""
         recorded = self.document.get("precision")
         if recorded:
             return MarketPrecision.from_json(recorded)
@@ -146,7 +149,17 @@ class AdviceCache:
         if key in self._answers:
             self._answers.move_to_end(key)
             return self._answers[key]
-        value = compute()
+        return self._keep_answer(key, compute())
+
+    async def answer_in_thread(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """`answer`, computing a missing one in a worker thread: for advice whose computation
+        would hold the event loop (a slice plan takes up to tens of ms)."""
+        if key in self._answers:
+            self._answers.move_to_end(key)
+            return self._answers[key]
+        return self._keep_answer(key, await asyncio.to_thread(compute))
+
+    def _keep_answer(self, key: tuple, value: Any) -> Any:
         self._answers[key] = value
         if len(self._answers) > 4 * self.max_entries:
             self._answers.popitem(last=False)

@@ -1,4 +1,6 @@
-"""`LiquidationFeed`: a venue's public liquidation stream through ccxt's websocket client.
+"""`LiquidationFeed`: a venue's public liquidation stream through ccxt's websocket client
+(imported when a feed is built or run, not with this module, whose status types the store and
+the API read in every configuration).
 
 `updates()` yields a `FeedUpdate` whenever events arrive, and at least every `heartbeat_s`
 (so the consumer can publish the feed's health even when nothing is liquidated): the new
@@ -31,10 +33,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequenc
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-import ccxt
-
 from execsvc.domain.liquidations import LiquidationEvent
-from execsvc.market.ccxt_client import build_ws_client
 from execsvc.market.ccxt_liquidations import LIQUIDATED_SIDE, MalformedLiquidation, normalise
 
 log = logging.getLogger(__name__)
@@ -128,6 +127,8 @@ def build_ws_exchange(
 ) -> Any:
     """A guarded ccxt.pro client (`ccxt_client.build_ws_client`) for a venue whose liquidation
     side convention is known, its liquidation cache `CACHE_SIZE` long."""
+    from execsvc.market.ccxt_client import build_ws_client
+
     if exchange_id not in LIQUIDATED_SIDE:
         raise LiquidationFeedError(
             f"liquidation ingestion supports {', '.join(sorted(LIQUIDATED_SIDE))}, not "
@@ -183,6 +184,8 @@ class LiquidationFeed:
     async def updates(self) -> AsyncIterator[FeedUpdate]:
         """Yield updates until the consumer stops iterating (then the watches are cancelled;
         call `close()` to close the connections)."""
+        import ccxt
+
         while not self._keys:
             try:
                 await self._load_markets()
@@ -322,6 +325,8 @@ class LiquidationFeed:
     def _lost_connection(self) -> BaseException | None:
         """A connection seen up earlier that ccxt has since dropped (closed while no watch was
         pending, so no watch call failed), as a `NetworkError`; else None."""
+        import ccxt
+
         current = self._clients()
         if any(c not in current or c.closed() for c in self._up_clients):
             return ccxt.NetworkError("connection closed while no watch was pending")

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
 
 from execsvc.domain.units import MarketPrecision
 
@@ -39,7 +38,10 @@ class PrecisionError(ValueError):
 
 
 def precision_from_ccxt(market: dict[str, Any], precision_mode: int) -> MarketPrecision:
-    """The grid of a loaded ccxt market (see the module docstring)."""
+    """The grid of a loaded ccxt market (see the module docstring). ccxt is imported here,
+    not with the module: replay and CSV sources never load it."""
+    from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
+
     precision = market.get("precision") or {}
     price, amount = precision.get("price"), precision.get("amount")
     if price is None or amount is None:

@@ -37,10 +37,12 @@ from redis.asyncio.client import Pipeline
 from execsvc.domain.book import OrderBook
 from execsvc.domain.map_document import (
     EncodedDocument,
+    Freshness,
     HistorySnapshot,
     MapDocument,
     MapSummary,
     StaleReason,
+    freshness_fields,
     map_summary,
     stale_reason,
 )
@@ -122,6 +124,23 @@ class MapFreshness:
                      ) -> StaleReason | None:
         return stale_reason(self.age_s(now_ms), self.data_lag_s, self.candle_interval_s,
                             max_map_age_s)
+
+    def fields(self, max_map_age_s: float, now_ms: float | None = None) -> Freshness:
+        """The freshness fields a served map carries."""
+        now = time.time() * 1000.0 if now_ms is None else now_ms
+        return freshness_fields(self.version, self.computed_at_ms, now, self.data_lag_s,
+                                self.candle_interval_s, max_map_age_s)
+
+
+_FRESHNESS_FIELDS = ("version", "computed_at_ms", "data_lag_s", "candle_interval_s")
+
+
+def _freshness(version: bytes | None, computed: bytes | None, lag: bytes | None,
+               interval: bytes | None) -> MapFreshness | None:
+    if version is None or computed is None:
+        return None
+    return MapFreshness(int(version), int(computed), float(lag) if lag else None,
+                        float(interval or 0.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,13 +276,16 @@ class BandStore:
     async def map_freshness(self, exchange: str, symbol: str, window: str) -> MapFreshness | None:
         """Version, time and data lag of a stored map without reading the document, or None."""
         key = self._key("map", exchange, symbol, window)
-        version, computed, lag, interval = await self._call(
-            self.redis.hmget(key, "version", "computed_at_ms", "data_lag_s", "candle_interval_s")
-        )
-        if version is None or computed is None:
-            return None
-        return MapFreshness(int(version), int(computed), float(lag) if lag else None,
-                            float(interval or 0.0))
+        return _freshness(*await self._call(self.redis.hmget(key, *_FRESHNESS_FIELDS)))
+
+    async def map_json(self, exchange: str, symbol: str, window: str
+                       ) -> tuple[bytes, MapFreshness] | None:
+        """A stored map's document as stored (JSON bytes, not parsed) and its freshness, read
+        together, or None."""
+        key = self._key("map", exchange, symbol, window)
+        doc, *fields = await self._call(self.redis.hmget(key, "doc", *_FRESHNESS_FIELDS))
+        fresh = _freshness(*fields)
+        return None if doc is None or fresh is None else (doc, fresh)
 
     async def last_price(self, exchange: str, symbol: str) -> LastPrice | None:
         price, at = await self._call(self.redis.hmget(self._key("last", exchange, symbol),

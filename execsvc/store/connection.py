@@ -17,9 +17,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import fakeredis
 from redis.asyncio import BlockingConnectionPool, Redis, UnixDomainSocketConnection
+from redis.asyncio.connection import SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -75,6 +77,23 @@ def embedded_socket(data_dir: Path) -> str:
         server.start()
         _EMBEDDED[key] = server
     return str(server.socket_path)
+
+
+def server_url(redis: Redis) -> str:
+    """A URL of the server `redis` is connected to (credentials included: for another process
+    of this service, never for a log; `describe_store` is the printable form). Not for the
+    in-process store, which no other process can reach."""
+    if is_embedded(redis):
+        raise ValueError("the in-process store has no server another process could reach")
+    kwargs = redis.connection_pool.connection_kwargs
+    db = kwargs.get("db", 0)
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}?db={db}"
+    user, password = kwargs.get("username"), kwargs.get("password")
+    auth = f"{quote(user or '', safe='')}:{quote(password, safe='')}@" if password else ""
+    secure = issubclass(redis.connection_pool.connection_class, SSLConnection)
+    scheme = "rediss" if secure or kwargs.get("ssl") else "redis"
+    return f"{scheme}://{auth}{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"
 
 
 def is_embedded(redis: Redis) -> bool:

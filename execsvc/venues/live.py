@@ -33,7 +33,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
@@ -47,7 +47,9 @@ from execsvc.domain.orders import (
 )
 from execsvc.venues.errors import LiveRoutingError, OrderStateUnknownError
 from execsvc.venues.live_records import LiveOrderRecords, LiveRecord, pending_record
-from execsvc.venues.live_router import LiveRouter
+
+if TYPE_CHECKING:  # ccxt loads with the router, built only in live mode
+    from execsvc.venues.live_router import LiveRouter
 
 LIVE_PREFIX_CHARS = 8
 MAX_LIVE_CLIENT_ID = 36 - LIVE_PREFIX_CHARS - 1
@@ -69,7 +71,7 @@ class LiveVenue:
 
     def router(self, key: str) -> LiveRouter:
         """The router of the key's exchange account."""
-        if isinstance(self.routers, LiveRouter):
+        if not isinstance(self.routers, Mapping):
             return self.routers
         try:
             return self.routers[key]
@@ -201,7 +203,7 @@ class LiveVenue:
         await stop.wait()
 
     async def close(self) -> None:
-        routers = [self.routers] if isinstance(self.routers, LiveRouter) else list(
-            self.routers.values())
+        routers = list(self.routers.values()) if isinstance(self.routers, Mapping) else [
+            self.routers]
         for router in {id(r): r for r in routers}.values():
             await router.close()

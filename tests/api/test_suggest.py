@@ -245,7 +245,9 @@ async def test_a_source_that_stops_delivering_candles_makes_the_map_stale(
     key = "execsvc:map:hyperliquid:BTCUSDT:7d"
     document = json.loads(await redis_client.hget(key, "doc"))
     document["stats"]["data_lag_s"] = 3 * 3600 + 31
-    await redis_client.hset(key, mapping={"doc": json.dumps(document)})
+    # as the worker stores it: the lag in the document and beside it (read without a parse)
+    await redis_client.hset(key, mapping={"doc": json.dumps(document),
+                                          "data_lag_s": document["stats"]["data_lag_s"]})
     await redis_client.hincrby(key, "version", 1)
     assert (await client.get("/map/BTCUSDT")).json()["stale"] is True
     response = await client.post("/suggest/stop", json={"symbol": "BTCUSDT", "side": "long"})

@@ -41,6 +41,17 @@ def test_snapped_values_sit_on_the_grid_and_print_short(value, step) -> None:
     assert abs(nearest - value) <= step / 2 * (1 + 1e-9) + tolerance
 
 
+@given(k=st.integers(-10**12, 10**12),
+       step=steps | st.sampled_from([1e-8, 0.3, 0.07, 1 / 3, 0.30000000000000004, 1e-25, 7.0]))
+def test_snap_is_the_float_nearest_the_decimal_k_steps(k: int, step: float) -> None:
+    """The exact-division shortcut gives what rounding `k * step` to the step's decimals does
+    (its reference definition), and the float nearest the decimal `k * step`."""
+    snapped = snap(k * step, step, "nearest")
+    assert snapped == round(k * step, step_decimals(step))
+    if step_decimals(step) <= 12:
+        assert snapped == float(Decimal(k) * Decimal(repr(step)))
+
+
 @given(price=values, reference=values, step=steps)
 def test_away_and_toward_keep_the_side_of_the_reference(price, reference, step) -> None:
     grid = MarketPrecision(step, 0.001)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from redis.asyncio import Redis
 
 from execsvc.domain.liquidations import LiquidationEvent, event_id
@@ -126,7 +127,14 @@ async def test_a_local_stream_is_stored_once_each_and_scored_against_the_map(
     assert [e["score"]["side_match"] for e in found] == [True, True, True, False, True, True]
     assert found[4]["score"]["band_index"] is None  # half the price: outside the map's range
     totals = await store.score_totals("binanceusdm", "BTCUSDT")
-    assert summarise(totals) == summarise(expected_totals)
+    # Redis adds each increment in long double and keeps 17 significant digits
+    # (HINCRBYFLOAT), per hour bucket, and the buckets are added here: another order and
+    # precision than this loop's double sums of the same six terms. Each agrees to a few ulps
+    # (relative 6 * 2**-52 ~ 1.3e-15 of the largest term), so 1e-12 relative bounds it with
+    # room; the rounded summary could still differ in its last digit at a rounding half.
+    assert totals.as_fields() == pytest.approx(expected_totals.as_fields(), rel=1e-12,
+                                               abs=1e-9)
+    assert summarise(totals)["events"] == 6 and summarise(totals)["scored_events"] == 6
 
     status, updated_ms = await store.status("binanceusdm")
     assert status.reconnects == 1 and status.events >= 6

@@ -8,10 +8,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from execsvc.settings import Settings
 from execsvc.store import BandStore, StoreUnavailable
-from execsvc.store.connection import connect
+from execsvc.store.connection import connect, server_url
 from tests.support.redis_server import RedisServer
 
 
@@ -74,3 +75,21 @@ async def test_a_frozen_redis_is_reported_within_the_socket_timeout(own_redis) -
     finally:
         own_redis.thaw()
         await store.redis.aclose()
+
+
+@pytest.mark.parametrize("url", [
+    "redis://127.0.0.1:6390/2", "redis://user:p%40ss%3Aword@cache.internal:6380/0",
+    "rediss://:secret@cache.internal:6380/1", "unix:///tmp/execsvc/valkey.sock?db=0",
+])
+def test_server_url_reaches_the_same_server_with_the_same_credentials(url: str) -> None:
+    client = Redis.from_url(url)
+    again = Redis.from_url(server_url(client))
+    names = ("host", "port", "db", "username", "password", "path")
+    assert ({n: again.connection_pool.connection_kwargs.get(n) for n in names}
+            == {n: client.connection_pool.connection_kwargs.get(n) for n in names})
+    assert again.connection_pool.connection_class is client.connection_pool.connection_class
+
+
+def test_the_in_process_store_has_no_server_url() -> None:
+    with pytest.raises(ValueError, match="in-process"):
+        server_url(connect(Settings(_env_file=None, data_dir=None)))

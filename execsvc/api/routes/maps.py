@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.responses import Response
 
-from execsvc.api.deps import Ctx
+from execsvc.api.deps import ApiContext, Ctx
+from execsvc.api.map_body import accepts_gzip, etag, matches
 from execsvc.api.problems import field_problem, problems
 from execsvc.api.responses import FastJSONResponse
 from execsvc.api.schemas import (
@@ -19,6 +21,7 @@ from execsvc.api.schemas import (
 )
 from execsvc.domain.map_document import UnknownLeverage
 from execsvc.maps.leverage_filter import for_leverages
+from execsvc.store import StoredMap
 
 router = APIRouter(tags=["maps"])
 
@@ -64,26 +67,46 @@ async def symbols(ctx: Ctx) -> FastJSONResponse:
 
 
 @router.get("/map/{symbol}", summary="The cached liquidation map of a symbol",
-            response_model=MapResponse, responses=problems(404, 503))
+            response_model=MapResponse,
+            responses={**problems(404, 503),
+                       304: {"description": "Not modified: `If-None-Match` names the ETag of "
+                                            "this version and freshness"}})
 async def get_map(
     ctx: Ctx,
+    request: Request,
     symbol: SymbolPath,
     window: WindowQuery = "7d",
     exchange: ExchangeQuery = None,
     leverage: LeverageQuery = None,
-) -> FastJSONResponse:
+) -> Response:
     """`exchange=all` (the default with several venues) is the venues' maps summed on one
     grid around the median of their marks, with `venues` (each venue's totals, data age and
     staleness), `dropped` (venues left out of the sum, with the reason) and each venue's
     notional per band (`notional_by_venue_quote`) and per cluster; `exchange=<venue>` is that
-    venue's own map. With `leverage=` (repeatable) the bands, cumulative curves, totals and
-    clusters are those of the given leverages only, as the chart draws them (the per-venue
-    notional per band and cluster is then left out: it is not split by leverage)."""
-    stored = await ctx.stored_map(symbol, window, exchange)
-    document = stored.document
+    venue's own map. The stored document with its freshness fields (`version`,
+    `computed_at`, `age_s`, `stale`), served from the stored bytes with a weak `ETag` (per
+    version and staleness; `If-None-Match` answers 304) and gzip for clients that accept it.
+    With `leverage=` (repeatable) the bands, cumulative curves, totals and clusters are those
+    of the given leverages only, as the chart draws them (the per-venue notional per band and
+    cluster is then left out: it is not split by leverage)."""
     if leverage:
-        try:
-            document = for_leverages(document, leverage)
-        except UnknownLeverage as exc:
-            raise field_problem("query.leverage", str(exc)) from None
+        return _for_leverages(ctx, await ctx.stored_map(symbol, window, exchange), leverage)
+    body = await ctx.map_body(symbol, window, exchange)
+    fresh = body.fresh.fields(ctx.settings.max_map_age_s)
+    headers = {"ETag": etag(body.version, fresh["stale"]), "Vary": "Accept-Encoding",
+               "Cache-Control": "no-cache"}
+    if matches(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    if accepts_gzip(request.headers.get("accept-encoding")):
+        return Response(body.gzipped(fresh), media_type="application/json",
+                        headers={**headers, "Content-Encoding": "gzip"})
+    return Response(body.body(fresh), media_type="application/json", headers=headers)
+
+
+def _for_leverages(ctx: ApiContext, stored: StoredMap, leverage: list[float]
+                   ) -> FastJSONResponse:
+    try:
+        document = for_leverages(stored.document, leverage)
+    except UnknownLeverage as exc:
+        raise field_problem("query.leverage", str(exc)) from None
     return FastJSONResponse({**document, **ctx.freshness(stored)})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from fastapi import APIRouter
@@ -43,8 +43,12 @@ from execsvc.settings import Settings
 router = APIRouter(prefix="/suggest", tags=["advice"])
 
 
+_CLUSTER_FIELDS = tuple(f.name for f in fields(Cluster))
+
+
 def cluster_out(cluster: Cluster) -> ClusterDoc:
-    return ClusterDoc(**asdict(cluster))
+    """The cluster as the document has it (a flat dict; `dataclasses.asdict` deep-copies)."""
+    return {name: getattr(cluster, name) for name in _CLUSTER_FIELDS}  # type: ignore[return-value]
 
 
 def checked_entry(entry_price: float | None, view: MapView, ctx: ApiContext) -> float:
@@ -231,5 +235,6 @@ async def slice_order(body: SliceRequest, ctx: Ctx) -> FastJSONResponse:
     if book is None:
         raise Problem(503, f"no order book for {symbol} yet", reason="book_missing")
     key = ("slice", body, symbol, view.document["window"], view.version, book.version)
-    answer = ctx.cache.answer(key, lambda: _slice_answer(body, symbol, view, book))
+    answer = await ctx.cache.answer_in_thread(
+        key, lambda: _slice_answer(body, symbol, view, book))
     return FastJSONResponse({**answer, "map": ctx.map_ref(view).model_dump()})
