@@ -29,6 +29,7 @@
     exchange: null,        // "all" (the venues' sum) or a venue
     stack: "leverage",     // bars by "leverage" or "venue"
     leverages: new Set(),
+    available: [],  // the leverages of the map shown (a venue caps them)
     range: "",
     version: null,         // version of the map shown
     ageAtFetch: null,      // age_s the server reported when it was fetched
@@ -48,12 +49,43 @@
     return { width, height };
   }
 
+  /** Whether some of the shown map's leverages are switched off. */
+  function filtersLeverages() {
+    return state.available.some((lev) => !state.leverages.has(lev));
+  }
+
+  /** One box per leverage of the map shown. With every box on before, every box is on;
+   *  else those switched on stay on (all of them when none is left). */
+  function showLeverages(levs) {
+    const kept = filtersLeverages() ? levs.filter((lev) => state.leverages.has(lev)) : levs;
+    state.available = levs;
+    state.leverages = new Set(kept.length ? kept : levs);
+    const boxes = levs.map((lev) => {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = String(lev);
+      box.checked = state.leverages.has(lev);
+      box.addEventListener("change", () => {
+        if (box.checked) state.leverages.add(lev); else state.leverages.delete(lev);
+        if (state.leverages.size === 0) {  // at least one layer stays on
+          box.checked = true;
+          state.leverages.add(lev);
+        }
+        changed(false);
+      });
+      label.append(box, `${lev}x`);
+      return label;
+    });
+    els.leverages.replaceChildren(els.leverages.querySelector("legend"), ...boxes);
+  }
+
   function mapUrl() {
     const { width, height } = chartSize(els.map, 0.46, 360, 640);
     const params = new URLSearchParams({
       window: state.window, exchange: state.exchange, stack: state.stack, width, height,
     });
-    if (state.stack === "leverage" && state.leverages.size < state.config.leverages.length) {
+    if (state.stack === "leverage" && filtersLeverages()) {
       for (const lev of state.leverages) params.append("leverage", lev);
     }
     if (state.range) params.set("range_pct", state.range);
@@ -136,6 +168,8 @@
 
   const loadMap = loader(els.map, mapUrl, (svg) => {
     const d = svg.dataset;
+    const levs = (d.leverages || "").split(",").filter(Boolean).map(Number);
+    if (levs.join() !== state.available.join()) showLeverages(levs);
     state.version = Number(d.version);
     state.ageAtFetch = Number(d.ageS);
     state.fetchedAt = performance.now();
@@ -354,8 +388,8 @@
     const win = params.get("window");
     state.window = config.windows.includes(win) ? win : config.default_window;
     const wanted = params.getAll("leverage").map(Number);
-    const levs = config.leverages.filter((l) => !wanted.length || wanted.includes(l));
-    state.leverages = new Set(levs.length ? levs : config.leverages);
+    state.available = config.leverages;
+    state.leverages = new Set(wanted.length ? wanted : config.leverages);
     state.range = ["2", "5", "10", "20"].includes(params.get("range")) ? params.get("range") : "";
 
     els.symbol.replaceChildren(...config.symbols.map((s) => option(s, s)));
@@ -363,31 +397,17 @@
     els.window.replaceChildren(...config.windows.map((w) => option(w, w)));
     els.window.value = state.window;
     els.range.value = state.range;
-    for (const lev of config.leverages) {
-      const label = document.createElement("label");
-      const box = document.createElement("input");
-      box.type = "checkbox";
-      box.value = String(lev);
-      box.checked = state.leverages.has(lev);
-      box.addEventListener("change", () => {
-        if (box.checked) state.leverages.add(lev); else state.leverages.delete(lev);
-        if (state.leverages.size === 0) {  // at least one layer stays on
-          box.checked = true;
-          state.leverages.add(lev);
-        }
-        changed(false);
-      });
-      label.append(box, `${lev}x`);
-      els.leverages.append(label);
-    }
+    showLeverages(config.leverages);
 
     els.symbol.addEventListener("change", () => {
       state.symbol = els.symbol.value;
       fillExchanges(state.exchange);
+      state.leverages = new Set(state.available);
       changed(true);
     });
     els.exchange.addEventListener("change", () => {
       state.exchange = els.exchange.value;
+      state.leverages = new Set(state.available);
       changed(true);
     });
     els.stack.addEventListener("change", () => {
@@ -410,7 +430,7 @@
       symbol: state.symbol, window: state.window, exchange: state.exchange,
     });
     if (state.stack === "venue") params.set("stack", "venue");
-    if (state.leverages.size < state.config.leverages.length) {
+    if (filtersLeverages()) {
       for (const lev of state.leverages) params.append("leverage", lev);
     }
     if (state.range) params.set("range", state.range);

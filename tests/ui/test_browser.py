@@ -257,6 +257,27 @@ def test_page_draws_switches_window_and_follows_the_stream(
         browser.screenshot(tmp_path / "ui-btcusdt-7d.png")
         browser.hover(5, 5)
 
+        # one box per leverage of the map shown (the venue caps them: not the settings' mix);
+        # switching one off redraws the map without that layer
+        boxes = """Array.from(document.querySelectorAll('#leverages input'))
+          .map((b) => [Number(b.value), b.checked])"""
+        levels = browser.evaluate("document.querySelector('#map svg').dataset.leverages")
+        assert levels != ",".join(f"{lev:g}" for lev in sorted(settings().leverage_mix))
+        browser.wait_for(f"{boxes}.map((b) => b[0]).join() === '{levels}'")
+        assert all(on for _, on in browser.evaluate(boxes))
+        lowest = browser.evaluate(boxes)[0][0]
+        browser.evaluate("(() => { const b = document.querySelector('#leverages input'); "
+                         "b.checked = false; b.dispatchEvent(new Event('change')); })()")
+        shown = levels.split(",")[1:]
+        browser.wait_for("document.querySelector('#map svg').dataset.shownLeverages === "
+                         f"'{','.join(shown)}'")
+        assert browser.evaluate("document.getElementById('map').dataset.error") is None
+        assert f"leverage={lowest:g}" not in browser.evaluate("location.search")
+        browser.evaluate("(() => { const b = document.querySelector('#leverages input'); "
+                         "b.checked = true; b.dispatchEvent(new Event('change')); })()")
+        browser.wait_for("document.querySelector('#map svg').dataset.shownLeverages === "
+                         f"'{levels}'")
+
         # switching the window redraws the chart in place
         browser.evaluate("(() => { const s = document.getElementById('window'); s.value = '1d';"
                          " s.dispatchEvent(new Event('change')); })()")
