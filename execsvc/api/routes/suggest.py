@@ -129,6 +129,13 @@ def _stop_answer(body: StopRequest, symbol: str, view: MapView, book: OrderBook 
 async def stop(body: StopRequest, ctx: Ctx) -> FastJSONResponse:
     """Bots call this many times a second: the answer is memoised per (request, map version,
     book version) and only the map's age is filled in per call."""
+    return await stop_answer(ctx, body)
+
+
+async def stop_answer(ctx: ApiContext, body: StopRequest) -> FastJSONResponse:
+    """The answer of `POST /suggest/stop` to a valid body; raises `Problem` (404, 422, 503)
+    naming the field. The route and the hot-path dispatch (`api.hot_routes`) both answer with
+    it."""
     symbol, view, book = await ctx.fresh_map(body.symbol, body.window, body.exchange)
     checked_entry(body.entry_price, view, ctx)
     key = ("stop", body, symbol, view.document["window"], view.version,
