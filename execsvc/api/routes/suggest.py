@@ -6,10 +6,11 @@ from dataclasses import fields
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.responses import Response
 
 from execsvc.api.deps import ApiContext, Ctx
 from execsvc.api.problems import Problem, field_problem, problems
-from execsvc.api.responses import FastJSONResponse
+from execsvc.api.responses import FastJSONResponse, json_head, with_last_field
 from execsvc.api.schemas import (
     Alternative,
     Buffer,
@@ -34,7 +35,7 @@ from execsvc.domain.units import position_side, significant, step_decimals
 from execsvc.execution.position import PositionSpec
 from execsvc.execution.resilience import half_life_s
 from execsvc.execution.slice_plan import SlicePlanError, plan_slices
-from execsvc.execution.stops import StopParams, suggest_stop
+from execsvc.execution.stops import StopParams, StopTable, suggest_stop
 from execsvc.execution.take_profit import lot_split, take_profit_zones
 from execsvc.liqmap.clusters import Cluster
 from execsvc.maps.cache import AdviceCache, MapView
@@ -76,15 +77,20 @@ def _position(body: PositionFields, symbol: str) -> PositionSpec | None:
 def _stop_answer(body: StopRequest, symbol: str, view: MapView, book: OrderBook | None,
                  settings: Settings, cache: AdviceCache) -> dict[str, Any]:
     """The advice part of a `/suggest/stop` answer (all but `map`), a pure function of the
-    request, the map version and the book version, so it is memoised on those."""
+    request, the map version and the book version, so it is memoised on those; the map's
+    `StopTable` per side is memoised on the map version, so a request with its own entry
+    (no memoised answer) only runs the search."""
     entry = body.entry_price or view.price
     side = position_side(body.side)
     precision = view.precision
     params = StopParams(atr_multiple=settings.stop_atr_multiple,
                         min_intensity=settings.stop_min_intensity,
                         reach_atr=settings.stop_reach_atr)
+    table = cache.answer(("stop_table", view.document["exchange"], symbol,
+                          view.document["window"], view.version, side, params),
+                         lambda: StopTable.of(side, view.clusters, params))
     advice = suggest_stop(
-        side, entry, view.clusters, view.atr_quote,
+        side, entry, table, view.atr_quote,
         lambda cluster: cache.overshoot_pct(view, book, cluster), params,
         precision=precision, max_loss_pct=body.max_loss_pct, quantity=body.quantity,
         risk_quote=body.risk_quote, position=_position(body, symbol),
@@ -126,23 +132,23 @@ def _stop_answer(body: StopRequest, symbol: str, view: MapView, book: OrderBook 
 
 @router.post("/stop", response_model=StopResponse, responses=problems(400, 404, 413, 503),
              summary="Stop-loss beyond liquidation clusters, inside the liquidation price")
-async def stop(body: StopRequest, ctx: Ctx) -> FastJSONResponse:
+async def stop(body: StopRequest, ctx: Ctx) -> Response:
     """Bots call this many times a second: the answer is memoised per (request, map version,
     book version) and only the map's age is filled in per call."""
     return await stop_answer(ctx, body)
 
 
-async def stop_answer(ctx: ApiContext, body: StopRequest) -> FastJSONResponse:
+async def stop_answer(ctx: ApiContext, body: StopRequest) -> Response:
     """The answer of `POST /suggest/stop` to a valid body; raises `Problem` (404, 422, 503)
     naming the field. The route and the hot-path dispatch (`api.hot_routes`) both answer with
-    it."""
+    it. The memo holds the advice as JSON bytes (`responses.json_head`)."""
     symbol, view, book = await ctx.fresh_map(body.symbol, body.window, body.exchange)
     checked_entry(body.entry_price, view, ctx)
     key = ("stop", body, symbol, view.document["window"], view.version,
            book.version if book else None)
-    answer = ctx.cache.answer(
-        key, lambda: _stop_answer(body, symbol, view, book, ctx.settings, ctx.cache))
-    return FastJSONResponse({**answer, "map": ctx.map_ref(view).model_dump()})
+    head = ctx.cache.answer(
+        key, lambda: json_head(_stop_answer(body, symbol, view, book, ctx.settings, ctx.cache)))
+    return with_last_field(head, "map", ctx.map_ref_fields(view))
 
 
 @router.post("/take-profit", response_model=TakeProfitResponse,
