@@ -74,8 +74,8 @@ class HotRoutes:
         symbol = TypeAdapter(SymbolPath)
         self.map_paths = {f"/map/{s}": s for s in ctx.settings.symbols if _valid(symbol, s)}
         self.map_defaults = {name: _default(maps.get_map, name) for name in MAP_QUERY}
-        self.map_checks = {"window": TypeAdapter(WindowQuery),
-                           "exchange": TypeAdapter(ExchangeQuery)}
+        self.map_checks: dict[str, TypeAdapter[Any]] = {
+            "window": TypeAdapter(WindowQuery), "exchange": TypeAdapter(ExchangeQuery)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
