@@ -42,7 +42,7 @@ from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.churn import churn_liquidated, churn_liquidated_on_path
 from execsvc.liqmap.funding import CROWDING_SPAN_MS, FundingRates
 from execsvc.liqmap.model import MapParams
-from execsvc.liqmap.venues import venue_brackets
+from execsvc.liqmap.venue_rules import venue_brackets
 from execsvc.maps.aggregate import aggregate_documents
 from execsvc.maps.refresh import MarketSnapshot, snapshot_lookback_s
 from execsvc.maps.venue_build import VenueModels, build_venue

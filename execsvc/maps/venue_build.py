@@ -21,7 +21,7 @@ import orjson
 
 from execsvc.domain.map_document import CandleStats, EncodedDocument, MapDocument
 from execsvc.liqmap.model import LiquidationMap, MapParams
-from execsvc.liqmap.venues import venue_formula
+from execsvc.liqmap.venue_rules import venue_formula
 from execsvc.maps.document import ModelDescription
 from execsvc.maps.refresh import MarketSnapshot, build_maps, candle_stats, encode_maps
 from execsvc.market.types import MarketSource, SymbolInfo
@@ -48,7 +48,7 @@ class VenueBuild:
 
 
 def venue_params(params: MapParams, venue: str) -> MapParams:
-    """`params` with `venue`'s own liquidation formula (`liqmap.venues.venue_formula`)."""
+    """`params` with `venue`'s own liquidation formula (`liqmap.venue_rules.venue_formula`)."""
     formula = venue_formula(venue)
     return params if formula == params.formula else replace(params, formula=formula)
 

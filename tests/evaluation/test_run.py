@@ -21,7 +21,7 @@ from execsvc.evaluation.run import DAY_COLUMNS, DEFAULT_MARKETS, DEFAULT_TRUTH, 
 from execsvc.evaluation.scores import without_near_zero
 from execsvc.liqmap.funding import FUNDING_BASELINE_PER_H, FUNDING_SCALE_PER_H
 from execsvc.liqmap.model import MapParams
-from execsvc.liqmap.venues import hyperliquid_brackets
+from execsvc.liqmap.venue_rules import hyperliquid_brackets
 from execsvc.maps.refresh import snapshot_lookback_s
 from execsvc.maps.venue_build import build_documents
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from execsvc.domain.brackets import BINANCE_USDM_BRACKETS
-from execsvc.liqmap.venues import hyperliquid_brackets, venue_brackets
+from execsvc.liqmap.venue_rules import hyperliquid_brackets, venue_brackets
 from execsvc.market.replay import (
     DATA_DIR,
     MANIFEST,
