@@ -54,8 +54,11 @@ async def test_a_local_stream_reaches_the_api_the_model_and_the_metrics(
     binance_stub: BinanceStub, streams: LiquidationStreams, redis_server: RedisServer
 ) -> None:
     settings = live_settings()
+    flusher = Redis.from_url(redis_server.url)
+    await flusher.flushall()
+    await flusher.aclose()
+    # the app's store is first used on the server's own loop (a connection is bound to one)
     store = BandStore(Redis.from_url(redis_server.url))
-    await store.redis.flushall()
     worker = make_worker(settings, store, source=ccxt_source(settings,
                                                              base_url=binance_stub.base_url))
     ingest = make_liquidation_ingest(
