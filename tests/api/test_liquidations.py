@@ -101,6 +101,9 @@ async def test_a_local_stream_reaches_the_api_the_model_and_the_metrics(
             page = (await client.get("/liquidations/BTCUSDT",
                                      params={"since": start, "limit": 2})).json()
 
+    # the app's shutdown closed the worker's ccxt client (no "Unclosed client session")
+    (source,) = worker.sources.values()
+    assert source._exchange.closed_by_user and source._exchange.session is None
     LiquidationsResponse.model_validate(answer)
     assert again["count"] == 5, "the re-sent event was dropped as a duplicate"
     events = answer["liquidations"]
