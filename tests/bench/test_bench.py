@@ -61,16 +61,3 @@ def test_unknown_benchmark_is_one_clean_line() -> None:
     result = runner.invoke(app, ["bench", "--only", "nope"])
     assert result.exit_code == 2
     assert "unknown benchmark nope; choose from map, documents" in result.output
-
-
-def test_tick_reports_the_multi_venue_tick_beside_the_single_venue_one() -> None:
-    from execsvc.bench.tick import MULTI_VENUES, bench_worker_tick
-
-    section = bench_worker_tick(symbols=6, repeats=1, venue_symbols=3)
-    names = [figure.name for figure in section.figures]
-    assert names == ["tick", "tick, 3 symbols on 1 venue",
-                     f"tick, 3 symbols on {len(MULTI_VENUES)} venues + all",
-                     f"{len(MULTI_VENUES)} venues + all / 1 venue"]
-    assert all(figure.value > 0 for figure in section.figures)
-    assert [figure.target is None for figure in section.figures] == [False, True, True, True]
-    assert "36 maps" in section.figures[2].note  # 3 symbols x 3 windows x (3 venues + all)
