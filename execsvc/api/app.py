@@ -53,8 +53,12 @@ def create_app(ctx: ApiContext, worker: MapWorker | WorkerProcess | None = None,
             yield
         finally:
             stop.set()
-            await asyncio.gather(*tasks)
-            await ctx.venue.close()
+            try:
+                await asyncio.gather(*tasks)
+            finally:  # closed even when a task failed
+                await ctx.venue.close()
+                if isinstance(worker, MapWorker):
+                    await worker.close()  # its sources' clients (ccxt sessions)
 
     app = FastAPI(
         title="execsvc",

@@ -2,7 +2,7 @@
 
 **Entries.** Every `step_h` hours through each market (00:00, 06:00, ... UTC by default),
 from the first time its map window is full of data to a full horizon before the end; at
-each one, a long and a short. The map is the worker's own (`maps.refresh.build_documents` on
+each one, a long and a short. The map is the worker's own (`maps.venue_build.build_documents` on
 the snapshot the worker would have fetched: data strictly before the entry), the entry price
 its price (the last close). Cascade overshoots need an order book of that time, which the
 recordings do not have: the stop adds none (overshoot 0).
@@ -48,7 +48,8 @@ from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.clusters import Cluster
 from execsvc.liqmap.model import MapParams
 from execsvc.maps.cache import parse_map
-from execsvc.maps.refresh import build_documents, snapshot_lookback_s
+from execsvc.maps.refresh import snapshot_lookback_s
+from execsvc.maps.venue_build import build_documents
 
 HOUR_MS = 3_600_000
 WINDOW = "7d"

@@ -28,7 +28,8 @@ from execsvc.bench.figures import Figure, Section
 from execsvc.bench.timing import median_ms
 from execsvc.domain.liquidations import LiquidationEvent, event_id
 from execsvc.liqmap.online_score import MapBands, ScoreTotals, score_event
-from execsvc.maps.refresh import build_documents, fetch_snapshot, map_params, snapshot_lookback_s
+from execsvc.maps.refresh import fetch_snapshot, map_params, snapshot_lookback_s
+from execsvc.maps.venue_build import build_documents
 from execsvc.market.replay import ReplaySource
 from execsvc.settings import Settings
 from execsvc.store.liquidation_store import LiquidationStore

@@ -15,7 +15,8 @@ next to its target (`execsvc.bench.figures`); missed targets are marked.
 - `liquidations`: scoring one realised liquidation against a map (against the band lookup
   alone) and storing it (against a plain XADD), `execsvc.bench.liquidations`.
 - `tick`: one worker tick of 1,000 symbols x 3 windows on one core against a Redis server of
-  its own (`execsvc.bench.tick`).
+  its own, and 100 symbols on three venues with their sum beside 100 on one venue
+  (`execsvc.bench.tick`).
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ symbol names (`BTCUSDT_007` serves BTCUSDT's data): for this benchmark only. The
 `redis-server` on a free loopback port when one is installed (as the tests run it), else the
 bundled Valkey server on a free port; `EXECSVC_REDIS_URL` is not used (the benchmark writes
 thousands of keys). The first tick (numba's cache, symbol registration) is not timed.
+
+Beside it, the cost of several venues: `MULTI_VENUE_SYMBOLS` symbols on the `MULTI_VENUES`
+(each the tiled replay under the venue's name) with their `all` sum, against the same symbols
+on one venue, in the same run on the same core. No target: issues 12 and 14 set none.
 """
 
 from __future__ import annotations
@@ -154,41 +158,70 @@ def one_core(others: Sequence[int] = ()) -> Iterator[str]:
         os.sched_setaffinity(0, before)
 
 
-def bench_worker_tick(symbols: int = 1000, repeats: int = 3) -> Section:
+MULTI_VENUES = ("binanceusdm", "bybit", "okx")
+"""The venues of the multi-venue tick: each the tiled replay under its own name (Bybit's maps
+take Bybit's liquidation formula), summed into the `all` maps as with any several venues."""
+
+MULTI_VENUE_SYMBOLS = 100
+"""Symbols of the multi-venue tick (and of the single-venue tick it is compared with)."""
+
+
+def _worker(sources, keys: list[str], url: str):
     from execsvc.maps.worker import MapWorker
     from execsvc.runtime import make_store
 
+    settings = Settings(_env_file=None, symbols=",".join(keys), windows="1d,7d,30d",
+                        refresh_interval_s=5, redis_url=url)
+    return MapWorker(sources, make_store(settings), settings)
+
+
+async def _timed_ticks(worker, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of `repeats` ticks after an untimed first one (numba's cache,
+    symbol registration); a tick with a failure raises."""
+    await worker.tick()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        started = time.process_time()
+        report = await worker.tick()
+        if report.failed:
+            raise RuntimeError(f"{len(report.failed)} symbols failed, e.g. "
+                               f"{next(iter(report.failed.items()))}")
+        wall.append(report.seconds)
+        cpu.append(time.process_time() - started)
+    await worker.store.redis.aclose()
+    return wall, cpu
+
+
+def bench_worker_tick(symbols: int = 1000, repeats: int = 3,
+                      venue_symbols: int = MULTI_VENUE_SYMBOLS) -> Section:
+    """The tick of `symbols` on one venue (target < 5 s), then `venue_symbols` on one venue
+    and on the `MULTI_VENUES` with their sum (no target: issues 12 and 14 set none), in the
+    same run on the same core."""
+    def tiled(count: int) -> AliasedReplay:
+        return AliasedReplay(ReplaySource(speed=720.0), count)
+
     with throwaway_redis() as (url, server, server_pid):
-        source = AliasedReplay(ReplaySource(speed=720.0), symbols)
-        keys = [info.symbol for info in source.symbols()]
-        settings = Settings(_env_file=None, symbols=",".join(keys), windows="1d,7d,30d",
-                            refresh_interval_s=5, redis_url=url)
-        worker = MapWorker(source, make_store(settings), settings)
+        big = tiled(symbols)
+        keys = [info.symbol for info in big.symbols()]
+        few = keys[:venue_symbols]
         quiet = logging.getLogger("execsvc")
         level = quiet.level
         quiet.setLevel(logging.ERROR)  # a failed tick raises below; no log line per symbol
-
-        async def ticks() -> tuple[list[float], list[float]]:
-            await worker.tick()
-            wall, cpu = [], []
-            for _ in range(repeats):
-                started = time.process_time()
-                report = await worker.tick()
-                if report.failed:
-                    raise RuntimeError(f"{len(report.failed)} symbols failed, e.g. "
-                                       f"{next(iter(report.failed.items()))}")
-                wall.append(report.seconds)
-                cpu.append(time.process_time() - started)
-            await worker.store.redis.aclose()
-            return wall, cpu
-
         try:
             with one_core([server_pid] if server_pid else []) as core:
-                wall, cpu = asyncio.run(ticks())
+                wall, cpu = asyncio.run(_timed_ticks(_worker(big, keys, url), repeats))
+                one, _ = asyncio.run(_timed_ticks(
+                    _worker(tiled(venue_symbols), few, url), repeats))
+                several, several_cpu = asyncio.run(_timed_ticks(_worker(
+                    {venue: tiled(venue_symbols) for venue in MULTI_VENUES}, few, url),
+                    repeats))
         finally:
             quiet.setLevel(level)
     maps = symbols * 3
     seconds = statistics.median(wall)
+    single, multi = statistics.median(one), statistics.median(several)
+    venues = len(MULTI_VENUES)
+    multi_maps = venue_symbols * 3 * (venues + 1)
     return Section(
         key="tick",
         title=(f"worker tick: {symbols:,} symbols x 3 windows (1d, 7d, 30d) = {maps:,} maps, "
@@ -198,8 +231,18 @@ def bench_worker_tick(symbols: int = 1000, repeats: int = 3) -> Section:
             Figure("tick", seconds, "s", Target("<", 5.0),
                    note=f"{seconds / maps * 1000:.2f} ms per map; CPU time of the process "
                         f"{statistics.median(cpu):.2f} s"),
+            Figure(f"tick, {venue_symbols} symbols on 1 venue", single, "s",
+                   note=f"{venue_symbols * 3} maps, {single / (venue_symbols * 3) * 1000:.2f} ms "
+                        "per map"),
+            Figure(f"tick, {venue_symbols} symbols on {venues} venues + all", multi, "s",
+                   note=f"{', '.join(MULTI_VENUES)} and their sum: {multi_maps} maps, "
+                        f"{multi / multi_maps * 1000:.2f} ms per map; CPU time of the process "
+                        f"{statistics.median(several_cpu):.2f} s"),
+            Figure(f"{venues} venues + all / 1 venue", multi / single, "x",
+                   note=f"{venues + 1}x the maps and {venues}x the fetches and books"),
         ],
         notes=["the replay source is tiled across synthetic symbol names (BTCUSDT_001 serves "
                "BTCUSDT's recording) for this benchmark only: 1/3 one-minute FTX BTC-PERP, "
-               "2/3 hourly Binance symbols"],
+               "2/3 hourly Binance symbols; each of the several venues is that tiled replay "
+               "under the venue's name"],
     )

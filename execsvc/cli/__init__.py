@@ -220,7 +220,7 @@ def evaluate(
     from execsvc.evaluation.run import (
         model_card as make_card,
     )
-    from execsvc.liqmap.venues import VENUE_BRACKETS
+    from execsvc.liqmap.venue_rules import VENUE_BRACKETS
     from execsvc.maps.refresh import map_params
     from execsvc.settings import WINDOW_SECONDS
 

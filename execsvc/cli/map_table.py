@@ -8,18 +8,13 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from execsvc.domain.map_document import AGGREGATE_EXCHANGE, MapDocument
+from execsvc.domain.map_document import AGGREGATE_EXCHANGE, EncodedDocument, MapDocument
 from execsvc.domain.units import price_decimals
-from execsvc.maps.aggregate import VenueBuild, aggregate_documents
-from execsvc.maps.refresh import (
-    build_maps,
-    encode_maps,
-    fetch_snapshot,
-    map_params,
-    snapshot_lookback_s,
-    venue_params,
-)
+from execsvc.maps.aggregate import aggregate_documents
+from execsvc.maps.refresh import fetch_snapshot, map_params, snapshot_lookback_s
+from execsvc.maps.venue_build import VenueModels, build_venue, venue_coverage
 from execsvc.market.sources import build_market_sources
+from execsvc.market.types import MarketSource
 from execsvc.runtime import make_source
 from execsvc.settings import Settings
 
@@ -36,38 +31,45 @@ async def build_document(
     else:
         sources = build_market_sources(settings)
     try:
-        covering = {venue: info for venue, source in sources.items()
-                    for info in source.symbols() if info.symbol == symbol}
-        if not covering:
-            known = sorted({i.symbol for source in sources.values() for i in source.symbols()})
-            raise ValueError(f"unknown symbol {symbol}; the sources have: {', '.join(known)}")
-        chosen = exchange or (AGGREGATE_EXCHANGE if len(covering) > 1 else next(iter(covering)))
-        if chosen != AGGREGATE_EXCHANGE and chosen not in covering:
-            raise ValueError(f"unknown exchange {chosen} for {symbol}; choose "
-                             f"{', '.join([AGGREGATE_EXCHANGE, *covering])}")
-        venues = list(covering) if chosen == AGGREGATE_EXCHANGE else [chosen]
-        windows = {window: settings.window_seconds[window]}
-        params = map_params(settings)
-        builds = []
-        for venue in venues:
-            own = venue_params(params, venue)
-            snapshot = await fetch_snapshot(sources[venue], covering[venue],
-                                            snapshot_lookback_s(windows, own))
-            builds.append(VenueBuild(venue, snapshot, build_maps(snapshot, windows, own)))
-        if chosen != AGGREGATE_EXCHANGE or len(builds) == 1:
-            build = builds[0]
-            own = venue_params(params, build.venue)
-            encoded = encode_maps(build.snapshot, build.maps, own)[0]  # type: ignore[arg-type]
-        else:
-            summed, missing = aggregate_documents(symbol, builds, [window], params,
-                                                  settings.max_map_age_s)
-            if not summed:
-                raise ValueError(missing)
-            encoded = summed[0]
-        return orjson.loads(encoded.json)
+        encoded = await encode_document(sources, settings, symbol, window, exchange)
     finally:
         for source in sources.values():
             await source.close()
+    return orjson.loads(encoded.json)
+
+
+async def encode_document(
+    sources: dict[str, MarketSource], settings: Settings, symbol: str, window: str,
+    exchange: str | None = None,
+) -> EncodedDocument:
+    """`build_document` from the given venues' sources (venue id -> source), as the worker
+    stores it: the venues are named as the worker names them (`venue_coverage`) and each
+    venue's maps come from `build_venue`, so a venue's document is the bytes the worker stores
+    for the same market data."""
+    covering = venue_coverage(sources).get(symbol)
+    if not covering:
+        known = sorted({i.symbol for source in sources.values() for i in source.symbols()})
+        raise ValueError(f"unknown symbol {symbol}; the sources have: {', '.join(known)}")
+    chosen = exchange or (AGGREGATE_EXCHANGE if len(covering) > 1 else next(iter(covering)))
+    if chosen != AGGREGATE_EXCHANGE and chosen not in covering:
+        raise ValueError(f"unknown exchange {chosen} for {symbol}; choose "
+                         f"{', '.join([AGGREGATE_EXCHANGE, *covering])}")
+    venues = list(covering) if chosen == AGGREGATE_EXCHANGE else [chosen]
+    windows = {window: settings.window_seconds[window]}
+    models = VenueModels(map_params(settings))
+    lookback_s = snapshot_lookback_s(settings.window_seconds, models.params)
+    builds = []
+    for venue in venues:
+        info, source = covering[venue]
+        builds.append(build_venue(await fetch_snapshot(source, info, lookback_s), windows,
+                                  models))
+    if len(builds) == 1:
+        return builds[0].documents[0]
+    summed, missing = aggregate_documents(symbol, builds, [window], models.params,
+                                          settings.max_map_age_s, models.model)
+    if not summed:
+        raise ValueError(missing)
+    return summed[0]
 
 
 def _money(value: float) -> str:

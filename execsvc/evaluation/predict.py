@@ -5,10 +5,11 @@ For a truth day D of a coin:
   interest samples stamped t taken as known from `t + OI_KNOWN_AFTER_MS` (their time is moved
   to that moment, so the worker's alignment of OI to candle closes sees each sample only once
   it is known); the price is the close of the last candle;
-- the map documents come from `refresh.build_documents`, the worker's own code path; with
-  several venues (`predict_all_venues`), each venue's map is built from its own market with
-  its own margin rules and the maps are summed as the worker sums them
-  (`maps.aggregate.aggregate_documents`: around the median of the venues' marks); the day's
+- the map documents come from `venue_build.build_venue`, the worker's own code path (the
+  venue's margin rules and liquidation formula); with several venues (`predict_all_venues`),
+  each venue's map is built from its own market with its own rules and the maps are summed
+  as the worker sums them (`maps.aggregate.aggregate_documents`: around the median of the
+  venues' marks); the day's
   range is read on the first venue's candles and the naive baseline takes the venues' summed
   open interest. No venue is dropped for lag here: a venue without data for the day skips it;
 - predicted long = the document's cumulative long notional from its price down to D's low
@@ -41,14 +42,10 @@ from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.churn import churn_liquidated, churn_liquidated_on_path
 from execsvc.liqmap.funding import CROWDING_SPAN_MS, FundingRates
 from execsvc.liqmap.model import MapParams
-from execsvc.liqmap.venues import venue_brackets
-from execsvc.maps.aggregate import VenueBuild, aggregate_documents
-from execsvc.maps.refresh import (
-    MarketSnapshot,
-    build_documents,
-    build_maps,
-    snapshot_lookback_s,
-)
+from execsvc.liqmap.venue_rules import venue_brackets
+from execsvc.maps.aggregate import aggregate_documents
+from execsvc.maps.refresh import MarketSnapshot, snapshot_lookback_s
+from execsvc.maps.venue_build import VenueModels, build_venue
 from execsvc.market.types import OpenInterest, SymbolInfo
 
 OI_KNOWN_AFTER_MS = 3_600_000
@@ -211,13 +208,13 @@ def day_document(markets: Mapping[str, CoinMarket], start_ms: int, windows: dict
             return "no open interest known before the day" + (
                 f" ({venue})" if len(snapshots) > 1 else "")
     oi_quote = sum(float(s.open_interest.oi_quote[-1]) for s in snapshots.values())
-    if len(snapshots) == 1:
-        (snapshot,) = snapshots.values()
-        return build_documents(snapshot, windows, params)[0], oi_quote
-    builds = [VenueBuild(venue, snapshot, build_maps(snapshot, windows, params))
-              for venue, snapshot in snapshots.items()]
+    models = VenueModels(params)
+    builds = [build_venue(snapshot, windows, models) for snapshot in snapshots.values()]
+    if len(builds) == 1:
+        return orjson.loads(builds[0].documents[0].json), oi_quote
     coin = next(iter(markets.values())).coin
-    documents, missing = aggregate_documents(coin, builds, list(windows), params, math.inf)
+    documents, missing = aggregate_documents(coin, builds, list(windows), params, math.inf,
+                                             models.model)
     if not documents:
         return missing or "no venue to sum"
     return orjson.loads(documents[0].json), oi_quote

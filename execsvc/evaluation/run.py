@@ -21,6 +21,7 @@ from execsvc.evaluation.inputs import EvaluationInputError, load_truth, load_ven
 from execsvc.evaluation.predict import DayPrediction, predict_all_venues
 from execsvc.evaluation.scores import score, score_columns
 from execsvc.liqmap.model import MapParams, model_parameters, model_version
+from execsvc.maps.venue_build import venue_params
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_MARKETS = DATA_DIR / "markets"
@@ -115,12 +116,14 @@ def evaluate(
                                        f"{', '.join(venue_markets)} (or all)")
         venue_markets = {venue: venue_markets[venue]}
     predictions, skipped = predict_all_venues(venue_markets, truth, window, window_s, params)
+    # one venue's maps are built with its liquidation formula (`venue_build.venue_params`)
+    scored = params if venue == ALL_VENUES else venue_params(params, venue)
     if not predictions:
         raise EvaluationInputError(
             f"{truth_file}: no truth day can be evaluated with a {window} window "
             f"({len(skipped)} skipped, e.g. {skipped[0] if skipped else 'none'})")
     metrics = {
-        "model": describe_params(params),
+        "model": {**describe_params(scored), "liquidation_formula": scored.formula},
         "inputs": {"data": _shown_path(data_dir), "truth": _shown_path(truth_file),
                    "window": window,
                    "venue": venue,

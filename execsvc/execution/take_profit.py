@@ -15,8 +15,10 @@ takes twice the size. With a quantity, the zone quantities are whole lots that s
 it (`lot_split`: cumulative shares rounded to lots, so no rounding accumulates).
 
 Targets: `max(band width, ATR / 4)` before the near edge (at least one tick before it), on the
-tick toward the entry; when that would be at or behind the entry, the near edge itself (on the
-tick toward the entry). A cluster whose near edge is within a tick of the entry is no target.
+tick toward the entry; when that would be at or behind the entry, the near edge itself, on the
+tick away from the cluster (down for a long, up for a short), so never inside the cluster, even
+with an entry off the tick grid level with its edge. A cluster whose near edge, so snapped, is
+not beyond the entry is no target.
 A zone's `price_low`/`price_high` are the cluster's extent put on the tick outward.
 """
 
@@ -62,11 +64,13 @@ def take_profit_zones(
     sign = 1.0 if side == "long" else -1.0
     opposite = "short" if side == "long" else "long"
 
+    away_from_cluster = precision.price_down if side == "long" else precision.price_up
+
     def near_edge(c: Cluster) -> float:
         return c.price_low if side == "long" else c.price_high
 
     ahead = [c for c in clusters if c.side == opposite
-             and sign * (precision.price_toward(near_edge(c), entry_price) - entry_price) > 0]
+             and sign * (away_from_cluster(near_edge(c)) - entry_price) > 0]
     scored = []
     for cluster in ahead:
         distance_pct = sign * (near_edge(cluster) - entry_price) / entry_price * 100.0
@@ -82,7 +86,7 @@ def take_profit_zones(
         edge = near_edge(cluster)
         target = precision.price_toward(edge - sign * offset, entry_price)
         if sign * (target - entry_price) <= 0:
-            target = precision.price_toward(edge, entry_price)
+            target = away_from_cluster(edge)
         zones.append(
             TakeProfitZone(
                 price_low=precision.price_down(cluster.price_low),

@@ -12,7 +12,6 @@ USDC count alike).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from execsvc.domain.map_document import (
     AGGREGATE_EXCHANGE,
@@ -22,27 +21,9 @@ from execsvc.domain.map_document import (
     stale_reason,
 )
 from execsvc.liqmap.aggregate import aggregate_maps
-from execsvc.liqmap.model import LiquidationMap, MapParams
+from execsvc.liqmap.model import MapParams
 from execsvc.maps.document import ModelDescription, VenueParts, encode_document
-from execsvc.maps.refresh import MarketSnapshot, candle_stats
-
-
-@dataclass(frozen=True, slots=True)
-class VenueBuild:
-    """One venue's part of a symbol's refresh: its snapshot and map per window (and its
-    candle figures, when already computed), or `error`, why it has none this tick."""
-
-    venue: str
-    snapshot: MarketSnapshot | None = None
-    maps: dict[str, LiquidationMap] = field(default_factory=dict)
-    error: str | None = None
-    candle_stats: CandleStats | None = None
-
-    def stats(self) -> CandleStats | None:
-        """The snapshot's `candle_stats` (those given, else computed)."""
-        if self.snapshot is None or self.candle_stats is not None:
-            return self.candle_stats
-        return candle_stats(self.snapshot.candles, self.snapshot.now_ms)
+from execsvc.maps.venue_build import VenueBuild
 
 
 def _status(build: VenueBuild, stats: CandleStats | None, window: str,

@@ -1,17 +1,17 @@
-"""One symbol's refresh, shared by the worker, `execsvc map` and the benchmark: fetch the
-market data a map needs, then build one map document per window (pure, CPU-bound), encoded as
-`maps.document` stores it."""
+"""One symbol's refresh on one venue, shared by the worker, `execsvc map` and the benchmark:
+fetch the market data a map needs, then build one map per window (pure, CPU-bound) and encode
+it as `maps.document` stores it. `maps.venue_build.build_venue` puts the two together with the
+venue's liquidation formula: callers build through it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
-import orjson
 
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import Bracket
-from execsvc.domain.map_document import CandleStats, EncodedDocument, MapDocument
+from execsvc.domain.map_document import CandleStats, EncodedDocument
 from execsvc.domain.units import MarketPrecision
 from execsvc.execution.impact import sigma_quote_per_sqrt_s, volume_rate_base_per_s
 from execsvc.execution.market_stats import hourly_atr
@@ -19,7 +19,6 @@ from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.cohorts import open_interest_at_close
 from execsvc.liqmap.funding import FundingRates
 from execsvc.liqmap.model import LiquidationMap, MapParams, build_map
-from execsvc.liqmap.venues import venue_formula
 from execsvc.maps.document import ModelDescription, encode_document
 from execsvc.market.types import MarketSource, MarketSourceError, OpenInterest, SymbolInfo
 from execsvc.settings import Settings
@@ -54,12 +53,6 @@ def map_params(settings: Settings) -> MapParams:
         cross_share=settings.cross_share,
         cross_margin_multiple=settings.cross_margin_multiple,
     )
-
-
-def venue_params(params: MapParams, venue: str) -> MapParams:
-    """`params` with `venue`'s own liquidation formula (`liqmap.venues.venue_formula`)."""
-    formula = venue_formula(venue)
-    return params if formula == params.formula else replace(params, formula=formula)
 
 
 def snapshot_lookback_s(windows: dict[str, int], params: MapParams) -> int:
@@ -126,23 +119,6 @@ def encode_maps(snapshot: MarketSnapshot, maps: dict[str, LiquidationMap], param
         window=window, quote_currency=snapshot.info.quote_currency, params=params,
         stats=stats, model=model, precision=snapshot.precision,
     ) for window, liq_map in maps.items()]
-
-
-def encode_documents(
-    snapshot: MarketSnapshot, windows: dict[str, int], params: MapParams,
-    model: ModelDescription | None = None,
-) -> list[EncodedDocument]:
-    """One encoded map document per window (name -> seconds), newest candles last. `model`
-    (`ModelDescription.of(params)`) can be passed by callers that encode many symbols."""
-    return encode_maps(snapshot, build_maps(snapshot, windows, params), params, model)
-
-
-def build_documents(
-    snapshot: MarketSnapshot, windows: dict[str, int], params: MapParams
-) -> list[MapDocument]:
-    """`encode_documents` as dicts (the stored bytes parsed): what the API serves."""
-    return [orjson.loads(document.json) for document in encode_documents(snapshot, windows,
-                                                                         params)]
 
 
 def candle_stats(candles: Candles, now_ms: int) -> CandleStats:

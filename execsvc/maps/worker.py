@@ -34,20 +34,10 @@ from prometheus_client import CollectorRegistry
 
 from execsvc.domain.book import BookError
 from execsvc.domain.map_document import AGGREGATE_EXCHANGE, EncodedDocument
-from execsvc.liqmap.model import MapParams
-from execsvc.maps.aggregate import VenueBuild, aggregate_documents
-from execsvc.maps.document import ModelDescription
+from execsvc.maps.aggregate import aggregate_documents
 from execsvc.maps.metrics import WorkerMetrics
-from execsvc.maps.refresh import (
-    MarketSnapshot,
-    build_maps,
-    candle_stats,
-    encode_maps,
-    fetch_snapshot,
-    map_params,
-    snapshot_lookback_s,
-    venue_params,
-)
+from execsvc.maps.refresh import MarketSnapshot, fetch_snapshot, map_params, snapshot_lookback_s
+from execsvc.maps.venue_build import VenueBuild, VenueModels, build_venue, venue_coverage
 from execsvc.market.types import MarketSource, MarketSourceError, SymbolInfo
 from execsvc.settings import Settings
 from execsvc.store import BandStore, StoreUnavailable
@@ -70,22 +60,6 @@ class TickReport:
     built: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-def venue_coverage(sources: MarketSource | Mapping[str, MarketSource]
-                   ) -> dict[str, dict[str, tuple[SymbolInfo, MarketSource]]]:
-    """Symbol -> venue id -> (what the venue's source knows of it, the source), venues in the
-    given order. Several venues are named by their keys (the `exchange` of every map they
-    build); a single source, or a mapping of one, keeps the exchange its symbols name (the
-    bundled replay stores FTX's BTC-PERP under `ftx`)."""
-    named = dict(sources) if isinstance(sources, Mapping) else {"": sources}
-    coverage: dict[str, dict[str, tuple[SymbolInfo, MarketSource]]] = {}
-    for venue, source in named.items():
-        for info in source.symbols():
-            if len(named) > 1:
-                info = replace(info, exchange=venue)
-            coverage.setdefault(info.symbol, {})[info.exchange] = (info, source)
-    return coverage
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +93,8 @@ class MapWorker:
         self.store = store
         self.settings = settings
         self.params = map_params(settings)
-        self.model = ModelDescription.of(self.params)
-        self._venue_models: dict[str, tuple[MapParams, ModelDescription]] = {}
+        self.models = VenueModels(self.params)
+        self.model = self.models.model
         self.windows = settings.window_seconds
         self.lookback_s = snapshot_lookback_s(self.windows, self.params)
         self.metrics = WorkerMetrics(registry or CollectorRegistry())
@@ -310,29 +284,16 @@ class MapWorker:
             return _Built(info, error=MarketSourceError(missing))
         return _Built(info, documents, seconds=time.perf_counter() - started)
 
-    def _venue_model(self, venue: str) -> tuple[MapParams, ModelDescription]:
-        """The model parameters and description of `venue`'s maps (its liquidation formula)."""
-        known = self._venue_models.get(venue)
-        if known is None:
-            params = venue_params(self.params, venue)
-            known = (params, self.model if params is self.params else ModelDescription.of(params))
-            self._venue_models[venue] = known
-        return known
-
     def _build(self, snapshot: MarketSnapshot) -> _Built:
         started = time.perf_counter()
-        venue = snapshot.info.exchange
-        params, model = self._venue_model(venue)
         try:
-            maps = build_maps(snapshot, self.windows, params)
-            stats = candle_stats(snapshot.candles, snapshot.now_ms)
-            documents = encode_maps(snapshot, maps, params, model, stats)
+            build = build_venue(snapshot, self.windows, self.models)
         except Exception as exc:  # one symbol's fault, whatever it is, must not stop the rest
             return _Built(snapshot.info, error=exc,
-                          venue=VenueBuild(venue, error=f"model: {exc}"))
+                          venue=VenueBuild(snapshot.info.exchange, error=f"model: {exc}"))
         seconds = time.perf_counter() - started
-        built = (VenueBuild(venue, snapshot, maps, candle_stats=stats)
-                 if self._aggregated(snapshot.info) else None)
+        documents = build.documents
+        built = build if self._aggregated(snapshot.info) else None
         try:
             if snapshot.book is None:
                 raise BookError("no order book in the snapshot")

@@ -40,7 +40,7 @@ from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import Bracket, brackets_from_floors, bundled_table
 from execsvc.domain.units import MarketPrecision
 from execsvc.liqmap.candles import Candles
-from execsvc.liqmap.venues import venue_brackets
+from execsvc.liqmap.venue_rules import venue_brackets
 from execsvc.market.ccxt_client import (
     BINANCE_FAMILY,
     build_exchange_client,
@@ -484,7 +484,7 @@ class CcxtSource:
 
     async def _leverage_brackets(self, symbol: str) -> list[Bracket]:
         """The venue's tiers when readable; if reading public tiers fails, the bundled table
-        of the venue (`liqmap.venues`, logged). Binance's signed tiers never fall back: a
+        of the venue (`liqmap.venue_rules`, logged). Binance's signed tiers never fall back: a
         refused key is a configuration error to see."""
         cached = self._brackets.get(symbol)
         if cached is not None and self._clock() - cached[0] < BRACKET_CACHE_S:
@@ -540,7 +540,7 @@ class CcxtSource:
 
     def _bundled_or_none(self, symbol: str) -> list[Bracket] | None:
         """The bundled table of `symbol` on this venue: Binance's own table of the symbol
-        (never a stand-in for live data), else `liqmap.venues.venue_brackets`; None if none."""
+        (never a stand-in for live data), else `liqmap.venue_rules.venue_brackets`; None if none."""
         if self._is_binance:
             return bundled_table(symbol)
         market = self._find_market(symbol) if self._markets_loaded else None

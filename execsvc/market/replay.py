@@ -48,7 +48,7 @@ from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import Bracket, bracket_table
 from execsvc.domain.units import MarketPrecision
 from execsvc.liqmap.candles import Candles
-from execsvc.liqmap.venues import VENUE_BRACKETS, venue_brackets
+from execsvc.liqmap.venue_rules import VENUE_BRACKETS, venue_brackets
 from execsvc.market.precision import BUNDLED_PRECISION
 from execsvc.market.types import MarketSourceError, OpenInterest, SymbolInfo
 from execsvc.market.venue_symbols import split_key
@@ -206,7 +206,7 @@ def manifest_entry(data_dir: Path, symbol: str, venue: str | None = None) -> dic
 
 def replay_brackets(venue: str, symbol: str) -> list[Bracket]:
     """The margin table of a replayed (venue, symbol): the venue's bundled tiers
-    (`liqmap.venues`) when it has them, else `bracket_table(symbol)` (FTX's `BTC-PERP`: the
+    (`liqmap.venue_rules`) when it has them, else `bracket_table(symbol)` (FTX's `BTC-PERP`: the
     stated Binance BTCUSDT stand-in)."""
     parts = split_key(symbol)
     if venue in VENUE_BRACKETS and parts is not None:

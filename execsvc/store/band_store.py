@@ -20,7 +20,8 @@ All of a symbol's refresh is one Lua script call (`PUT_REFRESH_SCRIPT`): its boo
 hash, TTL), each map (bump the version, write the hash, set the TTL, publish the notice), the
 history snapshots and the status, atomically, so a reader never sees a document without its
 version. The worker sends many symbols' calls in one pipeline (`write_refreshes`): one round
-trip and one reply per symbol.
+trip and one reply per symbol. What `/readyz` and the store gauges read (every map's freshness,
+every symbol's status, the live workers) is one script call too (`health_reads`).
 """
 
 from __future__ import annotations
@@ -85,6 +86,22 @@ end
 return versions
 """
 
+HEALTH_READS_SCRIPT = """
+-- KEYS: one map hash per map, then one status hash per symbol, then the workers' sorted set.
+-- ARGV: the number of maps, now (ms), then the map fields to read.
+-- Returns the fields of each map, each status hash (flat), the live workers.
+local maps, answer = tonumber(ARGV[1]), {}
+local fields = {unpack(ARGV, 3)}
+for i = 1, maps do
+  answer[i] = redis.call('HMGET', KEYS[i], unpack(fields))
+end
+for i = maps + 1, #KEYS - 1 do
+  answer[i] = redis.call('HGETALL', KEYS[i])
+end
+answer[#KEYS] = redis.call('ZRANGEBYSCORE', KEYS[#KEYS], ARGV[2], '+inf')
+return answer
+"""
+
 PIPELINE_BYTES = 4 << 20
 """About how much one pipelined round trip of `write_refreshes` carries. Larger ones cost more
 CPU than they save: asyncio joins what it sends and buffers again what the socket does not
@@ -144,6 +161,17 @@ def _freshness(version: bytes | None, computed: bytes | None, lag: bytes | None,
 
 
 @dataclass(frozen=True, slots=True)
+class HealthReads:
+    """What readiness and the store gauges read, in one round trip (`BandStore.health_reads`):
+    the freshness of each map asked for (None: no map), the status hash of each symbol asked
+    for (as `BandStore.status` gives it) and the live workers (as `live_workers`)."""
+
+    freshness: dict[tuple[str, str, str], MapFreshness | None]
+    status: dict[tuple[str, str], dict[str, str]]
+    live_workers: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class SymbolWrites:
     """What one symbol's refresh stores: its map `documents` (with the time they were computed,
     epoch ms, now if None), the order book (JSON bytes, or None to leave the stored one), the
@@ -185,6 +213,7 @@ class BandStore:
         self.prefix = prefix
         self.channel = f"{prefix}:maps"
         self._put_refresh = redis.register_script(PUT_REFRESH_SCRIPT)
+        self._health_reads = redis.register_script(HEALTH_READS_SCRIPT)
 
     def _key(self, kind: str, *parts: str) -> str:
         return ":".join((self.prefix, kind, *parts))
@@ -359,6 +388,27 @@ class BandStore:
         members = await self._call(self.redis.zrangebyscore(self._key("workers"), now_ms, "+inf"))
         return sorted(m.decode() for m in members)
 
+    async def health_reads(self, maps: Sequence[tuple[str, str, str]],
+                           symbols: Sequence[tuple[str, str]]) -> HealthReads:
+        """The freshness of each (exchange, symbol, window) of `maps`, the status of each
+        (exchange, symbol) of `symbols` and the live workers: one script call
+        (`HEALTH_READS_SCRIPT`), one round trip whatever the number of symbols and windows.
+        `StoreUnavailable` when Redis cannot be reached or any of the reads fails (as each of
+        the single reads would raise)."""
+        keys = [*(self._key("map", *ident) for ident in maps),
+                *(self._key("status", *ident) for ident in symbols), self._key("workers")]
+        answer = await self._call(self._health_reads(
+            keys=keys, args=[len(maps), int(time.time() * 1000), *_FRESHNESS_FIELDS]))
+        fields, statuses, workers = answer[: len(maps)], answer[len(maps) : -1], answer[-1]
+        return HealthReads(
+            freshness={ident: _freshness(*values) for ident, values in zip(maps, fields,
+                                                                            strict=True)},
+            status={ident: {flat[i].decode(): flat[i + 1].decode()
+                            for i in range(0, len(flat), 2)}
+                    for ident, flat in zip(symbols, statuses, strict=True)},
+            live_workers=sorted(m.decode() for m in workers),
+        )
+
     async def notices(self) -> AsyncIterator[dict[str, Any]]:
         """Map update notices as they are published (until the consumer stops iterating)."""
         pubsub = self.redis.pubsub()
@@ -376,5 +426,5 @@ class BandStore:
         return await store_call(awaitable)
 
 
-__all__ = ["STORE_ERRORS", "BandStore", "LastPrice", "MapFreshness", "StoreUnavailable",
-           "StoredMap", "store_call"]
+__all__ = ["STORE_ERRORS", "BandStore", "HealthReads", "LastPrice", "MapFreshness",
+           "StoreUnavailable", "StoredMap", "store_call"]

@@ -54,8 +54,11 @@ async def test_a_local_stream_reaches_the_api_the_model_and_the_metrics(
     binance_stub: BinanceStub, streams: LiquidationStreams, redis_server: RedisServer
 ) -> None:
     settings = live_settings()
+    flusher = Redis.from_url(redis_server.url)
+    await flusher.flushall()
+    await flusher.aclose()
+    # the app's store is first used on the server's own loop (a connection is bound to one)
     store = BandStore(Redis.from_url(redis_server.url))
-    await store.redis.flushall()
     worker = make_worker(settings, store, source=ccxt_source(settings,
                                                              base_url=binance_stub.base_url))
     ingest = make_liquidation_ingest(
@@ -98,6 +101,9 @@ async def test_a_local_stream_reaches_the_api_the_model_and_the_metrics(
             page = (await client.get("/liquidations/BTCUSDT",
                                      params={"since": start, "limit": 2})).json()
 
+    # the app's shutdown closed the worker's ccxt client (no "Unclosed client session")
+    (source,) = worker.sources.values()
+    assert source._exchange.closed_by_user and source._exchange.session is None
     LiquidationsResponse.model_validate(answer)
     assert again["count"] == 5, "the re-sent event was dropped as a duplicate"
     events = answer["liquidations"]

@@ -139,6 +139,27 @@ async def test_ready_then_stale(ready, redis_client: Redis) -> None:
     assert any(r.startswith("BTCUSDT 7d: map is 120 s old") for r in reasons)
 
 
+async def test_not_ready_names_every_reason_in_order(ready, redis_client: Redis) -> None:
+    """Per symbol its windows (missing, stale, data stopped), then its failed refresh; the
+    worker's heartbeat last: the whole 503 body, as one batched read of the store gives it."""
+    client, store, worker = ready
+    old = int(time.time() * 1000) - 120_000
+    await redis_client.hset("execsvc:map:hyperliquid:BTCUSDT:7d", "computed_at_ms", old)
+    await redis_client.hset("execsvc:map:hyperliquid:ETHUSDT:1d", "data_lag_s", 36_000)
+    await redis_client.delete("execsvc:map:ftx:BTC-PERP:30d")
+    await store.record_failure("hyperliquid", "ETHUSDT", "source: venue unreachable", old)
+    await store.leave(worker.worker_id)
+    body = assert_problem(await client.get("/readyz"), 503)
+    assert body["reason"] == "not_ready" and body["detail"] == "not ready"
+    assert body["reasons"] == [
+        "BTCUSDT 7d: map is 120 s old (limit 30 s)",
+        "ETHUSDT 1d: market data stopped (newest candle 36000 s behind the source's clock)",
+        "ETHUSDT: last refresh failed: source: venue unreachable",
+        "BTC-PERP 30d: no map yet",
+        "no worker heartbeat",
+    ]
+
+
 async def test_metrics_expose_map_age_and_requests(ready) -> None:
     client, _, _ = ready
     await client.get("/map/BTCUSDT")

@@ -16,12 +16,14 @@ import pytest
 
 from execsvc.evaluation.calibration import fit_and_score, variants
 from execsvc.evaluation.inputs import EvaluationInputError, TruthDay, load_markets, load_truth
-from execsvc.evaluation.predict import predict_all
+from execsvc.evaluation.predict import day_document, predict_all, snapshot_at
 from execsvc.evaluation.run import DAY_COLUMNS, DEFAULT_MARKETS, DEFAULT_TRUTH, evaluate
 from execsvc.evaluation.scores import without_near_zero
 from execsvc.liqmap.funding import FUNDING_BASELINE_PER_H, FUNDING_SCALE_PER_H
 from execsvc.liqmap.model import MapParams
-from execsvc.liqmap.venues import hyperliquid_brackets
+from execsvc.liqmap.venue_rules import hyperliquid_brackets
+from execsvc.maps.refresh import snapshot_lookback_s
+from execsvc.maps.venue_build import build_documents
 
 HOUR = 3_600_000
 DAY = dt.date(2025, 12, 20)
@@ -305,3 +307,22 @@ def test_a_directory_of_coins_summed_is_its_one_venue(tmp_path: Path) -> None:
                      venue="hyperliquid")
     assert summed.predictions == alone.predictions
     assert summed.metrics["inputs"]["venues_summed"] == ["hyperliquid"]
+
+
+def test_a_venue_is_scored_with_its_own_liquidation_formula(tmp_path: Path) -> None:
+    """`--venue bybit` builds Bybit's map as the worker does (`build_venue`: Bybit's tiers and
+    its formula, the tier picked at entry), and says so in the metrics."""
+    markets, truth = write_case(tmp_path, low=85.0, high=105.0)
+    (market,) = load_markets(markets, {"BTC"}).values()
+    windows = {"1d": 86_400}
+    found = day_document({"bybit": market}, D_MS, windows, PARAMS)
+    assert not isinstance(found, str)
+    document, _ = found
+    assert document["assumptions"]["liquidation_formula"] == "bybit"
+    snapshot = snapshot_at(market, D_MS, snapshot_lookback_s(windows, PARAMS), "bybit")
+    assert document == build_documents(snapshot, windows, PARAMS)[0]
+    scored = evaluate(PARAMS, data_dir=markets, truth_file=truth, window="1d", window_s=86_400,
+                      venue="bybit")
+    assert scored.metrics["model"]["liquidation_formula"] == "bybit"
+    assert evaluate(PARAMS, data_dir=markets, truth_file=truth, window="1d", window_s=86_400,
+                    venue="hyperliquid").metrics["model"]["liquidation_formula"] == "binance"

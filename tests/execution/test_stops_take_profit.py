@@ -285,6 +285,18 @@ def test_take_profit_zones_in_front_of_short_clusters_for_a_long_nearest_first()
     assert all(z.cluster.side == "short" for z in zones)
 
 
+def test_a_take_profit_never_sits_inside_its_cluster_with_an_entry_level_with_the_edge() -> None:
+    """An entry off the tick grid, level with the cluster's near edge (found by hypothesis): the
+    edge snapped toward the entry (down) lay inside the cluster, 102.37 < 102.375."""
+    level = [cluster("long", 97.875, 102.375)]
+    assert take_profit_zones("short", 102.375, level, 0.0, 0.1, precision=CENT) == []
+    above = take_profit_zones("short", 102.385, level, 0.0, 0.1, precision=CENT)
+    assert [z.target_price for z in above] == [102.38]
+    mirror = take_profit_zones("long", 97.875, [cluster("short", 97.875, 99.0)], 0.0, 0.1,
+                               precision=CENT)
+    assert mirror == []
+
+
 @given(side=st.sampled_from(["long", "short"]), clusters=clusters_strategy,
        max_zones=st.integers(1, 5), atr=st.floats(0, 5), grid=grids,
        entry=st.floats(90, 110))

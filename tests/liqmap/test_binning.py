@@ -16,7 +16,7 @@ from execsvc.liqmap.bands import BandGrid
 from execsvc.liqmap.candles import Candles
 from execsvc.liqmap.funding import FundingRates
 from execsvc.liqmap.model import MapParams, build_map
-from execsvc.liqmap.venues import hyperliquid_brackets
+from execsvc.liqmap.venue_rules import hyperliquid_brackets
 
 HOUR = 3_600_000
 

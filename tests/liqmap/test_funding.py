@@ -21,7 +21,7 @@ from execsvc.liqmap.funding import (
     trailing_mean,
 )
 from execsvc.liqmap.model import MapParams, build_map, model_parameters, model_version
-from execsvc.liqmap.venues import hyperliquid_brackets
+from execsvc.liqmap.venue_rules import hyperliquid_brackets
 
 HOUR = 3_600_000
 

@@ -16,7 +16,7 @@ from execsvc.liqmap.churn import churn_liquidated
 from execsvc.liqmap.leverage import effective_leverage_mix
 from execsvc.liqmap.margin import liquidation_price
 from execsvc.liqmap.model import MapParams, build_map, model_version
-from execsvc.liqmap.venues import hyperliquid_brackets, venue_brackets
+from execsvc.liqmap.venue_rules import hyperliquid_brackets, venue_brackets
 from execsvc.market.ccxt_source import _brackets_from_tiers
 
 HOUR = 3_600_000

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from execsvc.domain.map_document import MapDocument, UnknownLeverage
 from execsvc.maps.leverage_filter import for_leverages
-from execsvc.maps.refresh import build_documents, fetch_snapshot, map_params
+from execsvc.maps.refresh import fetch_snapshot, map_params
+from execsvc.maps.venue_build import build_documents
 from execsvc.market.replay import ReplaySource
 from execsvc.settings import Settings
 

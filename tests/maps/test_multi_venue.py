@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import statistics
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -114,3 +115,24 @@ async def test_each_venue_is_mapped_with_its_own_liquidation_formula(redis_clien
     formulas = {v: (await store.get_map(v, "BTCUSDT", "7d")).document["assumptions"]
                 ["liquidation_formula"] for v in ("binanceusdm", "bybit")}
     assert formulas == {"binanceusdm": "binance", "bybit": "bybit"}
+
+
+@pytest.mark.parametrize("exchange", ["binanceusdm", "bybit", "all"])
+async def test_execsvc_map_prints_the_bytes_the_worker_stores(redis_client: Redis,
+                                                              exchange: str) -> None:
+    """`execsvc map --exchange <venue>` and the worker build a venue's maps through the same
+    `build_venue` (the venue's own liquidation formula) and sum them alike: the same market
+    data gives the same document, byte for byte (Bybit's maps use Bybit's formula)."""
+    from execsvc.cli.map_table import encode_document
+
+    store = BandStore(redis_client)
+    worker_settings = settings()
+    worker = MapWorker(venues("binanceusdm", "bybit"), store, worker_settings)
+    assert (await worker.tick()).failed == {}
+    for window in WINDOWS:
+        stored = await redis_client.hget(f"execsvc:map:{exchange}:BTCUSDT:{window}", "doc")
+        printed = await encode_document(venues("binanceusdm", "bybit"), worker_settings,
+                                        "BTCUSDT", window, exchange)
+        assert printed.json == stored
+    formula = orjson.loads(stored)["assumptions"]["liquidation_formula"]
+    assert formula == {"binanceusdm": "binance", "bybit": "bybit", "all": "binance"}[exchange]

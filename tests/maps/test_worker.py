@@ -8,8 +8,10 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
+from execsvc.maps import venue_build as venue_build_module
 from execsvc.maps import worker as worker_module
-from execsvc.maps.refresh import encode_documents, fetch_snapshot
+from execsvc.maps.refresh import fetch_snapshot
+from execsvc.maps.venue_build import encode_documents
 from execsvc.maps.worker import MapWorker
 from execsvc.market.replay import ReplaySource
 from execsvc.market.types import MarketSourceError
@@ -137,14 +139,14 @@ async def test_chunks_store_everything_and_keep_faults_to_their_symbol(
     store = BandStore(redis_client)
     worker = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), store, settings())
     await redis_client.set("execsvc:status:hyperliquid:ETHUSDT", "not a hash")
-    real_build = worker_module.build_maps
+    real_build = venue_build_module.build_maps
 
     def build(snapshot, *args):
         if snapshot.info.symbol == "BTC-PERP":
             raise FloatingPointError("model blew up")
         return real_build(snapshot, *args)
 
-    monkeypatch.setattr(worker_module, "build_maps", build)
+    monkeypatch.setattr(venue_build_module, "build_maps", build)
     report = await worker.tick()
     assert report.built == 2
     assert report.failed["BTC-PERP"].startswith("model: model blew up")

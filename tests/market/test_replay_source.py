@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from execsvc.domain.brackets import BINANCE_USDM_BRACKETS
-from execsvc.liqmap.venues import hyperliquid_brackets, venue_brackets
+from execsvc.liqmap.venue_rules import hyperliquid_brackets, venue_brackets
 from execsvc.market.replay import (
     DATA_DIR,
     MANIFEST,
@@ -367,7 +367,8 @@ def test_unknown_replay_venue_names_the_venues() -> None:
 def test_each_replayed_venue_builds_its_own_map(venue: str, leverages: list[float]) -> None:
     """Through the service's refresh path: the venue's name, its open interest and its own
     leverage cap (the mix's 50x and 100x capped at Hyperliquid's 40x / Lighter's 50x)."""
-    from execsvc.maps.refresh import build_documents, fetch_snapshot, map_params
+    from execsvc.maps.refresh import fetch_snapshot, map_params
+    from execsvc.maps.venue_build import build_documents
     from execsvc.settings import Settings
 
     source = ReplaySource(720.0, ["BTCUSDT"], venue=venue, clock=FakeClock())

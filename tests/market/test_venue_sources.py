@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from execsvc.liqmap.venues import hyperliquid_brackets
+from execsvc.liqmap.venue_rules import hyperliquid_brackets
 from execsvc.market.ccxt_source import _tier_in_quote
 from execsvc.market.replay import ReplayClock
 from execsvc.market.sources import build_market_sources, configured_venues, venue_base_url
@@ -113,7 +113,7 @@ async def test_leverage_tiers_come_from_each_venue_or_its_bundled_table(servers:
             await fresh["bybit"].load()
             servers["bybit"].delay_s = 5.0
             fallback = await fresh["bybit"].leverage_brackets("BTCUSDT")
-            assert [b.mmr for b in fallback] == [0.005, 0.01, 0.015]  # liqmap.venues
+            assert [b.mmr for b in fallback] == [0.005, 0.01, 0.015]  # liqmap.venue_rules
         finally:
             servers["bybit"].delay_s = 0.0
             await close_all(fresh)

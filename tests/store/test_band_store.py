@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from redis.asyncio import Redis
 
 from execsvc.maps.worker import MapWorker
 from execsvc.market.replay import ReplaySource
 from execsvc.settings import Settings
-from execsvc.store import BandStore
+from execsvc.store import BandStore, StoreUnavailable
 from execsvc.store.connection import connect, is_embedded
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BTC-PERP"]
@@ -93,3 +94,42 @@ async def test_refreshes_go_out_in_bounded_pipelines(redis_client: Redis, monkey
         assert (await store.status("ex", f"S{i}"))["last_success_ms"] == "5"
     again = await store.write_refreshes([write("S0", "1d")])
     assert again == {} and (await store.get_map("ex", "S0", "1d")).version == 2
+
+
+@pytest.mark.parametrize("embedded", [False, True])
+async def test_health_reads_are_the_single_reads_in_one_round_trip(
+        redis_client: Redis, embedded: bool) -> None:
+    """What readiness reads in one round trip (a script call) is what the single reads give: maps
+    present and missing, a symbol that failed, one that never ran, the live workers; a key
+    of the wrong type fails the whole read as the single read fails (a `StoreUnavailable`)."""
+    store = BandStore(connect(settings()) if embedded else redis_client)
+    worker = MapWorker(ReplaySource(speed=720, symbols=SYMBOLS), store, settings())
+    assert (await worker.tick()).failed == {}
+    await store.record_failure("hyperliquid", "ETHUSDT", "model: blew up", 1_000)
+    maps = [("hyperliquid", "BTCUSDT", "7d"), ("hyperliquid", "ETHUSDT", "1d"),
+            ("ftx", "BTC-PERP", "7d"), ("hyperliquid", "BTCUSDT", "30d"), ("all", "XRP", "1d")]
+    symbols = [("hyperliquid", "BTCUSDT"), ("hyperliquid", "ETHUSDT"), ("all", "XRP")]
+    await store.health_reads(maps, symbols)  # the script loaded once
+    sent = []
+    real_execute = store.redis.execute_command
+
+    async def counted(*args, **kwargs):
+        sent.append(args[0])
+        return await real_execute(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store.redis, "execute_command", counted)
+        reads = await store.health_reads(maps, symbols)
+    assert sent == ["EVALSHA"], "one round trip"
+    assert reads.freshness == {m: await store.map_freshness(*m) for m in maps}
+    assert reads.freshness[("hyperliquid", "BTCUSDT", "30d")] is None
+    assert reads.freshness[("hyperliquid", "BTCUSDT", "7d")].version == 1
+    assert reads.status == {s: await store.status(*s) for s in symbols}
+    assert reads.status[("hyperliquid", "ETHUSDT")]["last_error"] == "model: blew up"
+    assert reads.status[("all", "XRP")] == {}
+    assert reads.live_workers == await store.live_workers() == [worker.worker_id]
+    await store.redis.set("execsvc:status:hyperliquid:BTCUSDT", "not a hash")
+    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+        await store.status("hyperliquid", "BTCUSDT")
+    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+        await store.health_reads(maps, symbols)

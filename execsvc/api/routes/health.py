@@ -11,6 +11,7 @@ from execsvc.api.problems import problem_response, problems
 from execsvc.api.responses import FastJSONResponse
 from execsvc.api.schemas import StatusResponse
 from execsvc.store import StoreUnavailable
+from execsvc.store.band_store import HealthReads
 
 router = APIRouter(tags=["health"])
 
@@ -21,17 +22,29 @@ async def healthz() -> FastJSONResponse:
     return FastJSONResponse({"status": "ok"})
 
 
+async def _health_reads(ctx: ApiContext) -> tuple[dict[str, str], HealthReads]:
+    """Each symbol's map served by default (`all` with several venues) and what readiness and
+    the gauges read of its maps, its status and the workers: one round trip
+    (`BandStore.health_reads`; and a read of the symbol registry when `maps.cache` re-reads
+    it)."""
+    symbols, windows = ctx.settings.symbols, ctx.settings.windows
+    exchanges = {symbol: (await ctx.cache.venues_of(symbol)).default_map for symbol in symbols}
+    reads = await ctx.store.health_reads(
+        [(exchanges[symbol], symbol, window) for symbol in symbols for window in windows],
+        [(exchanges[symbol], symbol) for symbol in symbols])
+    return exchanges, reads
+
+
 async def _not_ready_reasons(ctx: ApiContext) -> list[str]:
     try:
-        await ctx.store.ping()
+        exchanges, reads = await _health_reads(ctx)
     except StoreUnavailable as exc:
         return [str(exc)]
     reasons: list[str] = []
     limit = ctx.settings.max_map_age_s
-    for symbol in ctx.settings.symbols:
-        exchange = (await ctx.cache.venues_of(symbol)).default_map
+    for symbol, exchange in exchanges.items():
         for window in ctx.settings.windows:
-            fresh = await ctx.store.map_freshness(exchange, symbol, window)
+            fresh = reads.freshness[(exchange, symbol, window)]
             if fresh is None:
                 reasons.append(f"{symbol} {window}: no map yet")
             elif (why := fresh.stale_reason(limit)) == "map_stale":
@@ -40,10 +53,10 @@ async def _not_ready_reasons(ctx: ApiContext) -> list[str]:
             elif why == "data_stale":
                 reasons.append(f"{symbol} {window}: market data stopped (newest candle "
                                f"{fresh.data_lag_s:.0f} s behind the source's clock)")
-        status = await ctx.store.status(exchange, symbol)
+        status = reads.status[(exchange, symbol)]
         if int(status.get("consecutive_failures", 0)):
             reasons.append(f"{symbol}: last refresh failed: {status.get('last_error', '?')}")
-    if not await ctx.store.live_workers():
+    if not reads.live_workers:
         reasons.append("no worker heartbeat")
     return reasons
 
@@ -61,21 +74,20 @@ async def readyz(ctx: Ctx) -> Response:
 async def _refresh_store_gauges(ctx: ApiContext) -> None:
     gauges = ctx.store_metrics
     try:
-        venues = {symbol: await ctx.cache.venues_of(symbol) for symbol in ctx.settings.symbols}
+        exchanges, reads = await _health_reads(ctx)
     except StoreUnavailable:
         gauges.store_up.set(0)
         return
     gauges.store_up.set(1)
-    for symbol in ctx.settings.symbols:
-        exchange = venues[symbol].default_map
+    for symbol, exchange in exchanges.items():
         for window in ctx.settings.windows:
-            fresh = await ctx.store.map_freshness(exchange, symbol, window)
+            fresh = reads.freshness[(exchange, symbol, window)]
             age = fresh.age_s() if fresh else float("inf")
             gauges.map_age.labels(symbol, window).set(age)
             gauges.map_version.labels(symbol, window).set(fresh.version if fresh else 0)
             stale = fresh is None or fresh.stale_reason(ctx.settings.max_map_age_s) is not None
             gauges.map_stale.labels(symbol, window).set(stale)
-        status = await ctx.store.status(exchange, symbol)
+        status = reads.status[(exchange, symbol)]
         gauges.symbol_failures.labels(symbol).set(int(status.get("failures_total", 0)))
 
 

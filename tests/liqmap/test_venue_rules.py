@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from execsvc.domain.brackets import max_leverage_for
 from execsvc.liqmap.margin import LIQUIDATION_FORMULAS, bybit_liquidation_price, liquidation_price
-from execsvc.liqmap.venues import (
+from execsvc.liqmap.venue_rules import (
     bybit_brackets,
     lighter_brackets,
     okx_brackets,

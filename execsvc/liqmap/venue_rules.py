@@ -1,5 +1,6 @@
 """Venue margin rules as bracket tables: maintenance rate, `cum` and maximum leverage per
-notional range, per (venue, coin). Pure data and arithmetic, no I/O.
+notional range, per (venue, coin), and each venue's liquidation formula. Pure data and
+arithmetic, no I/O. (Where orders go is the other sense of "venue": `execsvc/venues/`.)
 
 Live sources read these from the exchange (ccxt leverage tiers: `maintenanceMarginRate`,
 `maxLeverage`); the tables here are the bundled values for replay and evaluation.
