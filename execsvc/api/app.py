@@ -79,7 +79,7 @@ def create_app(ctx: ApiContext, worker: MapWorker | WorkerProcess | None = None,
     app.include_router(maps.router)
     app.include_router(model.router)
     app.include_router(liquidations.router)
-    if hot_routes:
+    if hot_routes:  # added first, so innermost: RequestFilter and HttpMetrics wrap it
         app.add_middleware(HotRoutes, ctx=ctx,
                            map_route=route_of(maps.router.routes, maps.get_map),
                            stop_route=route_of(suggest.router.routes, suggest.stop))
