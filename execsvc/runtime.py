@@ -262,7 +262,7 @@ def make_context(settings: Settings, store: BandStore, *, registry: CollectorReg
 def make_app(settings: Settings, *, with_worker: bool, store: BandStore | None = None,
              policy: Policy | None = None,
              source: MarketSource | Mapping[str, MarketSource] | None = None,
-             worker=None, ingest=None) -> FastAPI:
+             worker=None, ingest=None, hot_routes: bool = True) -> FastAPI:
     """The HTTP app (with the refresh worker in its event loop when `with_worker`: `worker`,
     or one over `source`, or over the configured source; and beside it the liquidation
     ingest, `ingest` or the configured one, when a live stream is configured)."""
@@ -281,7 +281,7 @@ def make_app(settings: Settings, *, with_worker: bool, store: BandStore | None =
         else:
             log.warning("no liquidation ingest: %s", reason)
     return create_app(ctx, worker=worker if with_worker else None,
-                      ingest=ingest if with_worker else None)
+                      ingest=ingest if with_worker else None, hot_routes=hot_routes)
 
 
 START_UP_SETTINGS: tuple[tuple[str, str], ...] = (

@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI
 
 from execsvc.api import openapi, problems
 from execsvc.api.deps import ApiContext, reject_unknown_query
+from execsvc.api.hot_routes import HotRoutes, route_of
 from execsvc.api.metrics import HttpMetrics
 from execsvc.api.middleware import RequestFilter
 from execsvc.api.routes import (
@@ -36,7 +37,10 @@ from execsvc.maps.worker_process import WorkerProcess
 
 
 def create_app(ctx: ApiContext, worker: MapWorker | WorkerProcess | None = None,
-               ingest: LiquidationIngest | None = None) -> FastAPI:
+               ingest: LiquidationIngest | None = None, hot_routes: bool = True) -> FastAPI:
+    """The app over `ctx`; `hot_routes=False` leaves out the hot-path dispatch
+    (`api.hot_routes`), so every request goes through FastAPI's routing (the reference the
+    tests compare it with)."""
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
@@ -75,6 +79,10 @@ def create_app(ctx: ApiContext, worker: MapWorker | WorkerProcess | None = None,
     app.include_router(maps.router)
     app.include_router(model.router)
     app.include_router(liquidations.router)
+    if hot_routes:  # added first, so innermost: RequestFilter and HttpMetrics wrap it
+        app.add_middleware(HotRoutes, ctx=ctx,
+                           map_route=route_of(maps.router.routes, maps.get_map),
+                           stop_route=route_of(suggest.router.routes, suggest.stop))
     app.add_middleware(HttpMetrics, registry=ctx.registry)
     app.add_middleware(RequestFilter, max_body_bytes=ctx.settings.max_body_bytes)
     openapi.install(app)

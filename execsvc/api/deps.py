@@ -275,10 +275,15 @@ class ApiContext:
                 "symbols": symbols}
 
     def map_ref(self, view: MapView) -> MapRef:
+        return MapRef(**self.map_ref_fields(view))
+
+    def map_ref_fields(self, view: MapView) -> dict[str, Any]:
+        """`map_ref` as the plain dict its `model_dump` gives (version, age_s, stale,
+        exchange)."""
         age = view.age_s()
         stale = document_stale_reason(view.document, age, self.settings.max_map_age_s)
-        return MapRef(version=view.version, age_s=round(age, 3), stale=stale is not None,
-                      exchange=view.document["exchange"])
+        return {"version": view.version, "age_s": round(age, 3), "stale": stale is not None,
+                "exchange": view.document["exchange"]}
 
 
 def _map_missing(symbol: str, window: str, venue: str) -> Problem:

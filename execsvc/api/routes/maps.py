@@ -91,13 +91,23 @@ async def get_map(
     cluster is then left out: it is not split by leverage)."""
     if leverage:
         return _for_leverages(ctx, await ctx.stored_map(symbol, window, exchange), leverage)
+    return await map_answer(ctx, symbol, window, exchange, request.headers.get("if-none-match"),
+                            request.headers.get("accept-encoding"))
+
+
+async def map_answer(ctx: ApiContext, symbol: str, window: str, exchange: str | None,
+                     if_none_match: str | None, accept_encoding: str | None) -> Response:
+    """The answer of `GET /map/{symbol}` without `leverage=`, for valid parameters: the stored
+    bytes with the freshness fields, `ETag` (304 when `if_none_match` names it) and gzip when
+    `accept_encoding` accepts it; raises `Problem` (404, 422, 503) as `ctx.map_body` does. The
+    route and the hot-path dispatch (`api.hot_routes`) both answer with it."""
     body = await ctx.map_body(symbol, window, exchange)
     fresh = body.fresh.fields(ctx.settings.max_map_age_s)
     headers = {"ETag": etag(body.version, fresh["stale"]), "Vary": "Accept-Encoding",
                "Cache-Control": "no-cache"}
-    if matches(request.headers.get("if-none-match"), headers["ETag"]):
+    if matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
-    if accepts_gzip(request.headers.get("accept-encoding")):
+    if accepts_gzip(accept_encoding):
         return Response(body.gzipped(fresh), media_type="application/json",
                         headers={**headers, "Content-Encoding": "gzip"})
     return Response(body.body(fresh), media_type="application/json", headers=headers)

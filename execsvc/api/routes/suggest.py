@@ -6,16 +6,15 @@ from dataclasses import fields
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import TypeAdapter
+from starlette.responses import Response
 
 from execsvc.api.deps import ApiContext, Ctx
 from execsvc.api.problems import Problem, field_problem, problems
-from execsvc.api.responses import FastJSONResponse
+from execsvc.api.responses import FastJSONResponse, json_head, with_last_field
 from execsvc.api.schemas import (
-    Alternative,
-    Buffer,
     Calibration,
     ChildOut,
-    ClusterRule,
     MapRef,
     PositionFields,
     SliceRequest,
@@ -30,11 +29,11 @@ from execsvc.api.schemas import (
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import bracket_table
 from execsvc.domain.map_document import ClusterDoc
-from execsvc.domain.units import position_side, significant, step_decimals
+from execsvc.domain.units import PositionSide, position_side, significant, step_decimals
 from execsvc.execution.position import PositionSpec
 from execsvc.execution.resilience import half_life_s
 from execsvc.execution.slice_plan import SlicePlanError, plan_slices
-from execsvc.execution.stops import StopParams, suggest_stop
+from execsvc.execution.stops import StopParams, StopTable, suggest_stop
 from execsvc.execution.take_profit import lot_split, take_profit_zones
 from execsvc.liqmap.clusters import Cluster
 from execsvc.maps.cache import AdviceCache, MapView
@@ -73,69 +72,98 @@ def _position(body: PositionFields, symbol: str) -> PositionSpec | None:
                         body.account_equity_quote)
 
 
+_CLUSTER_DOCS = TypeAdapter(list[ClusterDoc])
+
+
+def _stop_map(view: MapView, symbol: str, side: PositionSide, params: StopParams
+              ) -> tuple[StopTable, dict[Cluster, ClusterDoc]]:
+    """What every stop on `view` for `side` shares: the map's `StopTable` and its clusters as
+    the answer gives them (`ClusterDoc`, validated as `StopResponse` validates them)."""
+    docs = _CLUSTER_DOCS.validate_python([cluster_out(c) for c in view.clusters])
+    return (StopTable.of(side, view.clusters, params),
+            dict(zip(view.clusters, docs, strict=True)))
+
+
+def _optional(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def _stop_answer(body: StopRequest, symbol: str, view: MapView, book: OrderBook | None,
                  settings: Settings, cache: AdviceCache) -> dict[str, Any]:
-    """The advice part of a `/suggest/stop` answer (all but `map`), a pure function of the
-    request, the map version and the book version, so it is memoised on those."""
+    """The advice part of a `/suggest/stop` answer (all but `map`): a pure function of the
+    request, the map version and the book version, so it is memoised on those. What every
+    stop on the map shares (`_stop_map`) is memoised on the map version, so a request with
+    its own entry (no memoised answer) only runs the search. The answer is `StopResponse`'s
+    `model_dump` (fields in its order, numbers as its float fields hold them), built as plain
+    dicts: validating the model cost about as much as the search (`tests/api/
+    test_stop_answer.py` pins the two to the byte)."""
     entry = body.entry_price or view.price
     side = position_side(body.side)
     precision = view.precision
     params = StopParams(atr_multiple=settings.stop_atr_multiple,
                         min_intensity=settings.stop_min_intensity,
                         reach_atr=settings.stop_reach_atr)
+    table, docs = cache.answer(("stop_map", view.document["exchange"], symbol,
+                                view.document["window"], view.version, side, params),
+                               lambda: _stop_map(view, symbol, side, params))
     advice = suggest_stop(
-        side, entry, view.clusters, view.atr_quote,
+        side, entry, table, view.atr_quote,
         lambda cluster: cache.overshoot_pct(view, book, cluster), params,
         precision=precision, max_loss_pct=body.max_loss_pct, quantity=body.quantity,
         risk_quote=body.risk_quote, position=_position(body, symbol),
         quote_currency=view.document["quote_currency"],
     )
-    return StopResponse(
-        symbol=symbol,
-        side=side,
-        entry_price=entry,
-        stop_price=advice.stop_price,
-        distance_pct=round(advice.distance_pct, 4) if advice.distance_pct is not None else None,
-        avoided_clusters=[cluster_out(c) for c in advice.avoided_clusters],
-        buffer=Buffer(atr=advice.atr_quote, atr_multiple=params.atr_multiple,
-                      buffer_quote=significant(advice.buffer_quote),
-                      overshoot_pct=round(advice.overshoot_pct, 4)),
-        clusters_that_matter=ClusterRule(min_intensity=params.min_intensity,
-                                         reach_atr=params.reach_atr,
-                                         reach_quote=significant(advice.reach_quote)),
-        alternatives=[
-            Alternative(label=a.label, stop_price=a.stop_price,
-                        distance_pct=round(a.distance_pct, 4), basis=a.basis)
-            for a in advice.alternatives
-        ],
-        fits_risk=advice.fits_risk,
-        fits_liquidation=advice.fits_liquidation,
-        cluster_aware_stop_price=advice.cluster_aware_stop_price,
-        liquidation_price=advice.liquidation_price,
-        suggested_leverage=advice.suggested_leverage,
-        suggested_quantity=advice.suggested_quantity,
-        loss_at_stop_quote=(significant(advice.loss_at_stop_quote)
-                            if advice.loss_at_stop_quote is not None else None),
-        rationale=advice.rationale,
-        precision=precision.to_json(),
-        book_source=book.source if book else None,
-        map=MapRef(version=view.version, age_s=0.0, stale=False,
-                   exchange=view.document["exchange"]),
-    ).model_dump(exclude={"map"})
+    loss = advice.loss_at_stop_quote
+    return {
+        "symbol": symbol,
+        "side": side,
+        "entry_price": float(entry),
+        "stop_price": _optional(advice.stop_price),
+        "distance_pct": (round(advice.distance_pct, 4) if advice.distance_pct is not None
+                         else None),
+        "avoided_clusters": [docs[c] for c in advice.avoided_clusters],
+        "buffer": {"atr": float(advice.atr_quote), "atr_multiple": float(params.atr_multiple),
+                   "buffer_quote": float(significant(advice.buffer_quote)),
+                   "overshoot_pct": float(round(advice.overshoot_pct, 4))},
+        "clusters_that_matter": {"min_intensity": float(params.min_intensity),
+                                 "reach_atr": float(params.reach_atr),
+                                 "reach_quote": float(significant(advice.reach_quote))},
+        "alternatives": [{"label": a.label, "stop_price": float(a.stop_price),
+                          "distance_pct": float(round(a.distance_pct, 4)), "basis": a.basis}
+                         for a in advice.alternatives],
+        "fits_risk": advice.fits_risk,
+        "fits_liquidation": advice.fits_liquidation,
+        "cluster_aware_stop_price": float(advice.cluster_aware_stop_price),
+        "liquidation_price": _optional(advice.liquidation_price),
+        "suggested_leverage": _optional(advice.suggested_leverage),
+        "suggested_quantity": _optional(advice.suggested_quantity),
+        "loss_at_stop_quote": _optional(significant(loss) if loss is not None else None),
+        "rationale": advice.rationale,
+        "precision": {"tick_size": float(precision.tick_size),
+                      "lot_size": float(precision.lot_size), "source": precision.source},
+        "book_source": book.source if book else None,
+    }
 
 
 @router.post("/stop", response_model=StopResponse, responses=problems(400, 404, 413, 503),
              summary="Stop-loss beyond liquidation clusters, inside the liquidation price")
-async def stop(body: StopRequest, ctx: Ctx) -> FastJSONResponse:
+async def stop(body: StopRequest, ctx: Ctx) -> Response:
     """Bots call this many times a second: the answer is memoised per (request, map version,
     book version) and only the map's age is filled in per call."""
+    return await stop_answer(ctx, body)
+
+
+async def stop_answer(ctx: ApiContext, body: StopRequest) -> Response:
+    """The answer of `POST /suggest/stop` to a valid body; raises `Problem` (404, 422, 503)
+    naming the field. The route and the hot-path dispatch (`api.hot_routes`) both answer with
+    it. The memo holds the advice as JSON bytes (`responses.json_head`)."""
     symbol, view, book = await ctx.fresh_map(body.symbol, body.window, body.exchange)
     checked_entry(body.entry_price, view, ctx)
     key = ("stop", body, symbol, view.document["window"], view.version,
            book.version if book else None)
-    answer = ctx.cache.answer(
-        key, lambda: _stop_answer(body, symbol, view, book, ctx.settings, ctx.cache))
-    return FastJSONResponse({**answer, "map": ctx.map_ref(view).model_dump()})
+    head = ctx.cache.answer(
+        key, lambda: json_head(_stop_answer(body, symbol, view, book, ctx.settings, ctx.cache)))
+    return with_last_field(head, "map", ctx.map_ref_fields(view))
 
 
 @router.post("/take-profit", response_model=TakeProfitResponse,
