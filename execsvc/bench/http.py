@@ -2,7 +2,10 @@
 
 The server is `execsvc serve` in a child process on a free loopback port (replay data, 7d
 maps); the client is aiohttp with that many connections, each sending one request after
-another for `seconds` after a warm-up.
+another. The endpoints compared at one concurrency are measured in turns (`ROUNDS` slices of
+`seconds / ROUNDS` each, round robin, each after a short warm-up) and each one's slices summed:
+the machine's load drifts over a run (another process, the worker's recompute, CPU frequency),
+and measured one after the other, a drift lands in the ratio of the one measured later.
 
 - `stop` (`bench_suggest_stop`): `/suggest/stop` at 16 concurrent requests on the in-process
   store; the figures that matter are its throughput ratio to `/healthz` and its p99.
@@ -35,11 +38,35 @@ import aiohttp
 from execsvc.bench.figures import Figure, Section, Target
 
 STOP_BODY = {"symbol": "BTCUSDT", "side": "long", "risk_usd": 500}
-LOAD_ENDPOINTS: tuple[tuple[str, str, dict | None], ...] = (
-    ("GET", "/healthz", None),
-    ("GET", "/readyz", None),
-    ("POST", "/suggest/stop", STOP_BODY),
-    ("GET", "/map/BTCUSDT?window=7d", None),
+Body = dict | Callable[[], dict] | None
+ROUNDS = 5
+FIRST_WARMUP_S = 1.0
+WARMUP_S = 0.2
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One request to load: `label` names it in the figures; `body` is its JSON body, or
+    makes a new one for each request; `headers` are sent with it."""
+
+    label: str
+    method: str
+    path: str
+    body: Body = None
+    headers: dict[str, str] | None = None
+
+
+HEALTHZ = Endpoint("/healthz", "GET", "/healthz")
+MAP_PATH = "/map/BTCUSDT?window=7d"
+MAP_GZIP = Endpoint("/map", "GET", MAP_PATH)
+"""aiohttp asks for gzip (`Accept-Encoding: gzip, deflate`) and inflates each answer."""
+MAP_IDENTITY = Endpoint("/map identity", "GET", MAP_PATH, headers={"Accept-Encoding": "identity"})
+LOAD_ENDPOINTS: tuple[Endpoint, ...] = (
+    HEALTHZ,
+    Endpoint("/readyz", "GET", "/readyz"),
+    Endpoint("/suggest/stop", "POST", "/suggest/stop", STOP_BODY),
+    MAP_GZIP,
+    MAP_IDENTITY,
 )
 LOAD_CLIENTS = (16, 64, 256)
 
@@ -67,6 +94,16 @@ class LoadResult:
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies_ms) or [float("nan")]
         return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+    @classmethod
+    def summed(cls, parts: list[LoadResult]) -> LoadResult:
+        """The slices of one endpoint's load as one result (server CPU when every slice
+        measured it)."""
+        cpu = [p.server_cpu_s for p in parts]
+        return cls(sum(p.requests for p in parts), sum(p.errors for p in parts),
+                   sum(p.seconds for p in parts),
+                   [ms for p in parts for ms in p.latencies_ms],
+                   None if None in cpu else sum(c for c in cpu if c is not None))
 
 
 def process_cpu_s(pid: int | None) -> float | None:
@@ -121,12 +158,10 @@ async def _wait_ready(base: str, server: subprocess.Popen | None = None,
     raise RuntimeError(f"the benchmark server did not become ready {detail}".rstrip())
 
 
-async def _load(base: str, method: str, path: str, body: dict | Callable[[], dict] | None,
-                concurrency: int, seconds: float, warmup_s: float,
-                server_pid: int | None = None) -> LoadResult:
-    """`concurrency` clients sending one request after another for `seconds` after
-    `warmup_s`; `body` is the JSON body, or makes a new one for each request; with
-    `server_pid`, the CPU time that process used meanwhile."""
+async def _load(base: str, endpoint: Endpoint, concurrency: int, seconds: float,
+                warmup_s: float, server_pid: int | None = None) -> LoadResult:
+    """`concurrency` clients sending `endpoint`'s request one after another for `seconds`
+    after `warmup_s`; with `server_pid`, the CPU time that process used meanwhile."""
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -136,8 +171,10 @@ async def _load(base: str, method: str, path: str, body: dict | Callable[[], dic
             nonlocal errors
             started = time.perf_counter()
             try:
+                body = endpoint.body
                 payload = body() if callable(body) else body
-                async with session.request(method, f"{base}{path}", json=payload) as response:
+                async with session.request(endpoint.method, f"{base}{endpoint.path}",
+                                           json=payload, headers=endpoint.headers) as response:
                     await response.read()
                     ok = response.status == 200
             except (aiohttp.ClientError, TimeoutError):
@@ -160,6 +197,19 @@ async def _load(base: str, method: str, path: str, body: dict | Callable[[], dic
         cpu_after = process_cpu_s(server_pid)
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return LoadResult(len(latencies), errors, elapsed, latencies, cpu)
+
+
+async def _in_turns(base: str, endpoints: tuple[Endpoint, ...], concurrency: int,
+                    seconds: float, server_pid: int | None = None) -> dict[str, LoadResult]:
+    """Each endpoint loaded for `seconds` in all, in `ROUNDS` turns (module docstring), by
+    label."""
+    slices: dict[str, list[LoadResult]] = {e.label: [] for e in endpoints}
+    for turn in range(ROUNDS):
+        for endpoint in endpoints:
+            warmup = FIRST_WARMUP_S if turn == 0 else WARMUP_S
+            slices[endpoint.label].append(await _load(
+                base, endpoint, concurrency, seconds / ROUNDS, warmup, server_pid))
+    return {label: LoadResult.summed(parts) for label, parts in slices.items()}
 
 
 def _latencies(result: LoadResult) -> str:
@@ -193,12 +243,12 @@ def bench_suggest_stop(seconds: float = 5.0, concurrency: int = 16) -> Section:
     try:
         asyncio.run(_wait_ready(base, server))
         bodies = varied_stop_bodies(asyncio.run(_map_price(base)))
-        health = asyncio.run(_load(base, "GET", "/healthz", None, concurrency, seconds, 1.0,
-                                   server.pid))
-        varied = asyncio.run(
-            _load(base, "POST", "/suggest/stop", bodies, concurrency, seconds, 1.0, server.pid))
-        repeated = asyncio.run(
-            _load(base, "POST", "/suggest/stop", STOP_BODY, concurrency, seconds, 1.0))
+        varied_stop = Endpoint("varied", "POST", "/suggest/stop", bodies)
+        repeated_stop = Endpoint("repeated", "POST", "/suggest/stop", STOP_BODY)
+        results = asyncio.run(_in_turns(base, (HEALTHZ, varied_stop, repeated_stop),
+                                        concurrency, seconds, server.pid))
+        health, varied, repeated = (results[e.label]
+                                    for e in (HEALTHZ, varied_stop, repeated_stop))
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -206,7 +256,7 @@ def bench_suggest_stop(seconds: float = 5.0, concurrency: int = 16) -> Section:
     return Section(
         key="stop",
         title=(f"/suggest/stop under load: {concurrency} concurrent requests, {seconds:g} s "
-               "each, one uvicorn process (execsvc serve), loopback"),
+               f"each in {ROUNDS} turns, one uvicorn process (execsvc serve), loopback"),
         figures=[
             Figure("/healthz", health.rps, "req/s", note=_latencies(health)),
             Figure("/suggest/stop, varied entries", varied.rps, "req/s",
@@ -227,13 +277,9 @@ def bench_suggest_stop(seconds: float = 5.0, concurrency: int = 16) -> Section:
 
 
 async def _load_levels(base: str, seconds: float, server_pid: int | None = None
-                       ) -> list[tuple[int, str, LoadResult]]:
-    results = []
-    for clients in LOAD_CLIENTS:
-        for method, path, body in LOAD_ENDPOINTS:
-            result = await _load(base, method, path, body, clients, seconds, 1.0, server_pid)
-            results.append((clients, path, result))
-    return results
+                       ) -> dict[int, dict[str, LoadResult]]:
+    return {clients: await _in_turns(base, LOAD_ENDPOINTS, clients, seconds, server_pid)
+            for clients in LOAD_CLIENTS}
 
 
 def bench_load(seconds: float = 5.0) -> Section:
@@ -251,30 +297,34 @@ def bench_load(seconds: float = 5.0) -> Section:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    health = {clients: r for clients, path, r in results if path == "/healthz"}
     figures = []
-    for clients, path, result in results:
-        figures.append(Figure(f"{path} at {clients}", result.rps, "req/s",
-                              note=f"{_latencies(result)}, x{result.rps / health[clients].rps:.2f}"
-                                   " of /healthz"))
-        figures.append(Figure(f"{path} at {clients}: errors", result.errors, "",
-                              Target("<=", 0)))
-    map_at_16 = next(r for clients, path, r in results if clients == 16 and path.startswith("/map"))
-    figures.append(Figure("/map / /healthz at 16", map_at_16.rps / health[16].rps, "x",
-                          Target(">=", 0.6),
-                          note="the 7d BTCUSDT document (about 100 KB, gzip: aiohttp accepts it)"))
-    figures.append(Figure(
-        "/healthz / /map server CPU per request at 16",
-        health[16].server_us_per_request / map_at_16.server_us_per_request, "x",
-        note=f"the API process's CPU time per request: /map "
-             f"{map_at_16.server_us_per_request:.0f} us, /healthz "
-             f"{health[16].server_us_per_request:.0f} us (the client, which inflates each /map "
-             "answer, shares the machine's cores)"))
+    for clients, by_label in results.items():
+        health = by_label[HEALTHZ.label]
+        for label, result in by_label.items():
+            figures.append(Figure(f"{label} at {clients}", result.rps, "req/s",
+                                  note=f"{_latencies(result)}, x{result.rps / health.rps:.2f}"
+                                       " of /healthz"))
+            figures.append(Figure(f"{label} at {clients}: errors", result.errors, "",
+                                  Target("<=", 0)))
+    health = results[16][HEALTHZ.label]
+    for endpoint, how in ((MAP_GZIP, "gzip, inflated by the client"),
+                          (MAP_IDENTITY, "identity: the client reads it as sent")):
+        served = results[16][endpoint.label]
+        figures.append(Figure(
+            f"{endpoint.label} / /healthz at 16", served.rps / health.rps, "x", Target(">=", 0.6),
+            note=f"the 7d BTCUSDT document (about 100 KB; {how})"))
+        figures.append(Figure(
+            f"/healthz / {endpoint.label} server CPU per request at 16",
+            health.server_us_per_request / served.server_us_per_request, "x",
+            note=f"the API process's CPU time per request: {endpoint.label} "
+                 f"{served.server_us_per_request:.0f} us, /healthz "
+                 f"{health.server_us_per_request:.0f} us"))
     store = "EXECSVC_REDIS_URL" if redis_url else "the embedded Valkey server"
     return Section(
         key="load",
         title=(f"HTTP under load: {', '.join(map(str, LOAD_CLIENTS))} concurrent clients, "
-               f"{seconds:g} s per figure, one uvicorn process on {store}, loopback"),
+               f"{seconds:g} s per figure in {ROUNDS} turns, one uvicorn process on {store}, "
+               "loopback"),
         figures=figures,
         notes=["errors: any status but 200 and transport failures (a readiness probe that "
                "fails under load pulls the pod at peak traffic)"],

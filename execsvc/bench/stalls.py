@@ -29,7 +29,14 @@ from pathlib import Path
 import aiohttp
 
 from execsvc.bench.figures import Figure, Section, Target
-from execsvc.bench.http import LoadResult, _free_port, _load, _wait_ready, start_server
+from execsvc.bench.http import (
+    HEALTHZ,
+    LoadResult,
+    _free_port,
+    _load,
+    _wait_ready,
+    start_server,
+)
 
 CLIENTS = 16
 SLICE_RATE = 5.0
@@ -87,7 +94,7 @@ async def _measure(base: str, seconds: float, slices: bool
     many maps were stored meanwhile."""
     rng = random.Random(7)
     before = await _versions(base)
-    loads = [_load(base, "GET", "/healthz", None, CLIENTS, seconds, 1.0)]
+    loads = [_load(base, HEALTHZ, CLIENTS, seconds, 1.0)]
     if slices:
         loads.append(_paced(base, "/suggest/slice", lambda: _slice_body(rng), SLICE_RATE,
                             seconds, 1.0))

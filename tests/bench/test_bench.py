@@ -7,8 +7,11 @@ import json
 import math
 import os
 
+import pytest
+from aiohttp import web
 from typer.testing import CliRunner
 
+from execsvc.bench import http
 from execsvc.bench.figures import Figure, Section, Target, render, report_json, summary
 from execsvc.bench.http import LoadResult, process_cpu_s
 from execsvc.cli import app
@@ -73,3 +76,45 @@ def test_server_cpu_is_read_per_process_and_per_request() -> None:
     assert process_cpu_s(None) is None and process_cpu_s(2**22 + 12345) is None
     assert LoadResult(200, 0, 1.0, [], server_cpu_s=0.01).server_us_per_request == 50.0
     assert math.isnan(LoadResult(200, 0, 1.0, []).server_us_per_request)
+
+
+def test_slices_of_one_endpoint_sum_to_one_result() -> None:
+    parts = [LoadResult(100, 1, 0.5, [1.0, 2.0], 0.01), LoadResult(300, 0, 0.5, [3.0], 0.02)]
+    whole = LoadResult.summed(parts)
+    assert (whole.requests, whole.errors, whole.seconds) == (400, 1, 1.0)
+    assert whole.latencies_ms == [1.0, 2.0, 3.0] and whole.rps == 400.0
+    assert whole.server_us_per_request == pytest.approx(75.0)
+    unknown_cpu = LoadResult.summed([parts[0], LoadResult(10, 0, 0.1, [], None)])
+    assert unknown_cpu.server_cpu_s is None
+
+
+async def test_endpoints_compared_are_loaded_in_turns(monkeypatch) -> None:
+    """Each endpoint's load is split into `ROUNDS` slices taken round robin, so a drift of the
+    machine's load reaches every endpoint of a comparison alike."""
+    seen: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        if not seen or seen[-1] != request.path:
+            seen.append(request.path)
+        return web.Response(text="ok")
+
+    server = web.Application()
+    server.router.add_get("/a", answer)
+    server.router.add_get("/b", answer)
+    runner_ = web.AppRunner(server)
+    await runner_.setup()
+    site = web.TCPSite(runner_, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    monkeypatch.setattr(http, "FIRST_WARMUP_S", 0.0)
+    monkeypatch.setattr(http, "WARMUP_S", 0.0)
+    try:
+        results = await http._in_turns(
+            f"http://127.0.0.1:{port}",
+            (http.Endpoint("a", "GET", "/a"), http.Endpoint("b", "GET", "/b")), 2, 0.25)
+    finally:
+        await runner_.cleanup()
+    assert seen == ["/a", "/b"] * http.ROUNDS
+    assert set(results) == {"a", "b"}
+    assert all(r.requests > 0 and r.errors == 0 for r in results.values())
+    assert results["a"].seconds == pytest.approx(0.25, rel=0.5)
