@@ -1,6 +1,10 @@
-"""`suggest_stop` over a `StopTable` built once per map gives exactly what the search gave
-before the table (`tests/support/stops_reference.py`, the rules as they stood), for any
-entry, side, risk, loss limit and position, on generated maps and on the replayed ones."""
+"""`suggest_stop` over a `StopTable` built once per map gives, for every entry asked of it,
+exactly what a search over the map's cluster list gives for that entry alone: a table shared by
+every request on a map version carries nothing from one search to the next.
+
+(When the table replaced the per-call search, a frozen copy of the earlier rules checked it
+field for field on 400 generated cases, commit 58af176; the copy is not kept, so the stop rules
+have one home. The rules themselves are pinned by tests/execution/test_stops_take_profit.py.)"""
 
 from __future__ import annotations
 
@@ -18,38 +22,31 @@ from tests.execution.test_stops_take_profit import (
     grids,
     positions,
 )
-from tests.support import stops_reference
 
 
-def both(side, entry, clusters, atr, overshoot, params, **kwargs):
-    """(the reference's advice, the advice over a table, the advice over the cluster list),
-    as plain dicts."""
-    reference = stops_reference.suggest_stop(side, entry, clusters, atr, overshoot, params,
-                                             **kwargs)
-    table = StopTable.of(side, clusters, params)
-    return (asdict(reference), asdict(suggest_stop(side, entry, table, atr, overshoot, params,
-                                                   **kwargs)),
-            asdict(suggest_stop(side, entry, clusters, atr, overshoot, params, **kwargs)))
-
-
-@settings(max_examples=400)
+@settings(max_examples=300)
 @given(
-    side=st.sampled_from(["long", "short"]), entry=st.floats(90, 110), clusters=clusters_strategy,
-    atr=st.floats(0.01, 5), overshoot_pct=st.floats(0, 3),
+    side=st.sampled_from(["long", "short"]), entries=st.lists(st.floats(90, 110), min_size=2,
+                                                              max_size=6),
+    clusters=clusters_strategy, atr=st.floats(0.01, 5), overshoot_pct=st.floats(0, 3),
     max_loss=st.one_of(st.none(), st.floats(0.1, 30)), grid=grids, position=positions,
     quantity=st.one_of(st.none(), st.floats(0.001, 1000)),
     risk=st.one_of(st.none(), st.floats(1, 1e5)),
     params=st.sampled_from([PARAMS, StopParams()]),
 )
-def test_the_table_search_is_the_reference_search(
-    side, entry, clusters, atr, overshoot_pct, max_loss, grid, position, quantity, risk, params
+def test_one_table_answers_every_entry_as_a_search_of_its_own(
+    side, entries, clusters, atr, overshoot_pct, max_loss, grid, position, quantity, risk, params
 ) -> None:
-    reference, tabled, listed = both(
-        side, entry, clusters, atr, lambda c: overshoot_pct * c.intensity, params,
-        precision=grid, max_loss_pct=max_loss, quantity=quantity, risk_quote=risk,
-        position=position)
-    assert tabled == reference
-    assert listed == reference
+    table = StopTable.of(side, clusters, params)
+
+    def advice(searched, entry):
+        return asdict(suggest_stop(
+            side, entry, searched, atr, lambda c: overshoot_pct * c.intensity, params,
+            precision=grid, max_loss_pct=max_loss, quantity=quantity, risk_quote=risk,
+            position=position))
+
+    for entry in entries:
+        assert advice(table, entry) == advice(list(clusters), entry)
 
 
 def test_a_table_of_another_side_or_rule_is_refused() -> None:
