@@ -11,7 +11,7 @@ A request is taken here only when it is plainly valid, and then answered by the 
 as the FastAPI route (`routes.maps.map_answer`, `routes.suggest.stop_answer`), with the same
 declared types validating its parameters (`api.schemas`); anything else goes on to FastAPI
 unchanged, which answers it as before (its 422 naming the field, unknown query parameters,
-`leverage=`, another content type, an unexpected error and its 500):
+`leverage=`, another content type):
 
 - `GET /map/<symbol>` with the symbol exactly as configured (`EXECSVC_SYMBOLS`; another
   spelling goes on; no other route's path takes these: `tests/api/test_hot_routes.py`
@@ -20,8 +20,10 @@ unchanged, which answers it as before (its 422 naming the field, unknown query p
 - `POST /suggest/stop` without a query string, `Content-Type: application/json`, and a body
   `StopRequest` accepts.
 
-A `Problem` the answer raises (unknown exchange, map missing or stale, entry outside the map)
-is answered here by `problems.problem_of`, as the app's handler answers it.
+An error the answer raises is answered here by the functions the app's exception handlers
+use (`api.problems`): a `Problem` (unknown exchange, map missing or stale, entry outside the
+map) as itself, a store fault as a 503 naming it, anything else as a logged 500; the request
+is never run twice.
 """
 
 from __future__ import annotations
@@ -32,14 +34,16 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
+from redis.exceptions import RedisError
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from execsvc.api.deps import ApiContext
-from execsvc.api.problems import Problem, problem_of
+from execsvc.api.problems import Problem, problem_of, store_problem, unexpected_problem
 from execsvc.api.routes import maps, suggest
 from execsvc.api.schemas import ExchangeQuery, StopRequest, SymbolPath, WindowQuery
+from execsvc.store import StoreUnavailable
 
 MAP_QUERY = ("window", "exchange")
 """The query parameters of `GET /map/{symbol}` taken here (`leverage=` goes on to FastAPI)."""
@@ -116,11 +120,8 @@ class HotRoutes:
             response = await maps.map_answer(
                 self.ctx, symbol, query["window"], query["exchange"],
                 headers.get("if-none-match"), headers.get("accept-encoding"))
-        except Problem as exc:
-            response = problem_of(exc)
-        except Exception:  # answered as FastAPI answers it (its handlers, or a logged 500)
-            await self.app(scope, receive, send)
-            return
+        except Exception as exc:  # answered as the app's exception handlers answer it
+            response = _answer_to(exc, scope)
         await response(scope, receive, send)
 
     async def _stop(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -142,12 +143,19 @@ class HotRoutes:
         response: Response
         try:
             response = await suggest.stop_answer(self.ctx, request)
-        except Problem as exc:
-            response = problem_of(exc)
-        except Exception:  # answered as FastAPI answers it (its handlers, or a logged 500)
-            await self.app(scope, _replay(message, receive), send)
-            return
+        except Exception as exc:  # answered as the app's exception handlers answer it
+            response = _answer_to(exc, scope)
         await response(scope, receive, send)
+
+
+def _answer_to(exc: Exception, scope: Scope) -> Response:
+    """What the app's exception handlers answer to `exc` (`api.problems.install`): a raised
+    `Problem`, a store fault (503), anything else a logged 500."""
+    if isinstance(exc, Problem):
+        return problem_of(exc)
+    if isinstance(exc, StoreUnavailable | RedisError):
+        return store_problem(exc)
+    return unexpected_problem(scope["method"], scope["path"])
 
 
 def _replay(first: Message, receive: Receive) -> Receive:

@@ -154,16 +154,24 @@ def problem_of(exc: Problem) -> FastJSONResponse:
     return problem_response(exc.status, exc.detail, type_=exc.type, **exc.extra)
 
 
+def store_problem(exc: StoreUnavailable | RedisError) -> FastJSONResponse:
+    """503 `store_unavailable` naming what failed (the app's handlers, and the hot path's)."""
+    unavailable = exc if isinstance(exc, StoreUnavailable) else store_unavailable(exc)
+    return problem_response(503, str(unavailable), reason="store_unavailable")
+
+
+def unexpected_problem(method: str, path: str) -> FastJSONResponse:
+    """500, the error logged with its traceback (call it in the `except` that caught it)."""
+    log.exception("unhandled error on %s %s", method, path)
+    return problem_response(500, "internal error; the incident was logged")
+
+
 async def _problem(_: Request, exc: Problem) -> FastJSONResponse:
     return problem_of(exc)
 
 
-async def _store(_: Request, exc: StoreUnavailable) -> FastJSONResponse:
-    return problem_response(503, str(exc), reason="store_unavailable")
-
-
-async def _redis(_: Request, exc: RedisError) -> FastJSONResponse:
-    return problem_response(503, str(store_unavailable(exc)), reason="store_unavailable")
+async def _store(_: Request, exc: StoreUnavailable | RedisError) -> FastJSONResponse:
+    return store_problem(exc)
 
 
 async def _duplicate(_: Request, exc: DuplicateOrder) -> FastJSONResponse:
@@ -189,8 +197,7 @@ async def _order_state_unknown(_: Request, exc: OrderStateUnknownError) -> FastJ
 
 
 async def _unexpected(request: Request, exc: Exception) -> FastJSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(500, "internal error; the incident was logged")
+    return unexpected_problem(request.method, request.url.path)
 
 
 def install(app: FastAPI) -> None:
@@ -198,7 +205,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(StoreUnavailable, _store)
-    app.add_exception_handler(RedisError, _redis)
+    app.add_exception_handler(RedisError, _store)
     app.add_exception_handler(DuplicateOrder, _duplicate)
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(LiveRoutingError, _exchange)

@@ -17,6 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from execsvc.maps.worker import MapWorker
 from execsvc.market.replay import ReplaySource
@@ -251,3 +253,24 @@ async def test_any_body_is_answered_as_fastapi_answers_it(apps: Apps, body: dict
     fast, reference, _ = await apps.both("POST", "/suggest/stop", **_post({**STOP, **body}))
     assert_same(fast, reference)
     assert fast.status_code in (200, 404, 422, 503)
+
+
+async def test_a_store_fault_is_the_apps_503_answered_once() -> None:
+    """Redis unreachable: the dispatch answers the 503 the app's handler gives (reason
+    `store_unavailable`), itself, without running the request again through FastAPI."""
+    config = make_settings()
+    dead = Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    store = BandStore(dead)
+    fast_app = make_app(config, with_worker=False, store=store)
+    reference_app = make_app(config, with_worker=False, store=store, hot_routes=False)
+    async with asgi_client(fast_app) as fast, asgi_client(reference_app) as reference:
+        apps = Apps(fast, reference, fast_app, store, dead)
+        stop = {"symbol": "BTCUSDT", "side": "long", "risk_usd": 100}
+        for method, url, kwargs in (("GET", "/map/BTCUSDT", {"headers": IDENTITY}),
+                                    ("POST", "/suggest/stop", {"json": stop})):
+            answer, expected, taken = await apps.both(method, url, **kwargs)
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["reason"] == "store_unavailable"
+            assert_same(answer, expected)
+            assert taken
+    await dead.aclose()
