@@ -233,13 +233,14 @@ def decide_cancel(state: PaperState, order_id: str, *, now_ms: int,
     return run.decision(order_id)
 
 
-def _unaffordable(run: _Run, order: Order, quantity: float, price: float, fee_bps: float
-                  ) -> bool:
-    """Whether a fill of `quantity` at about `price` opens exposure the account has no margin
-    for: its initial margin plus the fee beyond what is available with the order's own
-    reservation counted back (the position it was to reduce may be gone since it rested)."""
+def _unaffordable(run: _Run, order: Order, quantity: float, price: float | None,
+                  fee_bps: float) -> bool:
+    """Whether a fill of `quantity` at about `price` (the limit or stop price) opens exposure
+    the account has no margin for: its initial margin plus the fee beyond what is available
+    with the order's own reservation counted back (the position it was to reduce may be gone
+    since it rested)."""
     request = order.request
-    if request.reduce_only or quantity <= 0.0:
+    if request.reduce_only or quantity <= 0.0 or price is None:
         return False
     needed = (initial_margin(run.state, request, quantity, price)
               + quantity * price * fee_bps / 1e4)
