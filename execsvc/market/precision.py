@@ -63,11 +63,10 @@ def precision_from_ccxt(market: dict[str, Any], precision_mode: int) -> MarketPr
         raise PrecisionError(f"market {market.get('id')}: precision mode {precision_mode} gives "
                              "no fixed tick (significant digits)")
     size = contract_size(market)
-    if size != 1.0:
-        lot = float(Decimal(repr(lot)) * Decimal(repr(size)))
-    return MarketPrecision(tick, lot, "exchange markets" if size == 1.0 else
-                           f"exchange markets (lot of {precision['amount']} contracts of "
-                           f"{size:g} base)")
+    if size == 1.0:
+        return MarketPrecision(tick, lot, "exchange markets")
+    return MarketPrecision(tick, float(Decimal(repr(lot)) * Decimal(repr(size))),
+                           f"exchange markets (lot of {lot:g} contracts of {size:g} base)")
 
 
 def infer_tick(prices: np.ndarray, max_decimals: int = 8) -> float:
