@@ -421,7 +421,8 @@ class OrderOut(BaseModel):
 
 def order_out(order: Order, mode: str) -> dict[str, Any]:
     """An order as `OrderOut` (the request's fields flattened into the order's), its sums and
-    averages free of float noise."""
+    averages free of float noise; `risk_map_exchange` null (only the placing answer knows
+    which map its risk check read)."""
     stored = order_to_json(order)
     return without_float_noise({
         "id": order.id,
@@ -433,6 +434,7 @@ def order_out(order: Order, mode: str) -> dict[str, Any]:
         "fills": [{k: f[k] for k in ("quantity", "price", "fee_quote", "liquidity",
                                      "timestamp_ms")} for f in stored["fills"]],
         "mode": mode,
+        "risk_map_exchange": None,
     })
 
 

@@ -17,6 +17,7 @@ import orjson
 from execsvc.domain.units import (
     MarketPrecision,
     OrderSide,
+    decimal_text,
     position_side_of,
     without_float_noise,
 )
@@ -179,14 +180,15 @@ def off_grid_problem(request: OrderRequest, precision: MarketPrecision) -> tuple
     """`(field, message)` when the quantity is not whole lots or a price is off the tick, else
     None: the exchange would refuse such an order, so the paper venue does too."""
     if not precision.on_lot_grid(request.quantity):
-        return "quantity", (f"quantity {request.quantity:g} is not a multiple of the lot "
-                            f"{precision.lot_size:g} (nearest: "
-                            f"{precision.quantity(request.quantity):g})")
+        return "quantity", (f"quantity {decimal_text(request.quantity)} is not a multiple of "
+                            f"the lot {decimal_text(precision.lot_size)} (nearest: "
+                            f"{decimal_text(precision.quantity(request.quantity))})")
     for name in ("price", "stop_price"):
         price = getattr(request, name)
         if price is not None and not precision.on_price_grid(price):
-            return name, (f"{name} {price:g} is not on the tick {precision.tick_size:g} "
-                          f"(nearest: {precision.price(price):g})")
+            return name, (f"{name} {decimal_text(price)} is not on the tick "
+                          f"{decimal_text(precision.tick_size)} "
+                          f"(nearest: {decimal_text(precision.price(price))})")
     return None
 
 

@@ -128,6 +128,14 @@ def significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
     return float(f"{value:.{digits}g}")
 
 
+def decimal_text(value: float) -> str:
+    """`value` for a message a trader copies back: the shortest decimal that reads back as
+    the same float, without a trailing `.0` (`101234.65`, `90000`, `1e-08`); unlike `:g`,
+    which keeps 6 significant digits and so writes 101234.65 as `101235`."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
 QUOTE_DECIMALS = 8
 """Money (`*_quote`) is also rounded to this many decimals: a PnL like `0.1 * (93536.3 -
 93536.4)` carries the float error of its operands, not of its own size."""

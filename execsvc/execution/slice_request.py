@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from execsvc.domain.book import OrderBook
-from execsvc.domain.units import MarketPrecision, OrderSide
+from execsvc.domain.units import MarketPrecision, OrderSide, decimal_text
 from execsvc.execution.impact import book_side, price_tick
 
 STRATEGIES = ("auto", "twap", "almgren_chriss", "pov")
@@ -259,16 +259,14 @@ def check_lots(request: PlanRequest, market: Market) -> int:
     """The request's quantity in whole lots; SlicePlanError when it is below one lot, not a
     multiple of the lot, or beyond `MAX_LOTS`."""
     grid, base = market.grid, request.base
+    quantity, lot = decimal_text(request.quantity), decimal_text(grid.lot_size)
     if request.quantity < grid.lot_size * (1 - 1e-9):
-        raise SlicePlanError("quantity", f"{request.quantity:g} is below the lot size "
-                             f"{grid.lot_size:g} {base}")
+        raise SlicePlanError("quantity", f"{quantity} is below the lot size {lot} {base}")
     if request.quantity / grid.lot_size > MAX_LOTS:
-        raise SlicePlanError("quantity", f"{request.quantity:g} is more than {MAX_LOTS:g} lots "
-                             f"of {grid.lot_size:g}")
+        raise SlicePlanError("quantity", f"{quantity} is more than {MAX_LOTS:g} lots of {lot}")
     if not grid.on_lot_grid(request.quantity):
-        raise SlicePlanError("quantity", f"{request.quantity:g} is not a multiple of the lot "
-                             f"{grid.lot_size:g} {base} (nearest: "
-                             f"{grid.quantity(request.quantity):g})")
+        raise SlicePlanError("quantity", f"{quantity} is not a multiple of the lot {lot} {base} "
+                             f"(nearest: {decimal_text(grid.quantity(request.quantity))})")
     return grid.lots(request.quantity)
 
 

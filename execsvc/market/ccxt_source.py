@@ -47,7 +47,7 @@ from execsvc.market.ccxt_client import (
     network_retrying,
     redacting_logger,
 )
-from execsvc.market.precision import PrecisionError, precision_from_ccxt
+from execsvc.market.precision import PrecisionError, contract_size, precision_from_ccxt
 from execsvc.market.types import MarketSourceError, OpenInterest, SymbolInfo
 from execsvc.market.venue_symbols import split_key
 
@@ -400,7 +400,7 @@ class CcxtSource:
         if value is None and entry.get("openInterestAmount") is not None:
             info = entry.get("info") or {}
             mark = info.get("markPx") or await self._mark_price(symbol)
-            value = float(entry["openInterestAmount"]) * _contract_size(market) * float(mark)
+            value = float(entry["openInterestAmount"]) * contract_size(market) * float(mark)
         if value is None or not math.isfinite(float(value)) or float(value) < 0:
             raise MarketSourceError(
                 f"{self._exchange_id} open_interest {symbol} failed: no valid open interest "
@@ -441,7 +441,7 @@ class CcxtSource:
                  else min(depth, VENUE_DEPTH_LIMITS.get(self._exchange_id, depth)))
         book = await self._request("order_book", symbol, self._exchange.fetch_order_book,
                                    market["symbol"], limit)
-        size = _contract_size(market)
+        size = contract_size(market)
         bids = _levels(book.get("bids"), depth, descending=True, contract_size=size)
         asks = _levels(book.get("asks"), depth, descending=False, contract_size=size)
         if len(bids) == 0 or len(asks) == 0:
@@ -534,7 +534,7 @@ class CcxtSource:
                 f"{self._exchange_id} leverage_brackets {symbol} failed: no tiers returned"
             )
         if self._exchange_id in TIERS_IN_CONTRACTS:
-            per_contract = _contract_size(market) * await self._mark_price(symbol)
+            per_contract = contract_size(market) * await self._mark_price(symbol)
             symbol_tiers = [_tier_in_quote(t, per_contract) for t in symbol_tiers]
         return _brackets_from_tiers(symbol_tiers)
 
@@ -615,7 +615,7 @@ def _valued_by_close(entry: dict[str, Any], candles: Candles, market: dict[str, 
     index = int(np.searchsorted(candles.open_time_ms, int(stamp), side="right")) - 1
     if index < 0:
         return entry
-    value = float(amount) * _contract_size(market) * float(candles.close[index])
+    value = float(amount) * contract_size(market) * float(candles.close[index])
     return {**entry, "openInterestValue": value}
 
 
@@ -635,11 +635,6 @@ def _open_interest_from_entries(entries: list[dict[str, Any]]) -> OpenInterest:
 def _binance_depth_limit(depth: int) -> int:
     """The smallest depth limit Binance accepts that covers `depth` (1000 at most)."""
     return next((n for n in BINANCE_DEPTH_LIMITS if n >= depth), BINANCE_DEPTH_LIMITS[-1])
-
-
-def _contract_size(market: dict[str, Any]) -> float:
-    """Base units per contract of a ccxt market (OKX swaps: `ctVal`; 1 where sizes are base)."""
-    return float(market.get("contractSize") or 1.0) if market.get("contract") else 1.0
 
 
 def _levels(raw: list[list[Any]] | None, depth: int, descending: bool,

@@ -4,6 +4,9 @@
   mode (Binance, Bybit, Hyperliquid, ...) `price` is the tick and `amount` the lot step
   (Binance's `PRICE_FILTER.tickSize` and `LOT_SIZE.stepSize`); under `DECIMAL_PLACES` they are
   decimal counts (`10**-n`). `SIGNIFICANT_DIGITS` markets have no fixed grid and are refused.
+  A venue that sizes orders in contracts (OKX swaps: `contractSize` 0.01 BTC) states the lot
+  in contracts; the service's quantities are base units (books are converted with the same
+  `contract_size`), so the lot is `amount * contract_size` base units.
 - Replay: `BUNDLED_PRECISION`, figures with their origin in DATA.md ("Exchange grid").
 - CSV data (`execsvc map --data`): inferred from the candles' prices (the coarsest power of ten
   every price is a multiple of), lot `DEFAULT_CSV_LOT`; the `source` says so.
@@ -11,6 +14,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -37,6 +41,11 @@ class PrecisionError(ValueError):
     """A market whose precision cannot be read as a tick and a lot step."""
 
 
+def contract_size(market: dict[str, Any]) -> float:
+    """Base units per contract of a ccxt market (OKX swaps: `ctVal`; 1 where sizes are base)."""
+    return float(market.get("contractSize") or 1.0) if market.get("contract") else 1.0
+
+
 def precision_from_ccxt(market: dict[str, Any], precision_mode: int) -> MarketPrecision:
     """The grid of a loaded ccxt market (see the module docstring). ccxt is imported here,
     not with the module: replay and CSV sources never load it."""
@@ -53,7 +62,11 @@ def precision_from_ccxt(market: dict[str, Any], precision_mode: int) -> MarketPr
     else:
         raise PrecisionError(f"market {market.get('id')}: precision mode {precision_mode} gives "
                              "no fixed tick (significant digits)")
-    return MarketPrecision(tick, lot, "exchange markets")
+    size = contract_size(market)
+    if size == 1.0:
+        return MarketPrecision(tick, lot, "exchange markets")
+    return MarketPrecision(tick, float(Decimal(repr(lot)) * Decimal(repr(size))),
+                           f"exchange markets (lot of {lot:g} contracts of {size:g} base)")
 
 
 def infer_tick(prices: np.ndarray, max_decimals: int = 8) -> float:

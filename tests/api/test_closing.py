@@ -112,3 +112,24 @@ async def test_paper_liquidations_go_on_from_the_last_price(stopped_worker) -> N
     events = await accounts.poll_market(["BTCUSDT"])
     assert [e["type"] for e in events] == ["position_liquidated"]
     assert (await client.get("/positions", headers=HEADERS)).json()["positions"] == []
+
+
+@pytest.mark.parametrize("extra", [
+    {"leverage": 50},  # over the policy's max_leverage of 20
+    {"type": "limit", "price": 1000.0},  # outside the policy's 10 % price collar
+])
+async def test_a_refused_closing_order_without_a_map_is_a_422_not_a_500(stopped_worker, extra
+                                                                         ) -> None:
+    """A reduce-only order the policy refuses after the maps expired: its 422 names the
+    violation and the largest quantity the quantity rules pass (on no lot grid: the grid
+    came with the map, which is gone). It was a 500: the answer read the missing map's grid."""
+    client, app, store = stopped_worker
+    await client.post("/orders", json=order("open", "buy", 0.5), headers=HEADERS)
+    await worker_stopped(app, store, 300, expired=True)
+    close = await client.post("/orders", json={**order("close", "sell", 0.5, reduce_only=True),
+                                               **extra}, headers=HEADERS)
+    assert close.status_code == 422, close.text
+    body = close.json()
+    assert body["type"] == "urn:execsvc:risk-rejected"
+    assert body["risk_map_exchange"] is None
+    assert body["max_quantity"] > 0.5

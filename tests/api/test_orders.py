@@ -67,6 +67,12 @@ async def test_idempotent_on_client_order_id(client) -> None:
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     assert again.json()["fills"] == first.json()["fills"]
+    fetched = (await client.get(f"/orders/{first.json()['id']}", headers=HEADERS)).json()
+    assert first.json()["risk_map_exchange"] is not None
+    for answer in (again.json(), fetched):  # the same keys as the first answer (OrderOut)
+        assert set(answer) == set(first.json()) and answer["risk_map_exchange"] is None
+        assert {k: v for k, v in answer.items() if k != "risk_map_exchange"} == {
+            k: v for k, v in first.json().items() if k != "risk_map_exchange"}
     changed = await client.post("/orders", json=market("same", 0.7), headers=HEADERS)
     assert changed.status_code == 409 and changed.json()["code"] == "DUPLICATE_ORDER"
     positions = (await client.get("/positions", headers=HEADERS)).json()["positions"]

@@ -521,3 +521,13 @@ def test_one_market_order_beyond_the_visible_depth_is_extrapolated(
     assert result.market_slippage_bps > walk_book(book.asks, depth, "buy", book.mid).slippage_bps
     assert any("extrapolated" in note for note in result.notes)
     assert not plan(book, "buy", 10.0, calibration).market_extrapolated
+
+
+def test_a_quantity_off_the_lot_is_quoted_as_sent_with_its_nearest() -> None:
+    """`:g` wrote 1000.0005 BTC as `1000` and its nearest lot as `1000` too."""
+    with pytest.raises(SlicePlanError) as info:
+        plan_slices(recorded_order_book(0), "buy", 1000.0005, 600.0,
+                    sigma_quote_per_sqrt_s=5.0, volume_rate_base_per_s=2.0,
+                    base_currency="BTC")
+    assert str(info.value) == ("quantity: 1000.0005 is not a multiple of the lot 0.001 BTC "
+                               "(nearest: 1000)")

@@ -67,6 +67,28 @@ async def test_each_venue_serves_its_own_market_data_through_ccxt(servers: dict)
         await close_all(sources)
 
 
+async def test_the_lot_is_in_base_units_like_the_book_on_a_venue_trading_contracts(
+        servers: dict) -> None:
+    """OKX sizes orders in contracts (lotSz 0.01 contracts of ctVal 0.01 BTC, 0.1 ETH): the
+    book is converted to base units, so the lot must be too (0.0001 BTC, 0.001 ETH), or every
+    quantity the service puts on the lot (slices, paper fills, take-profit zones) is off the
+    exchange's grid by the contract value."""
+    sources = build_market_sources(live_settings(servers), retry_attempts=1)
+    try:
+        okx = sources["okx"]
+        await okx.load()
+        for key, lot in (("BTCUSDT", 0.0001), ("ETHUSDT", 0.001)):
+            grid = await okx.precision(key)
+            assert grid.lot_size == pytest.approx(lot, rel=1e-12), key
+            book = await okx.order_book(key, 20)
+            assert book.precision is not None
+            assert book.precision.lot_size == pytest.approx(lot, rel=1e-12), key
+        bybit = await sources["bybit"].precision("BTCUSDT")  # sizes in base: unchanged
+        assert bybit.lot_size == pytest.approx(0.001)
+    finally:
+        await close_all(sources)
+
+
 async def test_open_interest_history_or_a_polled_sample_in_quote_notional(
         servers: dict) -> None:
     sources = build_market_sources(live_settings(servers), retry_attempts=1)

@@ -39,6 +39,7 @@ from execsvc.domain.orders import (
     order_shape_problem,
     request_digest,
 )
+from execsvc.domain.units import significant
 from execsvc.venues.live import MAX_LIVE_CLIENT_ID
 
 router = APIRouter(tags=["orders"])
@@ -89,7 +90,8 @@ async def place_order(body: OrderBody, key: ApiKeyId, ctx: Ctx) -> FastJSONRespo
             422, "refused by the risk policy: " + ", ".join(decision.codes),
             type_="urn:execsvc:risk-rejected", policy=ctx.policy.label,
             risk_map_exchange=map_exchange,
-            max_quantity=view.precision.quantity_down(decision.max_quantity),
+            max_quantity=(view.precision.quantity_down(decision.max_quantity)
+                          if view is not None else significant(decision.max_quantity)),
             violations=[asdict(v) for v in decision.violations],
         )
     try:

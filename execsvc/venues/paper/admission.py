@@ -40,6 +40,18 @@ def finite_positive(value: float | None) -> bool:
     return value is not None and math.isfinite(value) and value > 0.0
 
 
+def initial_margin(state: PaperState, request: OrderRequest, quantity: float, price: float
+                   ) -> float:
+    """Isolated initial margin (quote) a fill of `quantity` (base) of `request` at `price`
+    needs in `state`: `opening * price / leverage`, `opening` the part beyond an opposite
+    position; adding to a position uses the position's leverage."""
+    reducible = closable(state, request.symbol, request.side)
+    position = state.positions.get(request.symbol)
+    leverage = position.leverage if position is not None and reducible == 0.0 else (
+        request.leverage)
+    return max(quantity - reducible, 0.0) * price / leverage
+
+
 def invalid(request: OrderRequest) -> str | None:
     """Why a request is malformed (`invalid_request`, `invalid_quantity`, `invalid_leverage`
     outside 1..125, `invalid_price`, `invalid_stop_price`, `invalid_type`,
@@ -126,11 +138,7 @@ def refusal(state: PaperState, request: OrderRequest, book: OrderBook | None, fe
         return ("no_book" if book is None else "no_liquidity"), 0.0
     if request.reduce_only:
         return None, 0.0
-    position = state.positions.get(symbol)
-    leverage = position.leverage if position is not None and reducible == 0.0 else (
-        request.leverage)
-    opening = max(request.quantity - reducible, 0.0)
-    margin = opening * price / leverage
+    margin = initial_margin(state, request, request.quantity, price)
     fee = request.quantity * price * fees.taker_bps / 1e4
     if margin + fee > state.available_quote:
         return "insufficient_margin", 0.0

@@ -27,7 +27,11 @@ Matching rules (prices quote per base, quantities base, fees in bps of notional)
 - margin (isolated): an order needs `opening * price / leverage` plus a taker fee on its
   quantity within `available_quote`, `opening` being the part beyond an opposite position;
   resting orders reserve that margin until they fill or close. Adding to a position keeps
-  the position's leverage.
+  the position's leverage. A resting order is checked again when it fills (a limit traded
+  through, a stop triggered; at its limit or stop price): the position it was to reduce may
+  be gone, so what it would open needs margin plus the fee within `available_quote` with its
+  own reservation counted back, else it expires unfilled (`insufficient_margin`), as an
+  exchange refuses a triggered order it cannot margin.
 - liquidation price: `liqmap.margin.liquidation_price` of the position after each fill, on
   the tick toward the entry when the book carries the symbol's grid.
 - liquidation: after a tick's fills, a position whose liquidation price the mark reached
@@ -45,7 +49,14 @@ from execsvc.domain.brackets import Bracket
 from execsvc.domain.orders import Order, OrderRequest, Position, request_to_json
 from execsvc.domain.units import MarketPrecision
 from execsvc.liqmap.margin import liquidation_price
-from execsvc.venues.paper.admission import Fees, closable, finite_positive, market_walk, refusal
+from execsvc.venues.paper.admission import (
+    Fees,
+    closable,
+    finite_positive,
+    initial_margin,
+    market_walk,
+    refusal,
+)
 from execsvc.venues.paper.book import effective_side
 from execsvc.venues.paper.ledger import Event, apply, fill_position
 from execsvc.venues.paper.state import DUST_REL, PaperState
@@ -222,6 +233,20 @@ def decide_cancel(state: PaperState, order_id: str, *, now_ms: int,
     return run.decision(order_id)
 
 
+def _unaffordable(run: _Run, order: Order, quantity: float, price: float | None,
+                  fee_bps: float) -> bool:
+    """Whether a fill of `quantity` at about `price` (the limit or stop price) opens exposure
+    the account has no margin for: its initial margin plus the fee beyond what is available
+    with the order's own reservation counted back (the position it was to reduce may be gone
+    since it rested)."""
+    request = order.request
+    if request.reduce_only or quantity <= 0.0 or price is None:
+        return False
+    needed = (initial_margin(run.state, request, quantity, price)
+              + quantity * price * fee_bps / 1e4)
+    return needed > run.state.available_quote + run.state.reserved.get(order.id, 0.0)
+
+
 def _on_resting(run: _Run, order_id: str, low: float, high: float, book: OrderBook | None) -> None:
     order = run.state.orders[order_id]
     request = order.request
@@ -230,6 +255,9 @@ def _on_resting(run: _Run, order_id: str, low: float, high: float, book: OrderBo
         if not (low < request.price if buy else high > request.price):
             return
         quantity = _on_lot(_fillable(run, order), book)
+        if _unaffordable(run, order, quantity, request.price, run.fees.maker_bps):
+            _close(run, order_id, "order_expired", "insufficient_margin")
+            return
         if quantity > 0.0:
             fee = quantity * request.price * run.fees.maker_bps / 1e4
             _emit_fill(run, order, quantity, request.price, fee, "maker", None, None,
@@ -238,6 +266,10 @@ def _on_resting(run: _Run, order_id: str, low: float, high: float, book: OrderBo
                "reduce_only_position_closed")
         return
     if not (high >= request.stop_price if buy else low <= request.stop_price):
+        return
+    if _unaffordable(run, order, _fillable(run, order), request.stop_price,
+                     run.fees.taker_bps):
+        _close(run, order_id, "order_expired", "insufficient_margin")
         return
     if book is not None:
         _take_from_book(run, order_id, book, None)

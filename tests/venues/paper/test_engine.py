@@ -166,6 +166,54 @@ def test_insufficient_margin_is_rejected() -> None:
         "filled")
 
 
+def take_profit_outliving_its_position(balance: float, stop: bool = False) -> tuple[Sim, str]:
+    """A long of 5 at ~100 (1x) with a sell that reduces it and so reserves nothing (a limit
+    at 110, or a stop at 95), then the long closed at market: the sell now opens a short."""
+    sim = Sim(balance=balance)
+    sim.submit(SMALL, side="buy", type="market", quantity=5.0, leverage=1.0)
+    exit_order = (sim.submit(SMALL, side="sell", type="stop", quantity=5.0, stop_price=95.0,
+                             leverage=1.0) if stop else
+                  sim.submit(SMALL, side="sell", type="limit", quantity=5.0, price=110.0,
+                             leverage=1.0))
+    assert exit_order.status == "new" and exit_order.id not in sim.state.reserved
+    assert sim.submit(SMALL, side="sell", type="market", quantity=5.0,
+                      leverage=1.0).status == "filled"
+    assert sim.state.positions == {}
+    return sim, exit_order.id
+
+
+@pytest.mark.parametrize("stop", [False, True])
+def test_a_resting_order_cannot_open_exposure_it_has_no_margin_for(stop: bool) -> None:
+    """The exit outlived its position and the balance went to another order: when it fills
+    it would open a short of 5 with no margin held (the account's committed margin above its
+    balance, `available_quote` negative), so it expires unfilled instead."""
+    sim, exit_id = take_profit_outliving_its_position(1000.0, stop)
+    bid = sim.submit(SMALL, side="buy", type="limit", quantity=9.5, price=90.0, leverage=1.0)
+    assert bid.status == "new"
+    if stop:
+        sim.tick(94.0, 100.0, 94.5, OrderBook.of(SMALL.bids, SMALL.asks, version=2))
+    else:
+        sim.tick(100.0, 111.0, 111.0)
+    exit_order = sim.state.orders[exit_id]
+    assert exit_order.status == "expired" and exit_order.reason == "insufficient_margin"
+    assert exit_order.filled_quantity == 0.0 and "BTCUSDT" not in sim.state.positions
+    assert sim.state.available_quote >= 0.0
+    assert_consistent(sim)
+
+
+@pytest.mark.parametrize("stop", [False, True])
+def test_a_resting_order_with_the_margin_for_it_still_opens_exposure(stop: bool) -> None:
+    sim, exit_id = take_profit_outliving_its_position(1000.0, stop)
+    if stop:
+        sim.tick(94.0, 100.0, 94.5, OrderBook.of(SMALL.bids, SMALL.asks, version=2))
+    else:
+        sim.tick(100.0, 111.0, 111.0)
+    assert sim.state.orders[exit_id].status == "filled"
+    assert sim.state.positions["BTCUSDT"].size == -5.0
+    assert sim.state.available_quote >= 0.0
+    assert_consistent(sim)
+
+
 def test_invalid_requests_are_rejected_with_a_reason() -> None:
     sim = Sim()
     assert sim.submit(SMALL, side="buy", type="limit", quantity=1.0).reason == "invalid_price"
