@@ -236,6 +236,10 @@ async def test_entry_far_from_the_map_is_422(client, path) -> None:
                                                  "entry_price": entry})
         assert response.status_code == 422
         assert response.json()["errors"][0]["field"] == "body.entry_price"
+    far = round(doc["price"] * 1.5, 2) + 0.05  # more digits than :g keeps
+    response = await client.post(path, json={"symbol": "BTCUSDT", "side": "long",
+                                             "entry_price": far})
+    assert f"entry_price {far!r} is outside" in response.json()["detail"]
 
 
 async def test_a_source_that_stops_delivering_candles_makes_the_map_stale(

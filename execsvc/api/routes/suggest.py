@@ -58,8 +58,9 @@ def checked_entry(entry_price: float | None, view: MapView, ctx: ApiContext) -> 
     reach = ctx.settings.range_pct / 100.0
     if not view.price * (1 - reach) <= entry_price <= view.price * (1 + reach):
         raise field_problem("body.entry_price", "outside the map's range",
-                            f"entry_price {entry_price:g} is outside the map's range "
-                            f"({view.price:g} +- {ctx.settings.range_pct:g} %)")
+                            f"entry_price {decimal_text(entry_price)} is outside the map's "
+                            f"range ({decimal_text(view.price)} +- "
+                            f"{decimal_text(ctx.settings.range_pct)} %)")
     return entry_price
 
 
