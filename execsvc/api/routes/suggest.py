@@ -29,7 +29,13 @@ from execsvc.api.schemas import (
 from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import bracket_table
 from execsvc.domain.map_document import ClusterDoc
-from execsvc.domain.units import PositionSide, position_side, significant, step_decimals
+from execsvc.domain.units import (
+    PositionSide,
+    decimal_text,
+    position_side,
+    significant,
+    step_decimals,
+)
 from execsvc.execution.position import PositionSpec
 from execsvc.execution.resilience import half_life_s
 from execsvc.execution.slice_plan import SlicePlanError, plan_slices
