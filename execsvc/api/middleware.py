@@ -5,6 +5,9 @@ dependency or body read. Requests without a body (GET, DELETE, ...) pass straigh
   (problem+json, `Connection: close`) before the app runs, so before the body is read and
   before authentication; a body without a length (chunked) is read up to the limit and refused
   the same way once it passes it, so at most the limit is ever held.
+- Nesting: a JSON body nested deeper than `MAX_JSON_DEPTH` arrays and objects is a 422 naming
+  `body` (no request body of this API goes past a few levels; a parser's recursion reaches
+  its limit near a thousand, and that answered 500).
 - Duplicate keys: a JSON body with a key twice in one object (`{"side": "buy", "side":
   "sell"}`) is a 422 naming the key; JSON parsers silently keep the last value, so the request
   would be read differently by different parsers on its way.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +28,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from execsvc.api.problems import problem_response
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 class _DuplicateKeys(ValueError):
@@ -49,6 +56,19 @@ def duplicate_keys(body: bytes) -> list[str]:
     except ValueError:
         pass
     return []
+
+
+def nests_deeper_than(body: bytes, limit: int) -> bool:
+    """True when the arrays and objects of JSON text `body` nest more than `limit` deep,
+    brackets inside strings aside (text with `limit` brackets or fewer is not scanned)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub(b'""', body)):
+        depth += 1 if bracket in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
 
 
 class _BodyDiscarded(BaseException):
@@ -105,6 +125,13 @@ class RequestFilter:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if b"json" in content_type and nests_deeper_than(body, MAX_JSON_DEPTH):
+            await self._refuse(
+                scope, receive, send, 422,
+                f"the JSON body nests deeper than {MAX_JSON_DEPTH} arrays and objects",
+                errors=[{"field": "body", "type": "json_too_deep",
+                         "message": f"nested deeper than {MAX_JSON_DEPTH} levels"}])
+            return
         repeated = duplicate_keys(body) if b"json" in content_type else []
         if repeated:
             await self._refuse(

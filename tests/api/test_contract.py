@@ -10,6 +10,7 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
+from execsvc.api.middleware import nests_deeper_than
 from execsvc.maps.worker import MapWorker
 from execsvc.market.replay import ReplaySource
 from execsvc.runtime import make_app
@@ -89,6 +90,30 @@ async def test_a_nested_duplicate_key_is_refused_too(client) -> None:
     response = await client.post("/suggest/stop", content=body,
                                  headers={"content-type": "application/json"})
     assert response.status_code == 422 and "body.a" in response.text
+
+
+@pytest.mark.parametrize("path", ["/suggest/stop", "/risk/check", "/orders"])
+@pytest.mark.parametrize("depth", [65, 1000, 5000])
+async def test_a_body_nested_too_deeply_is_422_naming_the_body(client, path, depth) -> None:
+    """Nesting a thousand deep took the JSON parsers past their recursion limit: a 500."""
+    body = (b'{"symbol": "BTCUSDT", "side": "long", "x": ' + b"[" * (depth - 1)
+            + b"]" * (depth - 1) + b"}")
+    response = await client.post(path, content=body, headers={
+        "content-type": "application/json", **HEADERS})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [{"field": "body", "type": "json_too_deep",
+                                          "message": "nested deeper than 64 levels"}]
+
+
+async def test_brackets_inside_strings_and_modest_nesting_are_not_depth() -> None:
+    assert not nests_deeper_than(b'{"note": "' + b"[" * 500 + b'"}', 64)
+    backslash_then_brackets = b'{"a": "\\\\", "b": "' + b"{" * 100 + b'"}'  # "a": one \
+    assert not nests_deeper_than(backslash_then_brackets, 64)
+    escaped_quote = b'{"a": "\\"' + b"{" * 100 + b'"}'  # the quote is in the string
+    assert not nests_deeper_than(escaped_quote, 64)
+    assert not nests_deeper_than(b"[" * 64 + b"]" * 64, 64)
+    assert nests_deeper_than(b"[" * 65 + b"]" * 65, 64)
+    assert not nests_deeper_than(b"[[]]" * 100, 64)
 
 
 async def test_bodies_without_duplicates_are_read_as_before(client) -> None:
