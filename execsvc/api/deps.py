@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import numpy as np
 from fastapi import Depends, Request
@@ -300,33 +301,55 @@ async def get_context(request: Request) -> ApiContext:
 Ctx = Annotated[ApiContext, Depends(get_context)]
 
 
-def _declared_query(dependant: Dependant) -> set[str]:
-    names = {param.alias for param in dependant.query_params}
+def _repeatable(annotation: Any) -> bool:
+    """True when a query parameter of this type takes several values (`list[float]`, also
+    inside `Annotated` or `| None`)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _repeatable(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return any(_repeatable(arg) for arg in get_args(annotation))
+    return origin in (list, tuple, set, frozenset)
+
+
+def _declared_query(dependant: Dependant) -> dict[str, bool]:
+    """Each query parameter `dependant` and its dependencies declare: whether it repeats."""
+    names = {param.alias: _repeatable(param.field_info.annotation)
+             for param in dependant.query_params}
     for sub in dependant.dependencies:
-        names |= _declared_query(sub)
+        names.update(_declared_query(sub))
     return names
 
 
-def _query_names(route: APIRoute) -> frozenset[str]:
-    """The query parameters `route` and its dependencies declare (kept on the route)."""
+def _query_names(route: APIRoute) -> dict[str, bool]:
+    """The query parameters `route` and its dependencies declare, each with whether it takes
+    several values (kept on the route)."""
     names = getattr(route, "execsvc_query_names", None)
     if names is None:
-        names = frozenset(_declared_query(route.dependant))
+        names = _declared_query(route.dependant)
         route.execsvc_query_names = names  # type: ignore[attr-defined]
     return names
 
 
 async def reject_unknown_query(request: Request) -> None:
     """422 naming every query parameter the route does not declare (`?windw=1d` is a typo,
-    not a request for the default window)."""
+    not a request for the default window), and every one given twice that takes one value
+    (`?window=1d&window=7d` would silently serve the last)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
-    allowed = _query_names(route)
-    unknown = sorted({name for name in request.query_params if name not in allowed})
+    declared = _query_names(route)
+    given = [name for name, _ in request.query_params.multi_items()]
+    unknown = sorted({name for name in given if name not in declared})
     if unknown:
-        known = ", ".join(sorted(allowed)) or "none"
+        known = ", ".join(sorted(declared)) or "none"
         raise Problem(422, f"unknown query parameter(s): {', '.join(unknown)}",
                       errors=[{"field": f"query.{name}", "type": "extra_forbidden",
                                "message": f"unknown query parameter; this route takes: {known}"}
                               for name in unknown])
+    repeated = sorted({name for name in given if given.count(name) > 1 and not declared[name]})
+    if repeated:
+        raise Problem(422, f"query parameter(s) given more than once: {', '.join(repeated)}",
+                      errors=[{"field": f"query.{name}", "type": "repeated",
+                               "message": "given more than once; this parameter takes one "
+                                          "value"} for name in repeated])

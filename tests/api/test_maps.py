@@ -199,6 +199,27 @@ async def test_unknown_query_parameters_are_422_naming_them(ready, path, params)
     assert [e["field"] for e in body["errors"]] == [f"query.{k}" for k in params if k not in known]
 
 
+@pytest.mark.parametrize(("path", "query", "repeated"), [
+    ("/map/BTCUSDT", "window=1d&window=7d", ["query.window"]),
+    ("/map/BTCUSDT", "exchange=all&window=7d&exchange=hyperliquid", ["query.exchange"]),
+    ("/map/BTCUSDT.svg", "window=1d&width=800&width=900&leverage=10", ["query.width"]),
+])
+async def test_a_one_value_query_parameter_given_twice_is_422(ready, path, query, repeated
+                                                              ) -> None:
+    """The last value used to win silently (`?window=1d&window=7d` served 7d)."""
+    client, _, _ = ready
+    body = assert_problem(await client.get(f"{path}?{query}"), 422)
+    assert [e["field"] for e in body["errors"]] == repeated
+    assert body["errors"][0]["type"] == "repeated"
+
+
+async def test_a_repeatable_query_parameter_may_repeat(ready) -> None:
+    client, _, _ = ready
+    response = await client.get("/map/BTCUSDT?window=7d&leverage=10&leverage=25")
+    assert response.status_code == 200, response.text
+    assert response.json()["leverages"] == [10, 25]
+
+
 async def test_leverage_filters_bands_totals_and_clusters(ready) -> None:
     client, _, _ = ready
     whole = (await client.get("/map/BTCUSDT", params={"window": "7d"})).json()
