@@ -168,10 +168,7 @@ def header(document: MapDocument, frame: Frame, freshness: dict[str, Any] | None
     decimals = chart_decimals(document["price"])
     symbol, window = document["symbol"], document["window"]
     only = f" \u00b7 {shown_label} only" if shown_label else ""
-    stale_label = ""
-    if freshness and freshness.get("stale"):
-        age = freshness.get("age_s")
-        stale_label = "STALE" if age is None else f"STALE \u00b7 {age:,.0f} s old"
+    stale_label = stale_text(freshness)
     room = frame.width - 2 * 12 - text_width(stale_label, 14) - 8
     heading = fit([f"{symbol} liquidation map \u00b7 {window} window{only}",
                    f"{symbol} liquidations \u00b7 {window}{only}", f"{symbol} \u00b7 {window}"],
@@ -193,11 +190,24 @@ def header(document: MapDocument, frame: Frame, freshness: dict[str, Any] | None
         text(12, 39, sub, font_size=11.5, fill=palette.MUTED_TEXT,
              **{"class": "chart-subtitle"}),
     ]
-    if stale_label:
-        parts.append(text(frame.width - 12, 22, stale_label, font_size=14, font_weight="bold",
-                          fill=palette.STALE_COLOUR, text_anchor="end",
-                          **{"class": "stale-mark"}))
+    parts.append(stale_mark(frame.width, stale_label))
     return "".join(parts)
+
+
+def stale_text(freshness: dict[str, Any] | None) -> str:
+    """`STALE` (with the map's age when known) for a stale map, else empty."""
+    if not freshness or not freshness.get("stale"):
+        return ""
+    age = freshness.get("age_s")
+    return "STALE" if age is None else f"STALE \u00b7 {age:,.0f} s old"
+
+
+def stale_mark(width: float, label: str) -> str:
+    """`label` in red at the top right of a chart `width` wide (nothing when empty)."""
+    if not label:
+        return ""
+    return text(width - 12, 22, label, font_size=14, font_weight="bold",
+                fill=palette.STALE_COLOUR, text_anchor="end", **{"class": "stale-mark"})
 
 
 def utc_minute(epoch_ms: float | None) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from execsvc.charts import palette, scale
+from execsvc.charts.map_frame import stale_mark
 from execsvc.charts.png import data_uri
 from execsvc.charts.svg import coloured_text, element, num, text, title
 from execsvc.charts.svg import document as svg_document
@@ -145,13 +146,16 @@ def render_heatmap_svg(
     range_pct: float | None = None,
     liquidations: Sequence[LiquidationEvent] | None = None,
     liquidations_note: str | None = None,
+    stale: bool = False,
 ) -> str:
     """The history as an SVG heatmap (see the module docstring). `range_pct` shows only that
     percent either side of the latest price (default: every band with notional);
     `liquidations` are drawn as marks, `liquidations_note` (a sampling caveat, or why there
-    are none) goes into the subtitle."""
+    are none) goes into the subtitle; `stale` (the map the history ends with is) puts the
+    STALE mark at the top right, as on the map chart."""
     header = f"{symbol} liquidation heatmap over time \u00b7 {window} window"
-    data = {"chart": "heatmap", "symbol": symbol, "window": window}
+    data = {"chart": "heatmap", "symbol": symbol, "window": window,
+            "stale": str(stale).lower()}
     run = [s for s in latest_run(history) if s.get("values")]
     if not run:
         return _empty(width, height, header, "No map history yet: the worker adds one "
@@ -189,6 +193,7 @@ def render_heatmap_svg(
              f"liquidation notional per {bin_width_bps or 0:g} bps band \u00b7 white line = "
              "price", font_size=11.5, fill=palette.MUTED_TEXT),
         _realised_line(left, liquidations, liquidations_note),
+        stale_mark(width, "STALE" if stale else ""),
         element("image", {"class": "heat", "x": left, "y": top, "width": right - left,
                           "height": bottom - top, "preserveAspectRatio": "none",
                           "style": "image-rendering:pixelated", "href": data_uri(pixels)}),

@@ -463,6 +463,29 @@ async def test_heatmap_route_draws_the_history(ready) -> None:
     assert len(renders) == 2
 
 
+async def test_a_stale_map_marks_its_heatmap_stale_too(ready) -> None:
+    """The heatmap's STALE mark follows the map's staleness, not the cached drawing: one
+    version drawn fresh, then with `MAX_MAP_AGE_S` below its age, then fresh again."""
+    client, _, app = ready
+    ctx = app.state.ctx
+    relaxed = ctx.settings
+
+    async def heatmap():
+        return parse((await client.get("/map/BTCUSDT/heatmap.svg",
+                                       params={"window": "1d"})).text)
+
+    fresh = await heatmap()
+    ctx.settings = relaxed.model_copy(update={"max_map_age_s": 1e-6})
+    stale = await heatmap()
+    ctx.settings = relaxed
+    again = await heatmap()
+    assert fresh.get("data-stale") == "false" and not by_class(fresh, "text", "stale-mark")
+    assert stale.get("data-stale") == "true"
+    (mark,) = by_class(stale, "text", "stale-mark")
+    assert mark.text == "STALE" and mark.get("fill") == palette.STALE_COLOUR
+    assert again.get("data-stale") == "false" and not by_class(again, "text", "stale-mark")
+
+
 async def test_no_map_yet_is_503(redis_client: Redis) -> None:
     app = make_app(Settings(_env_file=None, symbols="BTCUSDT"), with_worker=False,
                    store=BandStore(redis_client))

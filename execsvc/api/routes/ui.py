@@ -140,10 +140,11 @@ async def heatmap_svg(
 ) -> SvgResponse:
     stored = await ctx.stored_map(symbol, window, exchange)
     document = stored.document
+    stale = bool(ctx.freshness(stored)["stale"])
     venue, note, tag = await realised_source(ctx, document["symbol"]) if realised else (
         None, None, "")
-    key = ("heatmap", document["exchange"], document["symbol"], window, stored.version, width,
-           height, range_pct, realised, tag)
+    key = ("heatmap", document["exchange"], document["symbol"], window, stored.version, stale,
+           width, height, range_pct, realised, tag)
     svg = ctx.renders.get(key)
     if svg is None:
         history = await ctx.store.history(document["exchange"], document["symbol"], window)
@@ -158,7 +159,7 @@ async def heatmap_svg(
             render_heatmap_svg, history, symbol=document["symbol"], window=window,
             quote_currency=document["quote_currency"], width=width, height=height,
             bin_width_bps=document["bin_width_bps"], range_pct=range_pct,
-            liquidations=events, liquidations_note=note,
+            liquidations=events, liquidations_note=note, stale=stale,
         )
         ctx.renders.put(key, svg)
     return SvgResponse(svg, headers={**NO_STORE, "X-Map-Version": str(stored.version)})
