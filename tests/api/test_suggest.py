@@ -418,3 +418,30 @@ async def test_slice_says_why_a_plan_costs_more_than_twap_and_flags_extrapolatio
         "symbol": "BTCUSDT", "side": "buy", "quantity": 10.0005, "horizon_s": 600})
     assert off_lot.status_code == 422 and "nearest: 10" in off_lot.text
     assert [e["field"] for e in off_lot.json()["errors"]] == ["body.quantity"]
+
+
+@pytest.mark.parametrize(("quantity", "message"), [
+    (0.0001, "quantity: 0.0001 is below the lot size 0.001 base"),
+    (2.0005, "quantity: 2.0005 is not a multiple of the lot 0.001 base (nearest: 2.001)"),
+    (2.0004, "quantity: 2.0004 is not a multiple of the lot 0.001 base (nearest: 2)"),
+])
+async def test_take_profit_quantity_off_the_lot_is_422_quoting_it_and_the_nearest(
+        client, quantity, message) -> None:
+    """Below one lot every zone came back with quantity 0.0; off the lot grid the zones summed
+    to the quantity rounded down (2.0005 -> 2.0), not to the quantity sent. Both are refused as
+    `/suggest/slice` refuses them (the same check), before any zone is computed."""
+    response = await client.post("/suggest/take-profit", json={
+        "symbol": "BTCUSDT", "side": "long", "quantity": quantity})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [{"field": "body.quantity", "message": message}]
+    slice_ = await client.post("/suggest/slice", json={
+        "symbol": "BTCUSDT", "side": "buy", "quantity": quantity, "horizon_s": 600})
+    assert slice_.status_code == 422
+    assert slice_.json()["errors"] == [{"field": "body.quantity", "message": message}]
+
+
+async def test_take_profit_zone_quantities_sum_exactly_to_a_whole_lot_quantity(client) -> None:
+    body = (await client.post("/suggest/take-profit", json={
+        "symbol": "BTCUSDT", "side": "long", "quantity": 2.001, "max_zones": 5})).json()
+    assert body["zones"] and all(z["quantity"] > 0 for z in body["zones"])
+    assert sum(round(z["quantity"] * 1000) for z in body["zones"]) == 2001

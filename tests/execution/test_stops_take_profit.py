@@ -6,11 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from execsvc.domain.brackets import bracket_table
-from execsvc.domain.units import MarketPrecision
+from execsvc.domain.units import LotError, MarketPrecision
 from execsvc.execution.position import PositionSpec
 from execsvc.execution.stops import StopParams, suggest_stop
 from execsvc.execution.take_profit import lot_split, take_profit_zones
@@ -317,12 +317,38 @@ def test_take_profit_properties(side, clusters, max_zones, atr, grid, entry) -> 
 
 
 @given(fractions=st.lists(st.floats(0.01, 1.0), min_size=1, max_size=6),
-       quantity=st.floats(0.001, 1e5), grid=grids)
+       lots=st.integers(1, 10**8), grid=grids)
 def test_zone_quantities_are_whole_lots_summing_exactly_to_the_position(
-    fractions, quantity, grid
+    fractions, lots, grid
 ) -> None:
-    assume(grid.lots_down(quantity) > 0)
+    quantity = grid.quantity_of(lots)
     parts = lot_split(fractions, quantity, grid)
     assert all(grid.on_lot_grid(p) and p >= 0 for p in parts)
     total = sum(Decimal(repr(p)) for p in parts)
-    assert total == Decimal(repr(grid.quantity_down(quantity)))
+    assert total == Decimal(repr(quantity))
+
+
+@given(fractions=st.lists(st.floats(0.01, 1.0), min_size=1, max_size=6),
+       quantity=st.floats(1e-6, 1e5), grid=grids)
+def test_a_quantity_that_is_not_whole_lots_is_refused_not_split_short(
+    fractions, quantity, grid
+) -> None:
+    """Zones summing to the quantity rounded down (or all 0 below one lot) would not be the
+    position; the split takes whole lots only."""
+    if quantity >= grid.lot_size and grid.on_lot_grid(quantity):
+        assert sum(Decimal(repr(p)) for p in lot_split(fractions, quantity, grid)) == Decimal(
+            repr(grid.quantity(quantity)))
+        return
+    with pytest.raises(LotError):
+        lot_split(fractions, quantity, grid)
+
+
+def test_the_lot_check_quotes_the_value_and_the_nearest_lot_multiple_exactly() -> None:
+    btc = MarketPrecision(0.1, 0.001)
+    with pytest.raises(LotError, match=r"^0\.0001 is below the lot size 0\.001 base$"):
+        lot_split([0.5, 0.5], 0.0001, btc)
+    with pytest.raises(LotError) as info:
+        lot_split([0.5, 0.5], 101234.6504, btc)
+    assert str(info.value) == ("101234.6504 is not a multiple of the lot 0.001 base "
+                               "(nearest: 101234.65)")
+    assert lot_split([0.5, 0.5], 2.001, btc) == [1.0, 1.001]
