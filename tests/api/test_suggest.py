@@ -445,3 +445,38 @@ async def test_take_profit_zone_quantities_sum_exactly_to_a_whole_lot_quantity(c
         "symbol": "BTCUSDT", "side": "long", "quantity": 2.001, "max_zones": 5})).json()
     assert body["zones"] and all(z["quantity"] > 0 for z in body["zones"])
     assert sum(round(z["quantity"] * 1000) for z in body["zones"]) == 2001
+
+
+async def test_no_stop_for_a_200x_btc_perp_long_says_the_liquidation_price_is_too_near(
+        client) -> None:
+    """The reported case: a 200x long is liquidated about 38 USD below the entry, nearer than
+    the 0.25 ATR a stop must trigger before it; the entry sits in no cluster, yet the rationale
+    said "every level inside the liquidation price lies in the cluster the entry sits in"."""
+    body = (await client.post("/suggest/stop", json={
+        "symbol": "BTC-PERP", "side": "long", "leverage": 200})).json()
+    entry, liquidation = body["entry_price"], body["liquidation_price"]
+    assert body["stop_price"] is None and body["fits_liquidation"] is False
+    doc = await the_map(client, "BTC-PERP")
+    assert not [c for c in doc["clusters"] if c["price_low"] <= entry <= c["price_high"]]
+    gap = 0.25 * body["buffer"]["atr"]
+    assert 0 < entry - liquidation < gap
+    rationale = body["rationale"]
+    assert "cluster the entry sits in" not in rationale
+    assert f"nearer than the 0.25 ATR ({gap:,.4g} USD) a stop must trigger" in rationale
+    assert rationale.endswith("so no stop can be given: lower the leverage.")
+    assert body["suggested_leverage"] is not None and body["suggested_leverage"] < 200
+
+
+async def test_no_stop_for_a_cross_long_liquidated_above_its_entry_says_so(client) -> None:
+    """3000 USDC of equity does not carry 5 BTC at the entry: the liquidation price lies above
+    the long's entry. A lower leverage changes nothing on cross."""
+    body = (await client.post("/suggest/stop", json={
+        "symbol": "BTCUSDT", "side": "long", "quantity": 5, "leverage": 10,
+        "margin_mode": "cross", "account_equity_quote": 3000})).json()
+    assert body["stop_price"] is None and body["liquidation_price"] > body["entry_price"]
+    rationale = body["rationale"]
+    assert "lower the leverage" not in rationale and "cluster the entry sits in" not in rationale
+    assert ("above the entry: the account's equity (3,000.00 USDC) does not cover the "
+            "maintenance margin even at the entry, so it would be liquidated at once and no "
+            "stop can be given: add equity or reduce the size") in rationale
+    assert 0 < body["suggested_quantity"] < 5
