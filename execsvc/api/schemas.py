@@ -156,8 +156,9 @@ class StopResponse(BaseModel):
     side: PositionSide
     entry_price: float
     stop_price: float | None = Field(
-        description="on the tick; null only when no level inside the liquidation price lies "
-        "outside the cluster the entry sits in (the rationale says so)")
+        description="on the tick; null only when no level fits inside the liquidation price: "
+        "it is at or beyond the entry (liquidated at once), nearer the entry than the gap, or "
+        "every level inside it lies in the cluster the entry sits in (the rationale says which)")
     distance_pct: float | None
     avoided_clusters: list[ClusterDoc]
     buffer: Buffer

@@ -156,6 +156,15 @@ def without_float_noise(value: object, key: str = "") -> object:
     return value
 
 
+MAX_LOTS = 2**53
+"""Lot counts are exact integers in float64 only up to 2**53."""
+
+
+class LotError(ValueError):
+    """A quantity that is not whole lots (`MarketPrecision.checked_lots`); the message quotes
+    the value and the lot as `decimal_text` writes them."""
+
+
 @dataclass(frozen=True, slots=True)
 class MarketPrecision:
     """The exchange grid of one symbol: prices are multiples of `tick_size` (quote per base),
@@ -222,6 +231,21 @@ class MarketPrecision:
 
     def on_lot_grid(self, quantity: float) -> bool:
         return on_grid(quantity, self.lot_size)
+
+    def checked_lots(self, quantity: float, unit: str = "base") -> int:
+        """`quantity` (base units, `unit` naming them in the message) in whole lots; `LotError`
+        when it is below one lot, not a multiple of the lot (the message quotes the nearest
+        whole lots) or more than `MAX_LOTS` lots. What every request whose quantity must be
+        whole lots is checked with (`/suggest/slice`, `/suggest/take-profit`)."""
+        sent, lot = decimal_text(quantity), f"{decimal_text(self.lot_size)} {unit}".rstrip()
+        if quantity < self.lot_size * (1 - 1e-9):
+            raise LotError(f"{sent} is below the lot size {lot}")
+        if quantity / self.lot_size > MAX_LOTS:
+            raise LotError(f"{sent} is more than {MAX_LOTS:g} lots of {lot}")
+        if not self.on_lot_grid(quantity):
+            raise LotError(f"{sent} is not a multiple of the lot {lot} "
+                           f"(nearest: {decimal_text(self.quantity(quantity))})")
+        return self.lots(quantity)
 
     def to_json(self) -> dict[str, object]:
         return {"tick_size": self.tick_size, "lot_size": self.lot_size, "source": self.source}

@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from execsvc.domain.book import OrderBook
-from execsvc.domain.units import MarketPrecision, OrderSide, decimal_text
+from execsvc.domain.units import LotError, MarketPrecision, OrderSide
 from execsvc.execution.impact import book_side, price_tick
 
 STRATEGIES = ("auto", "twap", "almgren_chriss", "pov")
@@ -34,8 +34,6 @@ DEPTH_SHARE = 0.02
 MIN_INTERVAL_S = 5.0
 MAX_SLICES = 120
 MAX_POV_DURATION_S = 30 * 86_400.0
-MAX_LOTS = 2**53
-"""Lot counts are exact integers in float64 only up to 2**53."""
 MAP_PRICE_TOLERANCE = 0.01
 """Books whose mid differs from the map's price by more than this get a stale-map note."""
 
@@ -256,18 +254,13 @@ def market_of(book: OrderBook, request: PlanRequest,
 
 
 def check_lots(request: PlanRequest, market: Market) -> int:
-    """The request's quantity in whole lots; SlicePlanError when it is below one lot, not a
-    multiple of the lot, or beyond `MAX_LOTS`."""
-    grid, base = market.grid, request.base
-    quantity, lot = decimal_text(request.quantity), decimal_text(grid.lot_size)
-    if request.quantity < grid.lot_size * (1 - 1e-9):
-        raise SlicePlanError("quantity", f"{quantity} is below the lot size {lot} {base}")
-    if request.quantity / grid.lot_size > MAX_LOTS:
-        raise SlicePlanError("quantity", f"{quantity} is more than {MAX_LOTS:g} lots of {lot}")
-    if not grid.on_lot_grid(request.quantity):
-        raise SlicePlanError("quantity", f"{quantity} is not a multiple of the lot {lot} {base} "
-                             f"(nearest: {decimal_text(grid.quantity(request.quantity))})")
-    return grid.lots(request.quantity)
+    """The request's quantity in whole lots (`MarketPrecision.checked_lots`); SlicePlanError
+    naming `quantity` when it is below one lot, not a multiple of the lot, or beyond
+    `MAX_LOTS`."""
+    try:
+        return market.grid.checked_lots(request.quantity, request.base)
+    except LotError as exc:
+        raise SlicePlanError("quantity", str(exc)) from exc
 
 
 def slice_count(lots: int, lot: float, depth: float, horizon_s: float) -> int:

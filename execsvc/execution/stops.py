@@ -24,10 +24,16 @@ entry (so it never reaches the entry), and the check repeats until it holds.
 **The position.** With a leverage (`execution.position`), the position's liquidation price is
 a hard limit: a stop must trigger at least `liquidation_gap_atr` ATRs (and one tick) before
 it. When the standard stop does not fit (`fits_liquidation` false), the stop given is the best
-level inside that limit and outside every cluster, or none at all (`stop_price` None) when
-every level inside it lies in the cluster the entry sits in; the answer suggests the largest
-whole leverage (isolated) or size (cross, with the account's equity) at which the standard
-stop fits. `max_loss_pct` is a soft limit: when the standard stop lies beyond it
+level inside that limit and outside every cluster, or none at all (`stop_price` None), for
+one of three reasons (`NoStop`, decided from the numbers): the liquidation price is at or on
+the profit side of the entry (the margin does not cover the maintenance margin even at the
+entry: liquidated at once); it is too near the entry to leave a level on the tick the gap in
+front of it; or every level inside it lies in the cluster the entry sits in (and any clusters
+adjoining it). The answer suggests the largest whole leverage (isolated) or size (cross, with
+the account's equity) at which the standard stop fits; the remedy the rationale gives is a
+lower leverage (isolated), or more equity or a smaller size (cross).
+
+`max_loss_pct` is a soft limit: when the standard stop lies beyond it
 (`fits_risk` false) the best level within it is given instead, with a smaller size that keeps
 the same quote risk at the standard stop.
 
@@ -46,6 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from execsvc.domain.units import MarketPrecision, PositionSide
 from execsvc.execution.position import (
@@ -58,6 +65,9 @@ from execsvc.liqmap.clusters import Cluster
 Overshoot = Callable[[Cluster], float]
 """Cascade overshoot in percent beyond a cluster's far edge (>= 0)."""
 MAX_SNAP_ROUNDS = 64
+
+NoStop = Literal["liquidated_at_once", "within_gap", "entry_cluster"]
+"""Why no stop is given inside the liquidation price (`_no_stop_reason`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +114,8 @@ class StopAdvice:
     suggested_quantity: float | None
     loss_at_stop_quote: float | None
     rationale: str
+    no_stop: NoStop | None = None
+    """Why `stop_price` is None (`_no_stop_reason`); None when a stop is given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +276,11 @@ def _fmt(value: float) -> str:
     return f"{value:,.2f}" if value >= 100 else f"{value:,.6g}"
 
 
+def _fmt_gap(value: float) -> str:
+    """A distance in quote per base near the liquidation gap: 4 significant digits below 100."""
+    return f"{value:,.2f}" if value >= 100 else f"{value:,.4g}"
+
+
 def _tight(m: _Map, standard: float, anchor: Cluster | None, params: StopParams,
            atr: float) -> tuple[float, str]:
     """The first of these that lies strictly nearer than the standard stop: beyond the nearest
@@ -325,6 +342,21 @@ class _Limits:
     """The `max_loss_pct` distance (quote per base), soft."""
     liquidation: float | None
     """The farthest distance that keeps the liquidation gap (quote per base), hard."""
+
+
+def _no_stop_reason(m: _Map, liquidation: float, limit: float) -> NoStop:
+    """Why no level on the tick within `limit` lies outside every cluster (`best_within(limit)`
+    gave none), from the distances beyond the entry (quote per base) of the liquidation price
+    (`liquidation`) and of the farthest level a stop may take (`limit`, `liquidation` less the
+    gap): `liquidated_at_once` when `liquidation <= 0` (the liquidation price is at the entry or
+    on its profit side); `within_gap` when `limit`, put on the tick toward the entry, is not
+    beyond it (no level keeps the gap); else `entry_cluster` (every level from the entry out to
+    `limit` lies in a cluster: the one the entry sits in, and any adjoining it)."""
+    if liquidation <= 0.0:
+        return "liquidated_at_once"
+    if m.frame.snap_toward(limit) <= 0.0:
+        return "within_gap"
+    return "entry_cluster"
 
 
 def _within_liquidation(m: _Map, x: float, limits: _Limits) -> float | None:
@@ -399,6 +431,11 @@ def suggest_stop(
             suggested = fit if suggested is None else min(suggested, fit)
     overshoot_pct = max(0.0, overshoot(anchor)) if anchor is not None else 0.0
     alternatives = _alternatives(m, standard, anchor, overshoot, params, atr_quote, limits)
+    why = None
+    if chosen is None and liquidation is not None and limits.liquidation is not None:
+        why = _no_stop_reason(m, frame.distance(liquidation), limits.liquidation)
+    margin = _Margin(liquidation, gap, leverage, position, why,
+                     limits.liquidation if limits.liquidation is not None else 0.0)
     return StopAdvice(
         stop_price=frame.price(chosen) if chosen is not None else None,
         distance_pct=frame.pct(chosen) if chosen is not None else None,
@@ -418,9 +455,9 @@ def suggest_stop(
         suggested_leverage=leverage,
         suggested_quantity=precision.quantity_down(suggested) if suggested is not None else None,
         loss_at_stop_quote=loss,
-        rationale=_rationale(frame, anchor, standard, chosen, fits_risk, fits_liq, liquidation,
-                             leverage, position, overshoot_pct, buffer, params, quote_currency,
-                             len(pushed)),
+        rationale=_rationale(m, anchor, standard, chosen, fits_risk, fits_liq, margin,
+                             overshoot_pct, params, quote_currency, len(pushed)),
+        no_stop=why,
     )
 
 
@@ -481,12 +518,39 @@ def _money(value: float) -> str:
     return f"{value:,.0f}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Margin:
+    """What the rationale says of the position's margin: the raw liquidation price (quote per
+    base, None without a leverage), the gap a stop keeps before it (quote per base), the
+    leverage suggested, the position, why no stop is given (None when one is) and the
+    farthest distance a stop may take (quote per base)."""
+
+    liquidation: float | None
+    gap: float
+    leverage: float | None
+    position: PositionSpec | None
+    no_stop: NoStop | None
+    limit: float
+
+    @property
+    def by_equity(self) -> bool:
+        """Whether the account's equity backs the position (cross with an equity figure),
+        so that more equity or a smaller size, not a lower leverage, moves the liquidation
+        price away."""
+        p = self.position
+        return p is not None and p.margin_mode == "cross" and p.account_equity_quote is not None
+
+    @property
+    def remedy(self) -> str:
+        return "add equity or reduce the size" if self.by_equity else "lower the leverage"
+
+
 def _rationale(
-    frame: _Frame, anchor: Cluster | None, standard: float, chosen: float | None,
-    fits_risk: bool, fits_liq: bool, liquidation: float | None, leverage: float | None,
-    position: PositionSpec | None, overshoot_pct: float, buffer: float, params: StopParams,
-    currency: str, pushed: int,
+    m: _Map, anchor: Cluster | None, standard: float, chosen: float | None,
+    fits_risk: bool, fits_liq: bool, margin: _Margin, overshoot_pct: float,
+    params: StopParams, currency: str, pushed: int,
 ) -> str:
+    frame = m.frame
     side = frame.side
     where = "below" if side == "long" else "above"
     head = f"{side.capitalize()} from {_fmt(frame.entry)}: "
@@ -501,31 +565,14 @@ def _rationale(
                 f"(intensity {anchor.intensity:.2f}, {_money(anchor.notional_quote)} "
                 f"{currency}); a move into it could cascade {overshoot_pct:.2f} % past its far "
                 f"edge, so the stop sits beyond that plus {params.atr_multiple:g} ATR "
-                f"({_fmt(buffer)})")
+                f"({_fmt(m.buffer)})")
     if pushed:
         text += (f"; that level fell inside {pushed} more cluster(s), so the stop moves past "
                  "them")
     text += f": {_fmt(frame.price(standard))}, {frame.pct(standard):.2f} % from entry"
-    if liquidation is not None:
-        text += (f". The position is liquidated at {_fmt(liquidation)} "
-                 f"({frame.pct(frame.distance(liquidation)):.2f} % away)")
-        if not fits_liq:
-            text += (f", which the cluster-aware stop does not keep "
-                     f"{params.liquidation_gap_atr:g} ATR in front of")
-            if leverage is not None:
-                text += f"; at {leverage:g}x or less it would"
-            elif position is not None and position.margin_mode == "cross" and (
-                    position.account_equity_quote is not None):
-                text += "; the suggested quantity would keep it inside"
-            elif position is not None:
-                text += "; no leverage keeps it inside (even 1x)"
-            if chosen is None:
-                text += (". Every level inside the liquidation price lies in the cluster the "
-                         "entry sits in, so no stop can be given: lower the leverage")
-            elif chosen != standard and fits_risk:
-                text += (f". The best stop inside it is {_fmt(frame.price(chosen))} "
-                         f"({frame.pct(chosen):.2f} %), which a sweep of the cluster would "
-                         "trigger")
+    if margin.liquidation is not None:
+        text += _liquidation_text(m, margin.liquidation, anchor, standard, chosen, fits_risk,
+                                  fits_liq, margin, params, currency)
     if not fits_risk and chosen == standard:
         text += (". That is more than your max loss allows, and no level within it lies "
                  "outside the cluster the entry sits in: keep this stop with the smaller size "
@@ -537,3 +584,76 @@ def _rationale(
                  f"{_fmt(frame.price(chosen))} ({frame.pct(chosen):.2f} %), which {risk}; "
                  "consider the smaller size suggested instead")
     return head + text + "."
+
+
+def _liquidation_text(m: _Map, liquidation: float, anchor: Cluster | None, standard: float,
+                      chosen: float | None, fits_risk: bool, fits_liq: bool, margin: _Margin,
+                      params: StopParams, currency: str) -> str:
+    """The rationale's sentences on the liquidation price: where it is, whether the
+    cluster-aware stop keeps the gap in front of it, what would make it, and, when no stop is
+    given, the reason (`margin.no_stop`) and the remedy."""
+    frame, position = m.frame, margin.position
+    distance = frame.distance(liquidation)
+    if margin.leverage is not None:
+        fix = f"at {margin.leverage:g}x or less it would"
+    elif margin.by_equity:
+        fix = "the suggested quantity would keep it inside"
+    elif position is not None:
+        fix = "no leverage keeps it inside (even 1x)"
+    else:
+        fix = ""
+    if margin.no_stop == "liquidated_at_once":
+        beyond = "above" if frame.side == "long" else "below"
+        backing = (f"the account's equity ({_fmt(position.account_equity_quote or 0.0)} "
+                   f"{currency})" if margin.by_equity and position is not None
+                   else f"the initial margin at {position.leverage:g}x" if position is not None
+                   else "the margin")
+        text = (f". The position is liquidated at {_fmt(liquidation)}, "
+                + (f"{frame.pct(-distance):.2f} % {beyond} the entry" if distance < 0
+                   else "at the entry")
+                + f": {backing} does not cover the maintenance margin even at the entry, so "
+                f"it would be liquidated at once and no stop can be given: {margin.remedy}")
+        if margin.leverage is not None:
+            return text + f" (at {margin.leverage:g}x or less the cluster-aware stop fits)"
+        if margin.by_equity:
+            return text + " (the suggested quantity keeps the cluster-aware stop inside)"
+        return text
+    text = (f". The position is liquidated at {_fmt(liquidation)} "
+            f"({frame.pct(distance):.2f} % away)")
+    if fits_liq:
+        return text
+    text += (f", which the cluster-aware stop does not keep {params.liquidation_gap_atr:g} ATR "
+             "in front of")
+    if fix:
+        text += f"; {fix}"
+    gap = (f"{params.liquidation_gap_atr:g} ATR ({_fmt_gap(margin.gap)} {currency})"
+           if margin.gap > frame.grid.tick_size else f"one tick ({_fmt(margin.gap)})")
+    if margin.no_stop == "within_gap":
+        room = ("nearer than the" if distance <= margin.gap
+                else "which leaves no price on the tick in front of the")
+        text += (f". It lies {_fmt_gap(distance)} {currency} from the entry, {room} {gap} a stop "
+                 f"must trigger before it, so no stop can be given: {margin.remedy}")
+    elif margin.no_stop == "entry_cluster":
+        last = frame.price(frame.snap_toward(margin.limit))
+        text += (f". Every level from the entry to {_fmt(last)}, {gap} before it, lies in "
+                 f"{_entry_clusters(m, margin.limit)}, so no stop can be given: "
+                 f"{margin.remedy}")
+    elif chosen is not None and chosen != standard and fits_risk:
+        risk = ("a sweep of the cluster would trigger" if anchor is not None
+                else "ordinary price noise reaches more often")
+        text += (f". The best stop inside it is {_fmt(frame.price(chosen))} "
+                 f"({frame.pct(chosen):.2f} %), which {risk}")
+    return text
+
+
+def _entry_clusters(m: _Map, limit: float) -> str:
+    """The clusters filling every level from the entry out to `limit` (nearest first; the
+    first reaches the entry), as the rationale names them."""
+    spanned = [c for c, (near, _, _) in zip(m.obstacles, m.edges, strict=True) if near < limit]
+    first = spanned[0]
+    at = ("the entry sits in" if m.frame.near(first) <= 0.0
+          else "that starts within a tick of the entry")
+    text = f"the cluster {_fmt(first.price_low)}-{_fmt(first.price_high)} {at}"
+    if len(spanned) > 1:
+        text += f" and the {len(spanned) - 1} cluster(s) adjoining it"
+    return text

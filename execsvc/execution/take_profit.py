@@ -11,8 +11,10 @@ first** (the order the price reaches them).
 
 Size fractions: each kept zone's share of the position is its share of the kept scores,
 `score_i / sum(scores)`, so they sum to 1; a zone with twice the notional at the same distance
-takes twice the size. With a quantity, the zone quantities are whole lots that sum exactly to
-it (`lot_split`: cumulative shares rounded to lots, so no rounding accumulates).
+takes twice the size. With a quantity, which must be whole lots (`MarketPrecision.checked_lots`:
+a quantity below one lot or off the lot grid is a `LotError`, not zones of 0 or a sum short of
+it), the zone quantities are whole lots that sum exactly to it (`lot_split`: cumulative shares
+rounded to lots, so no rounding accumulates).
 
 Targets: `max(band width, ATR / 4)` before the near edge (at least one tick before it), on the
 tick toward the entry; when that would be at or behind the entry, the near edge itself, on the
@@ -102,9 +104,10 @@ def take_profit_zones(
 
 def lot_split(fractions: Sequence[float], quantity: float,
               precision: MarketPrecision) -> list[float]:
-    """`quantity` (base) in whole lots shared by `fractions` (summing to 1): the cumulative
-    shares rounded to lots, so the parts sum exactly to `quantity` rounded down to the lot."""
-    total_lots = precision.lots_down(quantity)
+    """`quantity` (base, whole lots) in whole lots shared by `fractions` (summing to 1): the
+    cumulative shares rounded to lots, so the parts sum exactly to `quantity`. `LotError`
+    when `quantity` is not whole lots (`MarketPrecision.checked_lots`)."""
+    total_lots = precision.checked_lots(quantity)
     cumulative = np.round(np.cumsum(fractions) / np.sum(fractions) * total_lots).astype(np.int64)
     cumulative[-1] = total_lots
     lots = np.diff(np.concatenate([[0], cumulative]))

@@ -19,6 +19,7 @@ from execsvc.api.schemas import (
     StopResponse,
     TakeProfitResponse,
 )
+from execsvc.domain.units import MarketPrecision
 from execsvc.maps.worker import MapWorker
 from execsvc.market.replay import ReplaySource
 from execsvc.runtime import make_app
@@ -84,14 +85,28 @@ async def test_stop_answers_are_finite_at_every_bound(client, side, quantity, ri
     assert answer["stop_price"] != answer["entry_price"], "a stop is never at the entry"
 
 
+BTC_LOT = 0.001
+WHOLE_LOTS = st.integers(1, round(bounds.MAX_QUANTITY / BTC_LOT)).map(lambda n: n * BTC_LOT)
+"""BTCUSDT quantities that are whole lots (the replayed map's lot is 0.001)."""
+
+
 @SLOW
-@given(quantity=st.none() | QUANTITY, zones=st.integers(1, 10))
+@given(quantity=st.none() | QUANTITY | WHOLE_LOTS, zones=st.integers(1, 10))
 async def test_take_profit_answers_are_finite(client, quantity, zones) -> None:
+    """Finite numbers for every quantity of whole lots; any other is a 422 naming it (a
+    quantity below one lot or off the lot grid cannot be split into zones summing to it)."""
     body = {"symbol": "BTCUSDT", "side": "long", "max_zones": zones}
     if quantity is not None:
         body["quantity"] = quantity
     response = await client.post("/suggest/take-profit", json=body)
+    whole = quantity is None or (quantity >= BTC_LOT and MarketPrecision(
+        0.1, BTC_LOT).on_lot_grid(quantity))
+    if not whole:
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["body.quantity"]
+        return
     assert response.status_code == 200, response.text
+    assert response.json()["precision"]["lot_size"] == BTC_LOT
     TakeProfitResponse.model_validate(response.json())
     finite_numbers(response.json())
 

@@ -418,3 +418,65 @@ async def test_slice_says_why_a_plan_costs_more_than_twap_and_flags_extrapolatio
         "symbol": "BTCUSDT", "side": "buy", "quantity": 10.0005, "horizon_s": 600})
     assert off_lot.status_code == 422 and "nearest: 10" in off_lot.text
     assert [e["field"] for e in off_lot.json()["errors"]] == ["body.quantity"]
+
+
+@pytest.mark.parametrize(("quantity", "message"), [
+    (0.0001, "quantity: 0.0001 is below the lot size 0.001 base"),
+    (2.0005, "quantity: 2.0005 is not a multiple of the lot 0.001 base (nearest: 2.001)"),
+    (2.0004, "quantity: 2.0004 is not a multiple of the lot 0.001 base (nearest: 2)"),
+])
+async def test_take_profit_quantity_off_the_lot_is_422_quoting_it_and_the_nearest(
+        client, quantity, message) -> None:
+    """Below one lot every zone came back with quantity 0.0; off the lot grid the zones summed
+    to the quantity rounded down (2.0005 -> 2.0), not to the quantity sent. Both are refused as
+    `/suggest/slice` refuses them (the same check), before any zone is computed."""
+    response = await client.post("/suggest/take-profit", json={
+        "symbol": "BTCUSDT", "side": "long", "quantity": quantity})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [{"field": "body.quantity", "message": message}]
+    slice_ = await client.post("/suggest/slice", json={
+        "symbol": "BTCUSDT", "side": "buy", "quantity": quantity, "horizon_s": 600})
+    assert slice_.status_code == 422
+    assert slice_.json()["errors"] == [{"field": "body.quantity", "message": message}]
+
+
+async def test_take_profit_zone_quantities_sum_exactly_to_a_whole_lot_quantity(client) -> None:
+    body = (await client.post("/suggest/take-profit", json={
+        "symbol": "BTCUSDT", "side": "long", "quantity": 2.001, "max_zones": 5})).json()
+    assert body["zones"] and all(z["quantity"] > 0 for z in body["zones"])
+    assert sum(round(z["quantity"] * 1000) for z in body["zones"]) == 2001
+
+
+async def test_no_stop_for_a_200x_btc_perp_long_says_the_liquidation_price_is_too_near(
+        client) -> None:
+    """The reported case: a 200x long is liquidated about 38 USD below the entry, nearer than
+    the 0.25 ATR a stop must trigger before it; the entry sits in no cluster, yet the rationale
+    said "every level inside the liquidation price lies in the cluster the entry sits in"."""
+    body = (await client.post("/suggest/stop", json={
+        "symbol": "BTC-PERP", "side": "long", "leverage": 200})).json()
+    entry, liquidation = body["entry_price"], body["liquidation_price"]
+    assert body["stop_price"] is None and body["fits_liquidation"] is False
+    doc = await the_map(client, "BTC-PERP")
+    assert not [c for c in doc["clusters"] if c["price_low"] <= entry <= c["price_high"]]
+    gap = 0.25 * body["buffer"]["atr"]
+    assert 0 < entry - liquidation < gap
+    rationale = body["rationale"]
+    assert "cluster the entry sits in" not in rationale
+    assert f"nearer than the 0.25 ATR ({gap:,.4g} USD) a stop must trigger" in rationale
+    assert rationale.endswith("so no stop can be given: lower the leverage.")
+    assert body["suggested_leverage"] is not None and body["suggested_leverage"] < 200
+
+
+async def test_no_stop_for_a_cross_long_liquidated_above_its_entry_says_so(client) -> None:
+    """3000 USDC of equity does not carry 5 BTC at the entry: the liquidation price lies above
+    the long's entry. A lower leverage changes nothing on cross."""
+    body = (await client.post("/suggest/stop", json={
+        "symbol": "BTCUSDT", "side": "long", "quantity": 5, "leverage": 10,
+        "margin_mode": "cross", "account_equity_quote": 3000})).json()
+    assert body["stop_price"] is None and body["liquidation_price"] > body["entry_price"]
+    rationale = body["rationale"]
+    assert "lower the leverage" not in rationale and "cluster the entry sits in" not in rationale
+    assert ("above the entry: the account's equity (3,000.00 USDC) does not cover the "
+            "maintenance margin even at the entry, so it would be liquidated at once and no "
+            "stop can be given: add equity or reduce the size") in rationale
+    assert 0 < body["suggested_quantity"] < 5

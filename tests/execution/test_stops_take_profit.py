@@ -6,11 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from execsvc.domain.brackets import bracket_table
-from execsvc.domain.units import MarketPrecision
+from execsvc.domain.units import LotError, MarketPrecision
 from execsvc.execution.position import PositionSpec
 from execsvc.execution.stops import StopParams, suggest_stop
 from execsvc.execution.take_profit import lot_split, take_profit_zones
@@ -41,6 +41,10 @@ LONG_CLUSTERS = [
     cluster("long", 90.0, 91.0, intensity=0.6, rank=2),   # dense, farther
     cluster("short", 103.0, 104.0, intensity=0.7, rank=4),
 ]
+SHORT_CLUSTERS = [cluster("short" if c.side == "long" else "long", 200 - c.price_high,
+                          200 - c.price_low, c.notional_quote, c.intensity, c.rank)
+                  for c in LONG_CLUSTERS]
+"""`LONG_CLUSTERS` mirrored about 100."""
 
 
 def test_long_stop_beyond_nearest_dense_cluster_plus_cascade_and_buffer() -> None:
@@ -163,6 +167,115 @@ def test_no_stop_when_every_level_inside_the_liquidation_price_is_in_a_cluster()
     assert "no stop can be given" in advice.rationale
 
 
+# ---- no stop inside the liquidation price: the reason the rationale gives ------------------
+# The rationale said "every level inside the liquidation price lies in the cluster the entry
+# sits in ... lower the leverage" whenever no stop could be given, also when the entry was in
+# no cluster (the liquidation price nearer than the gap) and when a cross account would be
+# liquidated at once (where a lower leverage changes nothing).
+
+
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_no_stop_when_the_liquidation_price_is_nearer_than_the_gap(side) -> None:
+    """200x: liquidated 0.1 % (0.1) from the entry, nearer than the 0.25 ATR (0.25) a stop
+    keeps in front of it; the entry is in no cluster."""
+    clusters = LONG_CLUSTERS if side == "long" else SHORT_CLUSTERS
+    assert not [c for c in clusters if c.price_low <= 100.0 <= c.price_high]
+    advice = stop(side, 100.0, clusters, 1.0, lambda c: 1.0, quantity=1.0,
+                  position=PositionSpec(200.0, "isolated", BRACKETS))
+    assert advice.stop_price is None and advice.no_stop == "within_gap"
+    assert advice.suggested_leverage is not None
+    assert "cluster the entry sits in" not in advice.rationale
+    distance = "0.1004" if side == "long" else "0.0996"
+    assert (f"It lies {distance} USDT from the entry, nearer than the 0.25 ATR (0.25 USDT) a stop "
+            "must trigger before it, so no stop can be given: lower the leverage."
+            ) in advice.rationale
+
+
+def test_no_stop_when_no_tick_lies_between_the_entry_and_the_gap() -> None:
+    """Liquidated about 0.30 below the entry, 0.05 beyond the 0.25 gap: still no level on the
+    0.1 tick lies within it, and the rationale does not claim the gap is wider than the
+    distance."""
+    grid = MarketPrecision(0.1, 0.001)
+    advice = stop("long", 100.0, [], 1.0, precision=grid, quantity=1.0,
+                  position=PositionSpec(143.0, "isolated", BRACKETS))
+    assert advice.stop_price is None and advice.no_stop == "within_gap"
+    assert "It lies 0.3005 USDT from the entry" in advice.rationale
+    assert "which leaves no price on the tick in front of the 0.25 ATR" in advice.rationale
+
+
+def test_no_stop_when_a_cross_account_would_be_liquidated_at_once() -> None:
+    """Maintenance margin 0.4 % of 1000 = 4 USDT against 3 USDT of equity: the liquidation
+    price lies above the long's entry. Lowering the leverage changes nothing on cross; more
+    equity or a smaller size does."""
+    position = PositionSpec(10.0, "cross", BRACKETS, account_equity_quote=3.0)
+    advice = stop("long", 100.0, LONG_CLUSTERS, 1.0, lambda c: 1.0, quantity=10.0,
+                  position=position)
+    assert advice.liquidation_price > 100.0
+    assert advice.stop_price is None and advice.no_stop == "liquidated_at_once"
+    assert advice.suggested_leverage is None and 0 < advice.suggested_quantity < 10.0
+    assert "lower the leverage" not in advice.rationale
+    assert "cluster the entry sits in" not in advice.rationale
+    assert "% away" not in advice.rationale
+    assert ("0.10 % above the entry: the account's equity (3 USDT) does not cover the "
+            "maintenance margin even at the entry, so it would be liquidated at once and no "
+            "stop can be given: add equity or reduce the size") in advice.rationale
+
+
+def test_no_stop_when_an_isolated_short_would_be_liquidated_at_once() -> None:
+    """500x: the initial margin (0.2 %) is below the maintenance margin (0.4 %)."""
+    advice = stop("short", 100.0, SHORT_CLUSTERS, 1.0, lambda c: 1.0, quantity=1.0,
+                  position=PositionSpec(500.0, "isolated", BRACKETS))
+    assert advice.liquidation_price < 100.0
+    assert advice.stop_price is None and advice.no_stop == "liquidated_at_once"
+    assert ("below the entry: the initial margin at 500x does not cover the maintenance "
+            "margin even at the entry, so it would be liquidated at once and no stop can be "
+            "given: lower the leverage") in advice.rationale
+
+
+@pytest.mark.parametrize(("position", "remedy"), [
+    (PositionSpec(50.0, "isolated", BRACKETS), "lower the leverage"),
+    (PositionSpec(50.0, "cross", BRACKETS, account_equity_quote=2.0),
+     "add equity or reduce the size"),
+])
+def test_no_stop_when_every_level_inside_the_liquidation_price_is_in_the_entry_cluster(
+    position, remedy
+) -> None:
+    advice = stop("long", 100.0, [cluster("long", 95.0, 100.5)], 1.0, quantity=1.0,
+                  position=position)
+    assert advice.stop_price is None and advice.no_stop == "entry_cluster"
+    assert ("lies in the cluster 95-100.50 the entry sits in, so no stop can be given: "
+            f"{remedy}.") in advice.rationale
+
+
+def test_the_clusters_overlapping_the_entry_cluster_are_counted() -> None:
+    """Liquidated at 98.73 (60x): 98.98 is the farthest level keeping the gap; it lies in the
+    short cluster, whose near edge 99.05 lies in the cluster the entry sits in."""
+    clusters = [cluster("long", 99.0, 100.5), cluster("short", 98.5, 99.05, intensity=0.2)]
+    advice = stop("long", 100.0, clusters, 1.0, quantity=1.0,
+                  position=PositionSpec(60.0, "isolated", BRACKETS))
+    assert advice.no_stop == "entry_cluster"
+    assert ("Every level from the entry to 98.98, 0.25 ATR (0.25 USDT) before it, lies in the "
+            "cluster 99-100.50 the entry sits in and the 1 cluster(s) adjoining it"
+            ) in advice.rationale
+
+
+def test_the_best_stop_inside_the_liquidation_price_without_a_cluster_blames_noise() -> None:
+    """No cluster on the map: the stop brought inside the liquidation price is not one "a
+    sweep of the cluster would trigger"."""
+    advice = stop("long", 100.0, [], 1.0, quantity=1.0,
+                  position=PositionSpec(80.0, "isolated", BRACKETS))
+    assert not advice.fits_liquidation and advice.stop_price is not None
+    assert advice.stop_price > advice.liquidation_price
+    assert "sweep of the cluster" not in advice.rationale
+    assert "which ordinary price noise reaches more often" in advice.rationale
+
+
+def test_a_stop_given_has_no_no_stop_reason() -> None:
+    advice = stop("long", 100.0, LONG_CLUSTERS, 1.0, lambda c: 1.0, quantity=1.0,
+                  position=PositionSpec(20.0, "isolated", BRACKETS))
+    assert advice.stop_price is not None and advice.no_stop is None
+
+
 def test_cross_margin_suggests_the_size_the_equity_carries() -> None:
     position = PositionSpec(20.0, "cross", BRACKETS, account_equity_quote=400.0)
     advice = stop("long", 100.0, LONG_CLUSTERS, 1.0, lambda c: 1.0, quantity=100.0,
@@ -218,8 +331,11 @@ def test_every_level_is_outside_every_cluster_on_the_losing_side_on_the_tick_and
         assert level > 0 and grid.on_price_grid(level)
         if advice.liquidation_price is not None:
             assert sign * (level - advice.liquidation_price) > 0, "never at or beyond LP"
+    assert (advice.stop_price is None) == (advice.no_stop is not None)
     if advice.stop_price is None:
         assert not advice.fits_liquidation
+        if advice.no_stop == "liquidated_at_once":
+            assert sign * (entry - advice.liquidation_price) <= 0
     elif max_loss is not None and not advice.fits_risk and advice.fits_liquidation and (
             advice.stop_price != advice.cluster_aware_stop_price):
         assert advice.distance_pct <= max_loss + 1e-9
@@ -317,12 +433,38 @@ def test_take_profit_properties(side, clusters, max_zones, atr, grid, entry) -> 
 
 
 @given(fractions=st.lists(st.floats(0.01, 1.0), min_size=1, max_size=6),
-       quantity=st.floats(0.001, 1e5), grid=grids)
+       lots=st.integers(1, 10**8), grid=grids)
 def test_zone_quantities_are_whole_lots_summing_exactly_to_the_position(
-    fractions, quantity, grid
+    fractions, lots, grid
 ) -> None:
-    assume(grid.lots_down(quantity) > 0)
+    quantity = grid.quantity_of(lots)
     parts = lot_split(fractions, quantity, grid)
     assert all(grid.on_lot_grid(p) and p >= 0 for p in parts)
     total = sum(Decimal(repr(p)) for p in parts)
-    assert total == Decimal(repr(grid.quantity_down(quantity)))
+    assert total == Decimal(repr(quantity))
+
+
+@given(fractions=st.lists(st.floats(0.01, 1.0), min_size=1, max_size=6),
+       quantity=st.floats(1e-6, 1e5), grid=grids)
+def test_a_quantity_that_is_not_whole_lots_is_refused_not_split_short(
+    fractions, quantity, grid
+) -> None:
+    """Zones summing to the quantity rounded down (or all 0 below one lot) would not be the
+    position; the split takes whole lots only."""
+    if quantity >= grid.lot_size and grid.on_lot_grid(quantity):
+        assert sum(Decimal(repr(p)) for p in lot_split(fractions, quantity, grid)) == Decimal(
+            repr(grid.quantity(quantity)))
+        return
+    with pytest.raises(LotError):
+        lot_split(fractions, quantity, grid)
+
+
+def test_the_lot_check_quotes_the_value_and_the_nearest_lot_multiple_exactly() -> None:
+    btc = MarketPrecision(0.1, 0.001)
+    with pytest.raises(LotError, match=r"^0\.0001 is below the lot size 0\.001 base$"):
+        lot_split([0.5, 0.5], 0.0001, btc)
+    with pytest.raises(LotError) as info:
+        lot_split([0.5, 0.5], 101234.6504, btc)
+    assert str(info.value) == ("101234.6504 is not a multiple of the lot 0.001 base "
+                               "(nearest: 101234.65)")
+    assert lot_split([0.5, 0.5], 2.001, btc) == [1.0, 1.001]

@@ -30,6 +30,8 @@ from execsvc.domain.book import OrderBook
 from execsvc.domain.brackets import bracket_table
 from execsvc.domain.map_document import ClusterDoc
 from execsvc.domain.units import (
+    LotError,
+    MarketPrecision,
     PositionSide,
     decimal_text,
     position_side,
@@ -68,6 +70,15 @@ def checked_entry(entry_price: float | None, view: MapView, ctx: ApiContext) -> 
                             f"range ({decimal_text(view.price)} +- "
                             f"{decimal_text(ctx.settings.range_pct)} %)")
     return entry_price
+
+
+def checked_quantity(quantity: float, precision: MarketPrecision) -> int:
+    """`quantity` in whole lots of the map's grid; 422 naming `body.quantity` (quoting it and
+    the nearest whole lots, as `/suggest/slice` does) when it is not."""
+    try:
+        return precision.checked_lots(quantity)
+    except LotError as exc:
+        raise field_problem("body.quantity", f"quantity: {exc}") from exc
 
 
 def _position(body: PositionFields, symbol: str) -> PositionSpec | None:
@@ -181,6 +192,8 @@ async def take_profit(body: TakeProfitRequest, ctx: Ctx) -> TakeProfitResponse:
     entry = checked_entry(body.entry_price, view, ctx)
     side = position_side(body.side)
     precision = view.precision
+    if body.quantity is not None:
+        checked_quantity(body.quantity, precision)
     zones = take_profit_zones(side, entry, view.clusters, view.atr_quote,
                               view.band_width_quote, body.max_zones, precision=precision)
     quantities = (lot_split([z.size_fraction for z in zones], body.quantity, precision)
