@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from execsvc.domain.units import MarketPrecision, PositionSide
+from execsvc.execution.slice_plan import split_in_lots
 from execsvc.liqmap.clusters import Cluster
 
 
@@ -107,8 +108,5 @@ def lot_split(fractions: Sequence[float], quantity: float,
     """`quantity` (base, whole lots) in whole lots shared by `fractions` (summing to 1): the
     cumulative shares rounded to lots, so the parts sum exactly to `quantity`. `LotError`
     when `quantity` is not whole lots (`MarketPrecision.checked_lots`)."""
-    total_lots = precision.checked_lots(quantity)
-    cumulative = np.round(np.cumsum(fractions) / np.sum(fractions) * total_lots).astype(np.int64)
-    cumulative[-1] = total_lots
-    lots = np.diff(np.concatenate([[0], cumulative]))
+    lots = split_in_lots(np.asarray(fractions, dtype=float), precision.checked_lots(quantity))
     return [precision.quantity_of(int(n)) for n in lots]
