@@ -35,6 +35,7 @@ from execsvc.api.bounds import (
 from execsvc.domain.map_document import ClusterDoc, MapDocument, PrecisionDoc
 from execsvc.domain.orders import Order, OrderStatus, OrderType, TimeInForce, order_to_json
 from execsvc.domain.units import OrderSide, PositionSide, Window, without_float_noise
+from execsvc.execution.stops import NoStop
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,40}$"
 EXCHANGE_PATTERN = r"^[a-z0-9_]{1,40}$"
@@ -159,6 +160,12 @@ class StopResponse(BaseModel):
         description="on the tick; null only when no level fits inside the liquidation price: "
         "it is at or beyond the entry (liquidated at once), nearer the entry than the gap, or "
         "every level inside it lies in the cluster the entry sits in (the rationale says which)")
+    no_stop_reason: NoStop | None = Field(
+        None, description="why `stop_price` is null, for a bot to act on (null when a stop is "
+        "given): `liquidated_at_once` (the liquidation price is at or beyond the entry: the "
+        "account does not carry the position), `within_gap` (the liquidation price is nearer "
+        "the entry than the gap a stop needs before it), `entry_cluster` (every level inside "
+        "it lies in the cluster the entry sits in); the rationale gives the remedy")
     distance_pct: float | None
     avoided_clusters: list[ClusterDoc]
     buffer: Buffer

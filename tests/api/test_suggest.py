@@ -43,7 +43,7 @@ async def test_stop_beyond_the_nearest_cluster_that_matters(client, side) -> Non
     assert response.status_code == 200, response.text
     body = response.json()
     price, stop = doc["price"], body["stop_price"]
-    assert body["entry_price"] == price
+    assert body["entry_price"] == price and body["no_stop_reason"] is None
     assert (stop < price) if side == "long" else (stop > price)
     assert not [c for c in doc["clusters"] if c["price_low"] < stop < c["price_high"]]
     rule = body["clusters_that_matter"]
@@ -456,6 +456,7 @@ async def test_no_stop_for_a_200x_btc_perp_long_says_the_liquidation_price_is_to
         "symbol": "BTC-PERP", "side": "long", "leverage": 200})).json()
     entry, liquidation = body["entry_price"], body["liquidation_price"]
     assert body["stop_price"] is None and body["fits_liquidation"] is False
+    assert body["no_stop_reason"] == "within_gap"
     doc = await the_map(client, "BTC-PERP")
     assert not [c for c in doc["clusters"] if c["price_low"] <= entry <= c["price_high"]]
     gap = 0.25 * body["buffer"]["atr"]
@@ -474,6 +475,7 @@ async def test_no_stop_for_a_cross_long_liquidated_above_its_entry_says_so(clien
         "symbol": "BTCUSDT", "side": "long", "quantity": 5, "leverage": 10,
         "margin_mode": "cross", "account_equity_quote": 3000})).json()
     assert body["stop_price"] is None and body["liquidation_price"] > body["entry_price"]
+    assert body["no_stop_reason"] == "liquidated_at_once"
     rationale = body["rationale"]
     assert "lower the leverage" not in rationale and "cluster the entry sits in" not in rationale
     assert ("above the entry: the account's equity (3,000.00 USDC) does not cover the "

@@ -137,6 +137,7 @@ def _stop_answer(body: StopRequest, symbol: str, view: MapView, book: OrderBook 
         "side": side,
         "entry_price": float(entry),
         "stop_price": _optional(advice.stop_price),
+        "no_stop_reason": advice.no_stop,
         "distance_pct": (round(advice.distance_pct, 4) if advice.distance_pct is not None
                          else None),
         "avoided_clusters": [docs[c] for c in advice.avoided_clusters],
