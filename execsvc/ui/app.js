@@ -30,6 +30,7 @@
     stack: "leverage",     // bars by "leverage" or "venue"
     leverages: new Set(),
     available: [],  // the leverages of the map shown (a venue caps them)
+    bookmarked: [],  // leverages a link asked for, applied once the map's own are known
     range: "",
     version: null,         // version of the map shown
     ageAtFetch: null,      // age_s the server reported when it was fetched
@@ -169,7 +170,16 @@
   const loadMap = loader(els.map, mapUrl, (svg) => {
     const d = svg.dataset;
     const levs = (d.leverages || "").split(",").filter(Boolean).map(Number);
-    if (levs.join() !== state.available.join()) showLeverages(levs);
+    if (state.bookmarked.length) {
+      const kept = state.bookmarked.filter((lev) => levs.includes(lev));
+      state.bookmarked = [];
+      state.available = levs;
+      state.leverages = new Set(kept.length ? kept : levs);
+      showLeverages(levs);
+      if (filtersLeverages()) changed(false);
+    } else if (levs.join() !== state.available.join()) {
+      showLeverages(levs);
+    }
     state.version = Number(d.version);
     state.ageAtFetch = Number(d.ageS);
     state.fetchedAt = performance.now();
@@ -387,9 +397,11 @@
     setStack(params.get("stack"));
     const win = params.get("window");
     state.window = config.windows.includes(win) ? win : config.default_window;
-    const wanted = params.getAll("leverage").map(Number);
+    // A link's leverages wait for the first map: a venue may cap it below the settings' mix,
+    // and asking for a leverage the map lacks is a 422, not a chart.
+    state.bookmarked = params.getAll("leverage").map(Number).filter(Number.isFinite);
     state.available = config.leverages;
-    state.leverages = new Set(wanted.length ? wanted : config.leverages);
+    state.leverages = new Set(config.leverages);
     state.range = ["2", "5", "10", "20"].includes(params.get("range")) ? params.get("range") : "";
 
     els.symbol.replaceChildren(...config.symbols.map((s) => option(s, s)));

@@ -278,6 +278,20 @@ def test_page_draws_switches_window_and_follows_the_stream(
         browser.wait_for("document.querySelector('#map svg').dataset.shownLeverages === "
                          f"'{levels}'")
 
+        # a link asking for a leverage this map lacks (100x: the venue caps BTC lower) shows
+        # the chart with the leverages it has of those asked for, not a 422
+        browser.navigate(f"{server.url}/ui?symbol=BTCUSDT&window=7d&leverage=100"
+                         f"&leverage={lowest:g}")
+        browser.wait_for("document.querySelector('#map svg') !== null && document.querySelector"
+                         f"('#map svg').dataset.shownLeverages === '{lowest:g}'")
+        assert browser.evaluate("document.getElementById('map').dataset.error") is None
+        assert browser.evaluate(boxes) == [[lev, lev == lowest]
+                                           for lev in map(float, levels.split(","))]
+        assert browser.evaluate("location.search").endswith(f"leverage={lowest:g}")
+        browser.navigate(f"{server.url}/ui?symbol=BTCUSDT&window=7d")
+        browser.wait_for("document.querySelectorAll('#map svg g.bars rect').length > 20")
+        first = svg_state(browser)
+
         # switching the window redraws the chart in place
         browser.evaluate("(() => { const s = document.getElementById('window'); s.value = '1d';"
                          " s.dispatchEvent(new Event('change')); })()")
