@@ -93,7 +93,7 @@ def _position(body: PositionFields, symbol: str) -> PositionSpec | None:
 _CLUSTER_DOCS = TypeAdapter(list[ClusterDoc])
 
 
-def _stop_map(view: MapView, symbol: str, side: PositionSide, params: StopParams
+def _stop_map(view: MapView, side: PositionSide, params: StopParams
               ) -> tuple[StopTable, dict[Cluster, ClusterDoc]]:
     """What every stop on `view` for `side` shares: the map's `StopTable` and its clusters as
     the answer gives them (`ClusterDoc`, validated as `StopResponse` validates them)."""
@@ -123,7 +123,7 @@ def _stop_answer(body: StopRequest, symbol: str, view: MapView, book: OrderBook 
                         reach_atr=settings.stop_reach_atr)
     table, docs = cache.answer(("stop_map", view.document["exchange"], symbol,
                                 view.document["window"], view.version, side, params),
-                               lambda: _stop_map(view, symbol, side, params))
+                               lambda: _stop_map(view, side, params))
     advice = suggest_stop(
         side, entry, table, view.atr_quote,
         lambda cluster: cache.overshoot_pct(view, book, cluster), params,
